@@ -1,0 +1,1 @@
+"""nudgeflow engine: models, segments, graphs, the executor and the outbox."""

@@ -1,0 +1,137 @@
+"""The `nudgeflow` command line. Bad input ends with a message on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from engine.config import Settings, load_settings
+from engine.db import make_engine
+from engine.errors import NudgeflowError, ValidationError
+
+
+class Workspace:
+    """Settings and the database engine, made on first use so `--help` needs neither."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+
+pass_ws = click.make_pass_decorator(Workspace, ensure=True)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def parse_day(_ctx: Any, _param: Any, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+@click.group()
+def cli() -> None:
+    """nudgeflow: campaign automation, exactly once."""
+
+
+@cli.command()
+@pass_ws
+def init(ws: Workspace) -> None:
+    """Create or upgrade the database named by NUDGEFLOW_DATABASE_URL."""
+    from engine.schema import upgrade
+
+    upgrade(ws.engine)
+    click.echo(f"database ready: {ws.engine.url.render_as_string(hide_password=True)}")
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Import customers, invoices (CSV or JSON Lines) or campaigns (JSON)."""
+
+
+def _print_import(result: Any, as_json: bool) -> None:
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    warnings = ", ".join(f"{n} {w}" for w, n in sorted(result.warnings.items()))
+    click.echo(
+        f"{result.kind}: {result.rows} rows, {result.inserted} inserted, {result.updated} updated"
+        + (f"; warnings: {warnings}" if warnings else "")
+    )
+
+
+@import_group.command("customers")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ws
+def import_customers_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
+    """Upsert customers by external_id; one bad row and nothing changes."""
+    from engine.importing import import_customers
+
+    _print_import(import_customers(ws.engine, file, ws.settings.default_region), as_json)
+
+
+@import_group.command("invoices")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ws
+def import_invoices_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
+    """Upsert invoices by external_id; their customers must exist."""
+    from engine.importing import import_invoices
+
+    _print_import(import_invoices(ws.engine, file), as_json)
+
+
+@cli.command("seed-demo")
+@click.option("--customers", "count", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same data).")
+@pass_ws
+def seed_demo_cmd(ws: Workspace, count: int, seed: int) -> None:
+    """Fill the database with realistic demo customers and invoices."""
+    from engine.seed import seed_demo
+
+    summary = seed_demo(ws.engine, count, ws.settings.default_region, seed=seed)
+    click.echo(f"demo data: {summary['customers']} customers, {summary['invoices']} invoices")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turn our errors into a message and an exit code, never a traceback."""
+    from engine import cli_campaigns  # noqa: F401  (registers the campaign commands)
+
+    try:
+        cli.main(args=argv, prog_name="nudgeflow", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        click.echo(f"error: {exc.title}", err=True)
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(exc.exit_code)
+    except NudgeflowError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except OperationalError as exc:
+        hint = " (run `nudgeflow init` first)" if "no such table" in str(exc.orig) else ""
+        click.echo(f"error: database: {str(exc.orig).strip()}{hint}", err=True)
+        sys.exit(1)

@@ -1,0 +1,118 @@
+"""Settings from NUDGEFLOW_* environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from engine.errors import ConfigError
+
+PROVIDERS = {"email": ("file", "console", "sendgrid"), "sms": ("file", "console", "twilio")}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///nudgeflow.db"
+    timezone: str = "UTC"
+    run_at: time = time(6, 0)
+    catchup_days: int = 7
+    default_region: str = "ZA"
+    email_provider: str = "file"
+    sms_provider: str = "file"
+    outbox_dir: Path = Path("./outbox")
+    sendgrid_api_key: str | None = None
+    sendgrid_host: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_base_url: str | None = None
+    max_attempts: int = 5
+    secret_key: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _int(name: str, raw: str, minimum: int) -> int:
+    if not re.fullmatch(r"[0-9]+", raw.strip()):
+        raise ConfigError(f"NUDGEFLOW_{name}: expected a whole number, got {raw!r}")
+    value = int(raw)
+    if value < minimum:
+        raise ConfigError(f"NUDGEFLOW_{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every NUDGEFLOW_* variable; raise ConfigError naming the bad one."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(f"NUDGEFLOW_{name}")
+        return value if value not in (None, "") else None
+
+    kwargs: dict[str, object] = {}
+    if (url := get("DATABASE_URL")) is not None:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+            raise ConfigError(
+                f"NUDGEFLOW_DATABASE_URL: expected a sqlite:/// or postgresql+psycopg:// URL, "
+                f"got {url!r}"
+            )
+        kwargs["database_url"] = url
+    if (tz := get("TIMEZONE")) is not None:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"NUDGEFLOW_TIMEZONE: unknown IANA time zone {tz!r} (e.g. Africa/Johannesburg)"
+            ) from None
+        kwargs["timezone"] = tz
+    if (run_at := get("RUN_AT")) is not None:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", run_at.strip())
+        if not m:
+            raise ConfigError(f"NUDGEFLOW_RUN_AT: expected HH:MM (24-hour), got {run_at!r}")
+        kwargs["run_at"] = time(int(m[1]), int(m[2]))
+    if (days := get("CATCHUP_DAYS")) is not None:
+        kwargs["catchup_days"] = _int("CATCHUP_DAYS", days, 0)
+    if (region := get("DEFAULT_REGION")) is not None:
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(
+                f"NUDGEFLOW_DEFAULT_REGION: unknown region {region!r} (two letters, e.g. ZA)"
+            )
+        kwargs["default_region"] = region.upper()
+    for channel, choices in PROVIDERS.items():
+        if (provider := get(f"{channel.upper()}_PROVIDER")) is not None:
+            if provider not in choices:
+                raise ConfigError(
+                    f"NUDGEFLOW_{channel.upper()}_PROVIDER: expected one of "
+                    f"{', '.join(choices)}, got {provider!r}"
+                )
+            kwargs[f"{channel}_provider"] = provider
+    if (outbox := get("OUTBOX_DIR")) is not None:
+        kwargs["outbox_dir"] = Path(outbox)
+    if (attempts := get("MAX_ATTEMPTS")) is not None:
+        kwargs["max_attempts"] = _int("MAX_ATTEMPTS", attempts, 1)
+    for name in (
+        "SENDGRID_API_KEY", "SENDGRID_HOST", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+        "TWILIO_FROM", "TWILIO_BASE_URL", "SECRET_KEY",
+    ):
+        if (value := get(name)) is not None:
+            kwargs[name.lower()] = value
+    settings = Settings(**kwargs)  # type: ignore[arg-type]
+    if settings.email_provider == "sendgrid" and not settings.sendgrid_api_key:
+        raise ConfigError("NUDGEFLOW_SENDGRID_API_KEY: required when NUDGEFLOW_EMAIL_PROVIDER=sendgrid")
+    if settings.sms_provider == "twilio" and not (
+        settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from
+    ):
+        raise ConfigError(
+            "NUDGEFLOW_TWILIO_ACCOUNT_SID, NUDGEFLOW_TWILIO_AUTH_TOKEN and NUDGEFLOW_TWILIO_FROM: "
+            "required when NUDGEFLOW_SMS_PROVIDER=twilio"
+        )
+    return settings

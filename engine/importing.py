@@ -1,0 +1,331 @@
+"""Customer and invoice import from CSV or JSON Lines: streamed, batched, all-or-nothing.
+
+Every row is validated; valid rows are upserted in batches inside one transaction, and a single
+row error rolls the whole file back after every error has been collected, so memory stays flat
+and a bad file changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from itertools import batched
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from engine.contacts import normalise_email, normalise_phone
+from engine.db import write_transaction
+from engine.errors import Problem, ValidationError
+from engine.models import Customer, Invoice, birth_mmdd
+
+BATCH = 2000
+CUSTOMER_TEXT = ("first_name", "last_name", "gender", "branch", "region", "status")
+CUSTOMER_BOOL = ("email_opt_out", "sms_opt_out", "marketing_consent")
+CUSTOMER_DATE = ("birth_date", "registered_at")
+CUSTOMER_COLUMNS = {"external_id", "email", "phone", *CUSTOMER_TEXT, *CUSTOMER_BOOL, *CUSTOMER_DATE}
+INVOICE_COLUMNS = {"external_id", "customer_external_id", "amount", "currency", "due_date", "paid_at"}
+TRUE = {"yes", "y", "true", "t", "1"}
+FALSE = {"no", "n", "false", "f", "0"}
+NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class RowError(ValueError):
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(f"{column}: {message}")
+        self.column = column
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    warnings: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "rows": self.rows, "inserted": self.inserted,
+            "updated": self.updated, "warnings": dict(self.warnings),
+        }
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, record) from a CSV file with a header or a JSON Lines file."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        first = fh.read(1)
+        fh.seek(0)
+        if path.suffix.lower() in (".jsonl", ".ndjson", ".json") or first in ("{", "["):
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValidationError([Problem(f"{path}:{number}", f"invalid JSON: {exc.msg}")])
+                if not isinstance(record, dict):
+                    raise ValidationError([Problem(f"{path}:{number}", "expected a JSON object")])
+                yield number, record
+            return
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            raise ValidationError([Problem(str(path), "empty file: expected a header row")])
+        for record in reader:
+            if None in record:
+                raise ValidationError(
+                    [Problem(f"{path}:{reader.line_num}", "more cells than header columns")]
+                )
+            yield reader.line_num, {k.strip(): v for k, v in record.items() if k is not None}
+
+
+# ---- cell parsers --------------------------------------------------------------------------
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def parse_text(value: Any, column: str) -> str | None:
+    if _blank(value):
+        return None
+    if isinstance(value, (dict, list)):
+        raise RowError(column, f"expected text, got {json.dumps(value)}")
+    return str(value).strip()
+
+
+def parse_bool(value: Any, column: str) -> bool | None:
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise RowError(column, f"expected yes/no/true/false/1/0, got {value!r}")
+
+
+def parse_date(value: Any, column: str) -> date | None:
+    if _blank(value):
+        return None
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text).date()
+    except ValueError:
+        raise RowError(column, f"expected an ISO date (YYYY-MM-DD), got {value!r}") from None
+
+
+def parse_amount(value: Any, column: str) -> Decimal | None:
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        raise RowError(column, f"expected a number, got {value!r}")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise RowError(column, f"expected a number, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise RowError(column, f"expected a number of at least 0, got {value!r}")
+    return amount.quantize(Decimal("0.01"))
+
+
+def attribute_value(value: Any) -> Any:
+    """CSV cells arrive as text: a plain decimal number (no leading zeros, so client numbers
+    like 007 stay text) becomes a JSON number so attribute rules compare it as a number."""
+    if isinstance(value, str):
+        text = value.strip()
+        if NUMBER.fullmatch(text):
+            return float(text) if "." in text else int(text)
+        return text
+    return value
+
+
+# ---- row builders ----------------------------------------------------------------------------
+
+def customer_row(record: dict[str, Any], region: str, warnings: Counter[str]) -> dict[str, Any]:
+    """Validate one customer record into column values (only the columns the record gives)."""
+    row: dict[str, Any] = {}
+    external_id = parse_text(record.get("external_id"), "external_id")
+    if external_id is None:
+        raise RowError("external_id", "required")
+    row["external_id"] = external_id
+    for column in CUSTOMER_TEXT:
+        if column in record:
+            row[column] = parse_text(record[column], column)
+    for column in CUSTOMER_DATE:
+        if column in record:
+            row[column] = parse_date(record[column], column)
+    if "birth_date" in row:
+        row["birth_mmdd"] = birth_mmdd(row["birth_date"])
+    for column in CUSTOMER_BOOL:
+        if column in record and (flag := parse_bool(record[column], column)) is not None:
+            row[column] = flag
+    if "email" in record:
+        email = normalise_email(parse_text(record["email"], "email"))
+        row["email"], row["email_valid"] = email.value, email.valid
+        if email.value is not None and not email.valid:
+            warnings["invalid email"] += 1
+    if "phone" in record:
+        phone = normalise_phone(parse_text(record["phone"], "phone"), region)
+        row["phone"], row["phone_valid"] = phone.value, phone.valid
+        if phone.value is not None and not phone.valid:
+            warnings["invalid phone"] += 1
+    extras = {k: v for k, v in record.items() if k not in CUSTOMER_COLUMNS}
+    for name in extras:
+        if not ATTRIBUTE_NAME.fullmatch(name):
+            raise RowError(name, "extra column names must be letters, digits and _")
+    if extras:
+        row["attributes"] = {k: attribute_value(v) for k, v in extras.items() if not _blank(v)}
+    return row
+
+
+def invoice_row(record: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(record) - INVOICE_COLUMNS)
+    if unknown:
+        raise RowError(unknown[0], f"unknown column (expected {', '.join(sorted(INVOICE_COLUMNS))})")
+    external_id = parse_text(record.get("external_id"), "external_id")
+    if external_id is None:
+        raise RowError("external_id", "required")
+    customer = parse_text(record.get("customer_external_id"), "customer_external_id")
+    if customer is None:
+        raise RowError("customer_external_id", "required")
+    amount = parse_amount(record.get("amount"), "amount")
+    if amount is None:
+        raise RowError("amount", "required")
+    due = parse_date(record.get("due_date"), "due_date")
+    if due is None:
+        raise RowError("due_date", "required")
+    row = {"external_id": external_id, "customer_external_id": customer, "amount": amount,
+           "due_date": due, "paid_at": parse_date(record.get("paid_at"), "paid_at")}
+    if "currency" in record:
+        currency = parse_text(record["currency"], "currency")
+        if currency is not None and not re.fullmatch(r"[A-Za-z]{3}", currency):
+            raise RowError("currency", f"expected a 3-letter ISO code, got {currency!r}")
+        row["currency"] = currency.upper() if currency else None
+    return row
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, updating the given columns of those whose external_id exists."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_shape.setdefault(tuple(sorted(row)), []).append(row)
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for columns, group in by_shape.items():
+        stmt = insert(table)
+        updates: dict[str, Any] = {
+            c: stmt.excluded[c] for c in columns if c not in ("external_id", "attributes")
+        }
+        if "attributes" in columns:
+            if conn.dialect.name == "postgresql":
+                updates["attributes"] = table.c.attributes.op("||")(stmt.excluded.attributes)
+            else:
+                updates["attributes"] = func.json_patch(
+                    table.c.attributes, stmt.excluded.attributes
+                )
+        if "updated_at" in table.c:
+            updates["updated_at"] = func.now()
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=["external_id"], set_=updates), group
+        )
+
+
+def _existing(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, int]:
+    rows = conn.execute(
+        select(table.c.external_id, table.c.id).where(table.c.external_id.in_(list(ids)))
+    )
+    return {ext: pk for ext, pk in rows}
+
+
+def _run_import(
+    engine: Engine,
+    path: Path,
+    result: ImportResult,
+    build: Callable[[dict[str, Any]], dict[str, Any]],
+    write: Callable[[Connection, list[tuple[int, dict[str, Any]]], list[Problem]], None],
+) -> ImportResult:
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    with write_transaction(engine) as conn:
+        for chunk in batched(read_records(path), BATCH):
+            good: list[tuple[int, dict[str, Any]]] = []
+            for line, record in chunk:
+                result.rows += 1
+                try:
+                    row = build(record)
+                except RowError as exc:
+                    problems.append(Problem(f"{path}:{line}", str(exc)))
+                    continue
+                if (first := seen.get(row["external_id"])) is not None:
+                    problems.append(Problem(
+                        f"{path}:{line}",
+                        f"external_id: {row['external_id']!r} already appears on line {first}",
+                    ))
+                    continue
+                seen[row["external_id"]] = line
+                good.append((line, row))
+            if good:
+                write(conn, good, problems)
+        if problems:
+            # Raising inside the transaction rolls back every batch already written.
+            raise ValidationError(problems, title=f"{path}: {len(problems)} row error(s)")
+    return result
+
+
+def import_customers(engine: Engine, path: Path, region: str) -> ImportResult:
+    result = ImportResult("customers")
+    table = Customer.__table__
+
+    def write(conn: Connection, rows: list[tuple[int, dict[str, Any]]], _p: list[Problem]) -> None:
+        existing = _existing(conn, table, (r["external_id"] for _, r in rows))  # type: ignore[arg-type]
+        result.updated += len(existing)
+        result.inserted += len(rows) - len(existing)
+        upsert(conn, table, [r for _, r in rows])  # type: ignore[arg-type]
+
+    return _run_import(
+        engine, path, result, lambda rec: customer_row(rec, region, result.warnings), write
+    )
+
+
+def import_invoices(engine: Engine, path: Path) -> ImportResult:
+    result = ImportResult("invoices")
+    table = Invoice.__table__
+
+    def write(conn: Connection, rows: list[tuple[int, dict[str, Any]]], problems: list[Problem]) -> None:
+        customers = _existing(
+            conn, Customer.__table__, {r["customer_external_id"] for _, r in rows}  # type: ignore[arg-type]
+        )
+        ready = []
+        for line, row in rows:
+            owner = row.pop("customer_external_id")
+            customer_id = customers.get(owner)
+            if customer_id is None:
+                problems.append(Problem(
+                    f"{path}:{line}", f"customer_external_id: no customer {owner!r}"
+                ))
+                continue
+            ready.append({**row, "customer_id": customer_id})
+        existing = _existing(conn, table, (r["external_id"] for r in ready))  # type: ignore[arg-type]
+        result.updated += len(existing)
+        result.inserted += len(ready) - len(existing)
+        if ready:
+            upsert(conn, table, ready)  # type: ignore[arg-type]
+
+    return _run_import(engine, path, result, invoice_row, write)

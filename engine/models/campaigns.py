@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.models.base import Base, Timestamps, enum_check, utcnow
+
+CHANNELS = ("email", "sms")
+CAMPAIGN_STATUSES = ("draft", "active", "paused", "archived")
+PURPOSES = ("marketing", "service")
+RUN_STATUSES = ("running", "completed", "failed")
+
+
+class Segment(Timestamps, Base):
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    rules: Mapped[dict[str, Any]]
+
+
+class Template(Timestamps, Base):
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    transliterate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+    __table_args__ = (CheckConstraint(enum_check("channel", CHANNELS), name="channel"),)
+
+
+class Campaign(Timestamps, Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="draft", server_default="draft")
+    purpose: Mapped[str] = mapped_column(String(10), default="service", server_default="service")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    graph: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The first day the campaign may run: catch-up never reaches back before activation.
+    active_since: Mapped[date | None] = mapped_column(Date)
+
+    __table_args__ = (
+        CheckConstraint(enum_check("status", CAMPAIGN_STATUSES), name="status"),
+        CheckConstraint(enum_check("purpose", PURPOSES), name="purpose"),
+    )
+
+
+class CampaignVersion(Base):
+    __tablename__ = "campaign_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    graph: Mapped[dict[str, Any]]
+    saved_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    saved_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (UniqueConstraint("campaign_id", "version"),)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    run_date: Mapped[date] = mapped_column(Date)
+    version: Mapped[int]
+    status: Mapped[str] = mapped_column(String(10), default="running")
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "run_date"),
+        CheckConstraint(enum_check("status", RUN_STATUSES), name="status"),
+        Index("ix_runs_run_date", "run_date"),
+    )

@@ -1,0 +1,118 @@
+"""The effects of a run. Each carries the exactly-once key (campaign, node, customer, occurrence)
+under a unique constraint, so re-running a date can never create an effect twice."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.models.base import Base, enum_check, utcnow
+from engine.models.campaigns import CHANNELS
+
+MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "held", "cancelled", "skipped")
+LEDGER_KINDS = ("accrual", "expiry", "redemption", "adjustment")
+ACTIVITY_KINDS = (
+    "message_queued", "message_skipped", "message_sent", "message_failed", "message_cancelled",
+    "bonus_awarded", "bonus_expired", "unsubscribed",
+)
+OCCURRENCE = String(64)
+NODE_ID = String(64)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    node_id: Mapped[str] = mapped_column(NODE_ID)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    occurrence: Mapped[str] = mapped_column(OCCURRENCE)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="SET NULL"))
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str | None] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    skip_reason: Mapped[str | None] = mapped_column(String(40))
+    send_after: Mapped[datetime] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    provider_id: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sms_encoding: Mapped[str | None] = mapped_column(String(5))
+    sms_parts: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "node_id", "customer_id", "occurrence"),
+        CheckConstraint(enum_check("status", MESSAGE_STATUSES), name="status"),
+        CheckConstraint(enum_check("channel", CHANNELS), name="channel"),
+        CheckConstraint("sms_encoding IS NULL OR sms_encoding IN ('gsm7', 'ucs2')", name="encoding"),
+        Index("ix_messages_status_send_after", "status", "send_after"),
+        Index("ix_messages_customer_id_created_at", "customer_id", "created_at"),
+    )
+
+
+class BonusLedger(Base):
+    __tablename__ = "bonus_ledger"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(12))
+    amount: Mapped[int]
+    # The business date the movement counts from (the run date for campaign awards).
+    booked_on: Mapped[date] = mapped_column(Date)
+    expires_at: Mapped[date | None] = mapped_column(Date)
+    legal_entity: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(200))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    node_id: Mapped[str | None] = mapped_column(NODE_ID)
+    occurrence: Mapped[str | None] = mapped_column(OCCURRENCE)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    # An expiry row points at the accrual it expires; one expiry per accrual.
+    reverses_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bonus_ledger.id", ondelete="CASCADE"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "node_id", "customer_id", "occurrence", "kind"),
+        CheckConstraint(enum_check("kind", LEDGER_KINDS), name="kind"),
+        CheckConstraint("kind != 'accrual' OR amount > 0", name="accrual_positive"),
+        CheckConstraint("kind != 'expiry' OR amount < 0", name="expiry_negative"),
+        Index("ix_bonus_ledger_customer_id_booked_on", "customer_id", "booked_on"),
+        Index("ix_bonus_ledger_expires_at", "expires_at"),
+    )
+
+
+class Activity(Base):
+    __tablename__ = "activities"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(30))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    node_id: Mapped[str | None] = mapped_column(NODE_ID)
+    occurrence: Mapped[str | None] = mapped_column(OCCURRENCE)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("bonus_ledger.id", ondelete="SET NULL"))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (
+        Index("ix_activities_customer_id_at", "customer_id", "at"),
+        # One activity of a kind per effect: the activity insert is as idempotent as the effect.
+        UniqueConstraint("campaign_id", "node_id", "customer_id", "occurrence", "kind"),
+    )

@@ -1,0 +1,225 @@
+"""The fields a rule can test, each compiled to a SQL boolean that is never NULL.
+
+NULL semantics, the same for every field: a missing value satisfies only `is_null`, `!=` and
+`not_in` ("not equal to x" is true of an unknown value); every other operator is false on it.
+Because no condition is ever NULL, `not` is plain negation on both databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true
+from sqlalchemy.sql.expression import ColumnElement
+
+from engine.models import BonusLedger, Customer, Invoice, Message
+from engine.segments import dates
+from engine.segments.ops import apply_op
+
+C = Customer.__table__.c
+TYPE_OPS = {
+    "string": {"=", "!=", "in", "not_in", "contains", "starts_with", "is_null", "not_null"},
+    "int": {"=", "!=", "<", "<=", ">", ">=", "in", "not_in", "between", "is_null", "not_null"},
+    "date": {"=", "!=", "<", "<=", ">", ">=", "in", "not_in", "between", "is_null", "not_null"},
+    "bool": {"=", "!=", "is_null", "not_null"},
+}
+TYPE_OPS["number"] = TYPE_OPS["int"]
+Bool = ColumnElement[bool]
+
+
+def compare(expr: ColumnElement[Any], op: str, value: Any) -> Bool:
+    """`expr OP value` with the NULL semantics above, for a plain (nullable) SQL value."""
+    if op == "is_null":
+        return expr.is_(None)
+    if op == "not_null":
+        return expr.is_not(None)
+    if op == "!=":
+        return or_(expr.is_(None), expr != value)
+    if op == "not_in":
+        return or_(expr.is_(None), expr.not_in(value))
+    known = expr.is_not(None)
+    cond: Bool
+    if op == "in":
+        cond = expr.in_(value)
+    elif op == "between":
+        cond = expr.between(value[0], value[1])
+    elif op == "contains":
+        cond = func.lower(expr).contains(value.lower(), autoescape=True)
+    elif op == "starts_with":
+        cond = func.lower(expr).startswith(value.lower(), autoescape=True)
+    else:
+        cond = expr.operate(OPERATORS[op], value)
+    return and_(known, cond)
+
+
+def _ops() -> dict[str, Any]:
+    import operator
+
+    return {"=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+            ">=": operator.ge}
+
+
+OPERATORS = _ops()
+
+
+def threshold(known: Bool, at_least: Callable[[int], Bool], op: str, value: Any) -> Bool:
+    """Compile any operator on an integer field f that is only tested as `f >= n`.
+
+    Days-ago and age fields are monotone in a stored date, so `f >= n` becomes a plain
+    date comparison the database answers from an index, the same on SQLite and PostgreSQL.
+    """
+    def eq(n: int) -> Bool:
+        return and_(at_least(n), not_(at_least(n + 1)))
+
+    if op == "is_null":
+        return not_(known)
+    if op == "not_null":
+        return known
+    if op == ">=":
+        return at_least(value)
+    if op == ">":
+        return at_least(value + 1)
+    if op == "<":
+        return and_(known, not_(at_least(value)))
+    if op == "<=":
+        return and_(known, not_(at_least(value + 1)))
+    if op == "=":
+        return eq(value)
+    if op == "!=":
+        return not_(eq(value))
+    if op == "between":
+        return and_(at_least(value[0]), not_(at_least(value[1] + 1)))
+    if op == "in":
+        return or_(*(eq(n) for n in value))
+    if op == "not_in":
+        return not_(or_(*(eq(n) for n in value)))
+    raise AssertionError(f"operator {op} is not valid for a number")
+
+
+def _date_at_most(column: ColumnElement[Any], limit: date | None) -> Bool:
+    if limit is None:
+        return false()
+    return and_(column.is_not(None), column <= limit)
+
+
+def _unpaid(as_of: date) -> Bool:
+    return and_(
+        Invoice.customer_id == C.id,
+        or_(Invoice.paid_at.is_(None), Invoice.paid_at > as_of),
+    )
+
+
+def _sum(amount: Any, *where: Bool) -> ColumnElement[Any]:
+    return select(func.coalesce(func.sum(amount), 0)).where(*where).scalar_subquery()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time())
+
+
+CONTACTED = ("queued", "sending", "sent", "held")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    compile: Callable[[str, Any, date], Bool]
+
+
+def _column(name: str, type_: str) -> Field:
+    return Field(name, type_, lambda op, value, _d: compare(C[name], op, value))
+
+
+def _age(op: str, value: Any, as_of: date) -> Bool:
+    return threshold(
+        C.birth_date.is_not(None),
+        lambda n: _date_at_most(C.birth_date, dates.latest_birth_for_age(as_of, n)),
+        op, value,
+    )
+
+
+def _days_since_registration(op: str, value: Any, as_of: date) -> Bool:
+    return threshold(
+        C.registered_at.is_not(None),
+        lambda n: _date_at_most(C.registered_at, dates.shift(as_of, -n)),
+        op, value,
+    )
+
+
+def _days_until_birthday(op: str, value: Any, as_of: date) -> Bool:
+    # 366 possible birthdays: evaluate the operator on each in Python, test membership in SQL.
+    if op in ("is_null", "not_null"):
+        return compare(C.birth_mmdd, op, None)
+    chosen = [m for m in dates.MMDD_DOMAIN if apply_op(op, dates.days_until(m, as_of), value)]
+    if op in ("!=", "not_in"):
+        return or_(C.birth_mmdd.is_(None), C.birth_mmdd.in_(chosen))
+    return C.birth_mmdd.in_(chosen) if chosen else false()
+
+
+def _days_past_due(op: str, value: Any, as_of: date) -> Bool:
+    def at_least(n: int) -> Bool:
+        if n <= 0:
+            return true()
+        limit = dates.shift(as_of, -n)
+        if limit is None:
+            return false()
+        return exists().where(_unpaid(as_of), Invoice.due_date <= limit)
+
+    return threshold(true(), at_least, op, value)
+
+
+def _days_since_last_message(op: str, value: Any, as_of: date) -> Bool:
+    end = _midnight(as_of) + (_midnight(date(2000, 1, 2)) - _midnight(date(2000, 1, 1)))
+    mine = and_(Message.customer_id == C.id, Message.status.in_(CONTACTED))
+    known = exists().where(mine, Message.created_at < end)
+
+    def at_least(n: int) -> Bool:
+        if n <= 0:
+            return known
+        start = dates.shift(as_of, -n + 1)
+        if start is None:
+            return false()
+        recent = exists().where(mine, Message.created_at >= _midnight(start),
+                                Message.created_at < end)
+        return and_(known, not_(recent))
+
+    return threshold(known, at_least, op, value)
+
+
+def _aggregate(expr: Callable[[date], ColumnElement[Any]]) -> Callable[[str, Any, date], Bool]:
+    return lambda op, value, as_of: compare(expr(as_of), op, value)
+
+
+FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        *(_column(n, "string") for n in (
+            "external_id", "first_name", "last_name", "email", "phone", "gender", "branch",
+            "region", "status")),
+        *(_column(n, "date") for n in ("birth_date", "registered_at")),
+        *(_column(n, "bool") for n in ("email_opt_out", "sms_opt_out", "marketing_consent")),
+        Field("age", "int", _age),
+        Field("days_since_registration", "int", _days_since_registration),
+        Field("days_until_birthday", "int", _days_until_birthday),
+        Field("has_valid_email", "bool", lambda op, v, _d: compare(
+            and_(C.email_valid, C.email.is_not(None)), op, v)),
+        Field("has_valid_phone", "bool", lambda op, v, _d: compare(
+            and_(C.phone_valid, C.phone.is_not(None)), op, v)),
+        Field("days_past_due", "int", _days_past_due),
+        Field("overdue_amount", "number", _aggregate(
+            lambda d: _sum(Invoice.amount, _unpaid(d), Invoice.due_date < d))),
+        Field("outstanding_amount", "number", _aggregate(
+            lambda d: _sum(Invoice.amount, _unpaid(d)))),
+        Field("unpaid_invoices", "int", _aggregate(
+            lambda d: select(func.count()).where(_unpaid(d)).scalar_subquery())),
+        Field("bonus_balance", "int", _aggregate(lambda d: _sum(
+            BonusLedger.amount, BonusLedger.customer_id == C.id, BonusLedger.booked_on <= d,
+            BonusLedger.kind != "expiry",
+            or_(BonusLedger.expires_at.is_(None), BonusLedger.expires_at > d)))),
+        Field("days_since_last_message", "int", _days_since_last_message),
+    )
+}

@@ -1,0 +1,64 @@
+"""Typed reads of a customer's `attributes` JSON, one SQL construct per dialect.
+
+A value of another JSON type reads as NULL, so `attributes.salary > 100` never casts a text
+value (which would raise on PostgreSQL) and behaves the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, Numeric, String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from engine.models import Customer
+
+KINDS = ("number", "text", "bool", "present")
+TYPES = {"number": Numeric(), "text": String(), "bool": Boolean(), "present": Boolean()}
+
+
+class json_attr(FunctionElement[Any]):  # noqa: N801  (reads like the SQL function it is)
+    """json_attr(kind, name): the attribute NAME read as KIND, NULL when of another type."""
+
+    inherit_cache = True
+    name = "json_attr"
+
+    def __init__(self, kind: str, attribute: str) -> None:
+        assert kind in KINDS
+        self.kind = kind
+        self.attribute = attribute
+        self.type = TYPES[kind]
+        super().__init__(Customer.__table__.c.attributes)
+
+
+def attr(kind: str, attribute: str) -> ColumnElement[Any]:
+    return json_attr(kind, attribute)  # type: ignore[return-value]
+
+
+@compiles(json_attr, "sqlite")
+def _sqlite(element: json_attr, compiler: Any, **kw: Any) -> str:
+    col = compiler.process(element.clauses, **kw)
+    path = f"'$.\"{element.attribute}\"'"
+    jtype = f"json_type({col}, {path})"
+    value = f"json_extract({col}, {path})"
+    return {
+        "number": f"(CASE WHEN {jtype} IN ('integer', 'real') THEN {value} END)",
+        "text": f"(CASE WHEN {jtype} = 'text' THEN {value} END)",
+        "bool": f"(CASE WHEN {jtype} IN ('true', 'false') THEN {jtype} = 'true' END)",
+        "present": f"(COALESCE({jtype}, 'null') != 'null')",
+    }[element.kind]
+
+
+@compiles(json_attr, "postgresql")
+def _postgresql(element: json_attr, compiler: Any, **kw: Any) -> str:
+    col = compiler.process(element.clauses, **kw)
+    key = f"'{element.attribute}'"
+    jtype = f"jsonb_typeof({col} -> {key})"
+    return {
+        "number": f"(CASE WHEN {jtype} = 'number' THEN ({col} ->> {key})::numeric END)",
+        "text": f"(CASE WHEN {jtype} = 'string' THEN {col} ->> {key} END)",
+        "bool": f"(CASE WHEN {jtype} = 'boolean' THEN ({col} ->> {key})::boolean END)",
+        "present": f"(COALESCE({jtype}, 'null') != 'null')",
+    }[element.kind]
