@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from itertools import batched
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,12 @@ class ImportResult:
             "kind": self.kind, "rows": self.rows, "inserted": self.inserted,
             "updated": self.updated, "warnings": dict(self.warnings),
         }
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 # ---- reading -------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def seed_demo(engine: Engine, count: int, region: str, seed: int = 42,
               today: date | None = None) -> dict[str, int]:
     """Add `count` demo customers (external ids D000001...) and their invoices."""
     today = today or date.today()
-    fake = Faker("en_ZA")
+    fake = Faker("en_GB")
     fake.seed_instance(seed)
     rng = random.Random(seed)
     customers: list[dict[str, Any]] = []

@@ -1,0 +1,188 @@
+"""Saving segments, templates and campaigns (every campaign save is a new version), and the
+campaign file import: all-or-nothing, every error named by its JSON path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema, ValidationError as SchemaError, fields, validate
+from sqlalchemy import Connection, Engine, func, select
+
+from engine.db import write_transaction
+from engine.errors import NotFound, Problem, ValidationError
+from engine.graph import KEY, Graph, build_graph, load_campaign
+from engine.models import Campaign, CampaignVersion, Segment, Template
+from engine.models.base import utcnow
+from engine.segments import validate_rules
+from engine.templates import TemplateSchema
+from nodes.base import References
+
+FILE_VERSION = 1
+
+
+class SegmentSchema(Schema):
+    key = fields.String(required=True, validate=KEY)
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    rules = fields.Dict(required=True)
+
+
+def references(conn: Connection, extra_segments: set[str] | None = None,
+               extra_templates: dict[str, str] | None = None) -> References:
+    segments = set(conn.execute(select(Segment.key)).scalars()) | (extra_segments or set())
+    templates = dict(conn.execute(select(Template.key, Template.channel)).all())
+    return References(frozenset(segments), {**templates, **(extra_templates or {})})
+
+
+def template_rows(conn: Connection) -> dict[str, dict[str, Any]]:
+    return {r.key: dict(r._mapping) for r in conn.execute(select(
+        Template.id, Template.key, Template.channel, Template.subject, Template.body,
+        Template.transliterate))}
+
+
+def graph_of(conn: Connection, campaign: Campaign | Any) -> Graph:
+    """The runnable graph of a saved campaign (validated again against today's references)."""
+    graph, _ = build_graph(campaign.graph, references(conn))
+    return graph
+
+
+def _upsert(conn: Connection, model: Any, key: str, values: dict[str, Any]) -> tuple[Any, bool]:
+    found = conn.execute(select(model.id).where(model.key == key)).scalar_one_or_none()
+    if found is None:
+        table = model.__table__
+        return conn.execute(table.insert().values(key=key, **values)).inserted_primary_key[0], True
+    conn.execute(model.__table__.update().where(model.key == key).values(
+        **values, updated_at=utcnow()))
+    return found, False
+
+
+def save_segment(conn: Connection, data: dict[str, Any]) -> int:
+    return _upsert(conn, Segment, data["key"],
+                   {"name": data.get("name") or data["key"], "rules": data["rules"]})[0]
+
+
+def save_template(conn: Connection, data: dict[str, Any]) -> int:
+    values = {k: data[k] for k in ("channel", "subject", "body", "transliterate")}
+    return _upsert(conn, Template, data["key"], {"name": data.get("name") or data["key"], **values})[0]
+
+
+def save_campaign(conn: Connection, clean: dict[str, Any], saved_by: str | None = None) -> int:
+    """Insert or update a validated campaign; a changed graph becomes a new version."""
+    current = conn.execute(
+        select(Campaign.__table__).where(Campaign.key == clean["key"])).first()
+    values = {k: clean[k] for k in ("name", "status", "purpose", "timezone", "graph")}
+    today = utcnow().date()
+    if current is None:
+        values |= {"version": 1, "active_since": today if clean["status"] == "active" else None}
+        campaign_id = conn.execute(Campaign.__table__.insert().values(
+            key=clean["key"], **values)).inserted_primary_key[0]
+        version = 1
+    else:
+        campaign_id = current.id
+        version = current.version + (current.graph != clean["graph"])
+        if clean["status"] == "active" and current.status != "active":
+            values["active_since"] = today
+        conn.execute(Campaign.__table__.update().where(Campaign.id == campaign_id).values(
+            **values, version=version, updated_at=utcnow()))
+        if version == current.version:
+            return int(campaign_id)
+    conn.execute(CampaignVersion.__table__.insert().values(
+        campaign_id=campaign_id, version=version, graph=clean["graph"], saved_at=utcnow(),
+        saved_by=saved_by))
+    return int(campaign_id)
+
+
+def set_status(conn: Connection, key: str, status: str) -> None:
+    campaign = conn.execute(select(Campaign.__table__).where(Campaign.key == key)).first()
+    if campaign is None:
+        raise NotFound(f"no campaign {key!r}")
+    values: dict[str, Any] = {"status": status}
+    if status == "active" and campaign.status != "active":
+        values["active_since"] = utcnow().date()
+    conn.execute(Campaign.__table__.update().where(Campaign.id == campaign.id).values(**values))
+
+
+def _load_list(items: Any, schema: Schema, path: str, problems: list[Problem]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if not isinstance(items, list):
+        problems.append(Problem(path, "expected a list"))
+        return out
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        try:
+            data = schema.load(item)
+        except SchemaError as exc:
+            problems.extend(ValidationError.from_messages(exc.messages, f"{path}[{i}]").problems)
+            continue
+        if data["key"] in seen:
+            problems.append(Problem(f"{path}[{i}].key",
+                                    f"duplicate key {data['key']!r} (also at [{seen[data['key']]}])"))
+            continue
+        seen[data["key"]] = i
+        out.append(data)
+    return out
+
+
+def validate_document(conn: Connection, doc: Any) -> dict[str, list[dict[str, Any]]]:
+    """Validate a whole campaign file against itself and the database; raise with every problem."""
+    if not isinstance(doc, dict):
+        raise ValidationError([Problem("$", "expected a JSON object with segments, templates "
+                                            "and campaigns")])
+    if doc.get("version") != FILE_VERSION:
+        raise ValidationError([Problem("$.version", f"this nudgeflow reads campaign files of "
+                                       f"version {FILE_VERSION}; got {doc.get('version')!r}")])
+    unknown = sorted(set(doc) - {"version", "segments", "templates", "campaigns"})
+    problems = [Problem(f"$.{k}", "unknown key") for k in unknown]
+    segments = _load_list(doc.get("segments", []), SegmentSchema(), "$.segments", problems)
+    templates = _load_list(doc.get("templates", []), TemplateSchema(), "$.templates", problems)
+    catalog: dict[str, Any] = dict(conn.execute(select(Segment.key, Segment.rules)).all())
+    catalog |= {s["key"]: s["rules"] for s in segments}
+    for i, seg in enumerate(segments):
+        try:
+            validate_rules(seg["rules"], catalog, key=seg["key"], path=f"$.segments[{i}].rules")
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    refs = references(conn, {s["key"] for s in segments},
+                      {t["key"]: t["channel"] for t in templates})
+    campaigns = []
+    raw_campaigns = doc.get("campaigns", [])
+    if not isinstance(raw_campaigns, list):
+        problems.append(Problem("$.campaigns", "expected a list"))
+        raw_campaigns = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_campaigns):
+        try:
+            clean, _ = load_campaign(raw, refs, f"$.campaigns[{i}]")
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+            continue
+        if clean["key"] in seen:
+            problems.append(Problem(f"$.campaigns[{i}].key", f"duplicate key {clean['key']!r}"))
+        seen.add(clean["key"])
+        campaigns.append(clean)
+    if problems:
+        raise ValidationError(problems, title="invalid campaign file")
+    return {"segments": segments, "templates": templates, "campaigns": campaigns}
+
+
+def import_file(engine: Engine, path: Path, saved_by: str | None = None) -> dict[str, int]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValidationError([Problem(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg}")],
+                              title="invalid campaign file") from None
+    with write_transaction(engine) as conn:
+        clean = validate_document(conn, doc)
+        for seg in clean["segments"]:
+            save_segment(conn, seg)
+        for tpl in clean["templates"]:
+            save_template(conn, tpl)
+        for campaign in clean["campaigns"]:
+            save_campaign(conn, campaign, saved_by)
+    return {k: len(v) for k, v in clean.items()}
+
+
+def count_versions(conn: Connection, campaign_id: int) -> int:
+    return int(conn.execute(select(func.count()).where(
+        CampaignVersion.campaign_id == campaign_id)).scalar_one())

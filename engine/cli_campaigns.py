@@ -1,0 +1,184 @@
+"""CLI verbs for campaigns, runs, segments, the activity log and balances."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from engine.cli import Workspace, cli, echo_json, import_group, parse_day, pass_ws
+from engine.errors import Problem, ValidationError
+
+
+@import_group.command("campaigns")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ws
+def import_campaigns_cmd(ws: Workspace, file: Path) -> None:
+    """Upsert segments, templates and campaigns from a campaign file (all or nothing)."""
+    from engine.campaigns import import_file
+
+    done = import_file(ws.engine, file)
+    click.echo(", ".join(f"{n} {kind}" for kind, n in done.items()) + " imported")
+
+
+def _print_run(result: Any) -> None:
+    head = f"{result.campaign} {result.run_date} {result.status}"
+    head += " (dry run)" if result.dry_run else ""
+    click.echo(head + (f": {result.error}" if result.error else ""))
+    for node_id, counts in result.counts.items():
+        figures = ", ".join(f"{k} {json.dumps(v) if isinstance(v, dict) else v}"
+                            for k, v in counts.items())
+        click.echo(f"  {node_id}: {figures}")
+    for row in result.sample:
+        click.echo(f"  sample: {row['external_id']} {row['first_name'] or ''} "
+                   f"{row['last_name'] or ''}".rstrip())
+
+
+@cli.command("run")
+@click.option("--date", "day", callback=parse_day, help="Run date YYYY-MM-DD (default: today "
+              "in each campaign's time zone).")
+@click.option("--campaign", "key", help="One campaign (any status; default: all active).")
+@click.option("--dry-run", is_flag=True, help="Count and sample, write nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ws
+def run_cmd(ws: Workspace, day: date | None, key: str | None, dry_run: bool,
+            as_json: bool) -> None:
+    """Run campaigns for a date: per-campaign and per-node counts."""
+    from engine.executor import active_campaigns, run_many
+
+    keys = [key] if key else active_campaigns(ws.engine)
+    results = run_many(ws.engine, day, keys, dry_run=dry_run, manual=key is not None)
+    if as_json:
+        echo_json([r.as_dict() for r in results])
+    else:
+        for r in results:
+            _print_run(r)
+        if not results:
+            click.echo("no active campaigns")
+    if any(r.status == "failed" for r in results):
+        raise SystemExit(1)
+
+
+@cli.command("runs")
+@click.option("--campaign", "key")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ws
+def runs_cmd(ws: Workspace, key: str | None, limit: int, as_json: bool) -> None:
+    """The runs log, newest first."""
+    from engine.models import Campaign, Run
+
+    stmt = (select(Campaign.key.label("campaign"), Run.run_date, Run.version, Run.status,
+                   Run.counts, Run.error, Run.started_at, Run.finished_at)
+            .join(Campaign, Campaign.id == Run.campaign_id)
+            .order_by(Run.run_date.desc(), Campaign.key).limit(limit))
+    if key:
+        stmt = stmt.where(Campaign.key == key)
+    with ws.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['run_date']} {r['campaign']} v{r['version']} {r['status']}"
+                   + (f": {r['error']}" if r["error"] else ""))
+
+
+@cli.command("activity")
+@click.argument("external_id")
+@click.option("--kind", "kinds", multiple=True, help="Only these kinds (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ws
+def activity_cmd(ws: Workspace, external_id: str, kinds: tuple[str, ...], as_json: bool) -> None:
+    """A customer's activity log: every message queued, skipped or sent, every award."""
+    from engine.activity import customer_id, timeline
+
+    with ws.engine.connect() as conn:
+        rows = timeline(conn, customer_id(conn, external_id), list(kinds) or None)
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['at']} {r['kind']:<17} {r['campaign'] or '-'}: {r['summary']}")
+
+
+@cli.command("balance")
+@click.argument("external_id")
+@click.option("--date", "day", callback=parse_day, help="As of this date (default today).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ws
+def balance_cmd(ws: Workspace, external_id: str, day: date | None, as_json: bool) -> None:
+    """A customer's detailed bonus balance: accruals with expiry, expired, available."""
+    from engine.activity import customer_id
+    from engine.ledger import balance
+
+    with ws.engine.connect() as conn:
+        data = balance(conn, customer_id(conn, external_id), day or date.today())
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"available {data['available']} points, expired {data['expired']} "
+               f"(as of {data['as_of']})")
+    for e in data["entries"]:
+        click.echo(f"  {e['booked_on']} {e['kind']:<10} {e['amount']:>6}  "
+                   f"{e['status']:<9} expires {e['expires_at'] or 'never'}  "
+                   f"{e['description'] or ''}")
+
+
+@cli.command("expire")
+@click.option("--date", "day", callback=parse_day, help="As of this date (default today).")
+@pass_ws
+def expire_cmd(ws: Workspace, day: date | None) -> None:
+    """Expire points whose expiry date has come (the daily job does this too)."""
+    from engine.db import write_transaction
+    from engine.ledger import expire
+
+    with write_transaction(ws.engine) as conn:
+        n = expire(conn, day or date.today())
+    click.echo(f"{n} accrual(s) expired")
+
+
+@cli.group("segment")
+def segment_group() -> None:
+    """Segment tools."""
+
+
+@segment_group.command("preview")
+@click.option("--key", help="A saved segment's key.")
+@click.option("--rules", "rules_json", help="Rules as JSON.")
+@click.option("--date", "day", callback=parse_day, help="As of this date (default today).")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--json", "as_json", is_flag=True)
+@pass_ws
+def segment_preview_cmd(ws: Workspace, key: str | None, rules_json: str | None,
+                        day: date | None, limit: int, as_json: bool) -> None:
+    """Count and sample the customers a segment selects as of a date."""
+    from engine import segments
+
+    if (key is None) == (rules_json is None):
+        raise click.UsageError("give exactly one of --key or --rules")
+    day = day or date.today()
+    with ws.engine.connect() as conn:
+        catalog = segments.load_catalog(conn)
+        if key is not None:
+            if key not in catalog:
+                raise ValidationError([Problem("--key", f"unknown segment {key!r}")])
+            rules: Any = {"segment": key}
+        else:
+            try:
+                rules = json.loads(rules_json or "")
+            except json.JSONDecodeError as exc:
+                raise ValidationError([Problem("--rules", f"invalid JSON: {exc.msg}")]) from None
+        segments.validate_rules(rules, catalog)
+        total = segments.count(conn, rules, day, catalog)
+        sample = segments.sample(conn, rules, day, limit, catalog)
+    if as_json:
+        echo_json({"as_of": day.isoformat(), "count": total, "sample": sample})
+        return
+    click.echo(f"{total} customers as of {day}")
+    for c in sample:
+        click.echo(f"  {c['external_id']} {c['first_name'] or ''} {c['last_name'] or ''}".rstrip())

@@ -1,0 +1,40 @@
+"""Portable SQL building blocks for set-based effects (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Select, Table, func, literal_column, null, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.expression import ColumnElement
+
+PAIR_COLUMNS = ("customer_id", "occurrence", "invoice_id")
+
+
+def insert_new(conn: Connection, table: Table, select: Select[Any]) -> int:
+    """INSERT ... SELECT skipping rows whose unique key already exists; returns rows added.
+
+    The unique keys make this the exactly-once step: a second run, a concurrent run (which
+    waits on the first's uncommitted rows and then skips them) or a re-run after a crash adds
+    only what is missing."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    # `WHERE true` keeps SQLite from reading ON CONFLICT as a join's ON clause.
+    stmt = insert(table).from_select(
+        [c.name for c in select.selected_columns], select.where(true())
+    ).on_conflict_do_nothing()
+    return int(conn.execute(stmt).rowcount)
+
+
+def json_object(conn: Connection, **items: Any) -> ColumnElement[Any]:
+    """A JSON object built in SQL from column expressions."""
+    fn = func.jsonb_build_object if conn.dialect.name == "postgresql" else func.json_object
+    args: list[Any] = []
+    for key, value in items.items():
+        assert key.isidentifier()  # keys are ours, never user input
+        args.extend([literal_column(f"'{key}'"), value])
+    return fn(*args)
+
+
+def no_invoice() -> ColumnElement[Any]:
+    return null().label("invoice_id")

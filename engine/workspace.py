@@ -1,0 +1,24 @@
+"""Workspace settings stored in the `settings` table (consent mode, sender defaults)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from engine.models import Setting
+
+DEFAULTS: dict[str, Any] = {"consent_mode": "require", "reply_to": None, "sender": None}
+
+
+def workspace_settings(conn: Connection) -> dict[str, Any]:
+    stored = dict(conn.execute(select(Setting.key, Setting.value)).all())
+    return {**DEFAULTS, **stored}
+
+
+def set_setting(conn: Connection, key: str, value: Any) -> None:
+    table = Setting.__table__
+    if conn.execute(select(Setting.key).where(Setting.key == key)).first() is None:
+        conn.execute(table.insert().values(key=key, value=value))
+    else:
+        conn.execute(table.update().where(Setting.key == key).values(value=value))

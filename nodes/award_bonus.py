@@ -1,0 +1,69 @@
+"""`award-bonus`: an accrual of points with an expiry, and a `bonus_awarded` activity."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+from sqlalchemy import Date, FromClause, Integer, Select, String, and_, cast, literal, select
+
+from engine.models import Activity, BonusLedger
+from engine.sql import insert_new, json_object
+from nodes.base import Node, RunContext
+
+
+class AwardBonusSchema(Schema):
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    lifetime_days = fields.Integer(strict=True, allow_none=True, load_default=None,
+                                   validate=validate.Range(min=1, max=36600))
+    legal_entity = fields.String(load_default=None, validate=validate.Length(max=100))
+    description = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class AwardBonus(Node):
+    type_name = "award-bonus"
+    schema = AwardBonusSchema
+
+    def execute(self, ctx: RunContext, pairs: FromClause | None) -> Select[Any]:
+        assert pairs is not None
+        passed = select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id)
+        if ctx.dry_run:
+            return passed
+        cfg = self.config
+        lifetime = cfg["lifetime_days"]
+        expires = ctx.run_date + timedelta(days=lifetime) if lifetime else None
+        campaign = ctx.campaign
+        awarded = insert_new(ctx.conn, BonusLedger.__table__, select(  # type: ignore[arg-type]
+            pairs.c.customer_id,
+            literal("accrual").label("kind"),
+            literal(cfg["amount"], Integer).label("amount"),
+            literal(ctx.run_date, Date).label("booked_on"),
+            literal(expires, Date).label("expires_at"),
+            literal(cfg["legal_entity"], String).label("legal_entity"),
+            literal(cfg["description"], String).label("description"),
+            literal(campaign.id, Integer).label("campaign_id"),
+            literal(self.id, String).label("node_id"),
+            pairs.c.occurrence,
+            literal(ctx.run_id, Integer).label("run_id"),
+        ))
+        ctx.count(self.id, "awarded", awarded)
+        until = f", valid until {expires.isoformat()}" if expires else ""
+        summary = f"Awarded {cfg['amount']} points: {cfg['description'] or campaign.name}{until}"
+        mine = and_(BonusLedger.campaign_id == campaign.id, BonusLedger.node_id == self.id,
+                    BonusLedger.kind == "accrual", BonusLedger.customer_id == pairs.c.customer_id,
+                    BonusLedger.occurrence == pairs.c.occurrence)
+        insert_new(ctx.conn, Activity.__table__, select(  # type: ignore[arg-type]
+            BonusLedger.customer_id,
+            literal(ctx.now).label("at"),
+            literal("bonus_awarded").label("kind"),
+            BonusLedger.campaign_id, BonusLedger.node_id, BonusLedger.occurrence,
+            BonusLedger.run_id,
+            BonusLedger.id.label("ledger_id"),
+            literal(summary).label("summary"),
+            json_object(ctx.conn, amount=BonusLedger.amount,
+                        expires_at=cast(BonusLedger.expires_at, String),
+                        legal_entity=BonusLedger.legal_entity,
+                        campaign=cast(literal(campaign.key), String)).label("details"),
+        ).join(pairs, mine))
+        return passed

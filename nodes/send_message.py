@@ -1,0 +1,175 @@
+"""`send-message`: enqueues one message per pair (rendering and sending are the outbox's job),
+or records it as skipped with the reason: opted out, no marketing consent, no valid address."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import (
+    DateTime, FromClause, Integer, Select, String, and_, case, cast, func, literal, not_, select,
+)
+
+from engine.errors import Problem
+from engine.models import Activity, Customer, Message
+from engine.sql import insert_new, json_object
+from nodes.base import Node, References, RunContext
+
+MAX_AHEAD = timedelta(days=14)
+SKIP_SUMMARIES = {
+    "opted_out": "opted out of this channel",
+    "no_marketing_consent": "no marketing consent",
+    "no_address": "no address on file",
+    "invalid_address": "address is not valid",
+}
+
+
+class SendAtSchema(Schema):
+    mode = fields.String(required=True,
+                         validate=validate.OneOf(("now", "delay", "at", "datetime")))
+    hours = fields.Integer(strict=True, validate=validate.Range(1, 14 * 24))
+    time = fields.String(validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$",
+                                                  error="expected HH:MM (24-hour)"))
+    value = fields.AwareDateTime(default_timezone=UTC)
+
+    @validates_schema
+    def _per_mode(self, data: dict[str, Any], **_kw: Any) -> None:
+        need = {"delay": "hours", "at": "time", "datetime": "value"}.get(data["mode"])
+        if need and need not in data:
+            raise ValidationError(f"required when mode is {data['mode']}", need)
+        if data["mode"] == "datetime":
+            ahead = data["value"] - datetime.now(UTC)
+            if ahead > MAX_AHEAD:
+                raise ValidationError("at most 14 days ahead", "value")
+
+
+class SendMessageSchema(Schema):
+    template = fields.String()
+    channel = fields.String(validate=validate.OneOf(("email", "sms")))
+    subject = fields.String()
+    body = fields.String(validate=validate.Length(min=1))
+    reply_to = fields.Email(load_default=None)
+    sender = fields.String(load_default=None)
+    send_at = fields.Nested(SendAtSchema, load_default=lambda: {"mode": "now"})
+
+    @validates_schema
+    def _template_or_inline(self, data: dict[str, Any], **_kw: Any) -> None:
+        if "template" in data:
+            if {"channel", "subject", "body"} & set(data):
+                raise ValidationError("give a template key or inline channel/subject/body, "
+                                      "not both", "template")
+        elif "channel" not in data or "body" not in data:
+            raise ValidationError("give a template key, or inline channel and body", "template")
+
+
+def send_after(send_at: dict[str, Any], run_date: date, tz: str, now: datetime) -> datetime:
+    """When a message may go out, as naive UTC; a moment already past means now."""
+    mode = send_at["mode"]
+    if mode == "delay":
+        when = now + timedelta(hours=send_at["hours"])
+    elif mode == "at":
+        hh, mm = (int(p) for p in send_at["time"].split(":"))
+        local = datetime(run_date.year, run_date.month, run_date.day, hh, mm, tzinfo=ZoneInfo(tz))
+        when = local.astimezone(UTC).replace(tzinfo=None)
+    elif mode == "datetime":
+        value = send_at["value"]
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(tz))
+        when = value.astimezone(UTC).replace(tzinfo=None)
+    else:
+        when = now
+    return max(when, now)
+
+
+class SendMessage(Node):
+    type_name = "send-message"
+    schema = SendMessageSchema
+
+    def check_references(self, refs: References) -> list[Problem]:
+        key = self.config.get("template")
+        if key is not None and key not in refs.templates:
+            return [Problem("template", f"unknown template {key!r}")]
+        return []
+
+    def channel(self, ctx: RunContext) -> str:
+        if "template" in self.config:
+            return str(ctx.templates[self.config["template"]]["channel"])
+        return str(self.config["channel"])
+
+    def execute(self, ctx: RunContext, pairs: FromClause | None) -> Select[Any]:
+        assert pairs is not None
+        channel = self.channel(ctx)
+        if channel == "email":
+            address, valid, opted_out = Customer.email, Customer.email_valid, Customer.email_opt_out
+        else:
+            address, valid, opted_out = Customer.phone, Customer.phone_valid, Customer.sms_opt_out
+        needs_consent = (ctx.campaign.purpose == "marketing"
+                         and ctx.settings.get("consent_mode", "require") != "ignore")
+        reason = case(
+            (opted_out, "opted_out"),
+            (and_(literal(needs_consent), not_(Customer.marketing_consent)),
+             "no_marketing_consent"),
+            (address.is_(None), "no_address"),
+            (not_(valid), "invalid_address"),
+            else_=None,
+        ).label("skip_reason")
+        candidates = (select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id,
+                             address.label("address"), reason)
+                      .join(Customer, Customer.id == pairs.c.customer_id).subquery())
+        tally = ctx.conn.execute(select(candidates.c.skip_reason, func.count())
+                                 .group_by(candidates.c.skip_reason)).all()
+        ctx.count(self.id, "queued", sum(n for r, n in tally if r is None))
+        ctx.count(self.id, "skipped", {r: n for r, n in tally if r is not None})
+        passed = select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id)
+        if ctx.dry_run:
+            return passed
+        self._enqueue(ctx, channel, candidates)
+        return passed
+
+    def _enqueue(self, ctx: RunContext, channel: str, candidates: Any) -> None:
+        cfg, campaign = self.config, ctx.campaign
+        template = ctx.templates.get(cfg.get("template", ""))
+        due = send_after(cfg["send_at"], ctx.run_date, campaign.timezone, ctx.now)
+        reply_to = cfg["reply_to"] or ctx.settings.get("reply_to")
+        c = candidates.c
+        created = insert_new(ctx.conn, Message.__table__, select(  # type: ignore[arg-type]
+            literal(campaign.id, Integer).label("campaign_id"),
+            literal(self.id, String).label("node_id"),
+            c.customer_id, c.occurrence,
+            literal(ctx.run_id, Integer).label("run_id"),
+            c.invoice_id,
+            literal(template["id"] if template else None, Integer).label("template_id"),
+            literal(channel, String).label("channel"),
+            c.address,
+            literal(reply_to if channel == "email" else None, String).label("reply_to"),
+            case((c.skip_reason.is_(None), "queued"), else_="skipped").label("status"),
+            c.skip_reason,
+            literal(due, DateTime).label("send_after"),
+            literal(ctx.now, DateTime).label("created_at"),
+        ))
+        ctx.count(self.id, "created", created)
+        what = f"{'Email' if channel == 'email' else 'SMS'}"
+        label = cfg.get("template") or "inline message"
+        summary = case(
+            *((Message.skip_reason == r, f"{what} not sent ({label}): {text}")
+              for r, text in SKIP_SUMMARIES.items()),
+            else_=f"{what} queued ({label}) for {due:%Y-%m-%d %H:%M} UTC",
+        )
+        mine = and_(Message.campaign_id == campaign.id, Message.node_id == self.id,
+                    Message.customer_id == c.customer_id, Message.occurrence == c.occurrence)
+        insert_new(ctx.conn, Activity.__table__, select(  # type: ignore[arg-type]
+            Message.customer_id,
+            literal(ctx.now, DateTime).label("at"),
+            case((Message.status == "skipped", "message_skipped"),
+                 else_="message_queued").label("kind"),
+            Message.campaign_id, Message.node_id, Message.occurrence, Message.run_id,
+            Message.id.label("message_id"),
+            summary.label("summary"),
+            json_object(ctx.conn, channel=Message.channel, address=Message.address,
+                        reason=Message.skip_reason,
+                        send_after=cast(Message.send_after, String)).label("details"),
+        ).join(candidates, mine))
