@@ -135,3 +135,61 @@ def main(argv: list[str] | None = None) -> None:
         hint = " (run `nudgeflow init` first)" if "no such table" in str(exc.orig) else ""
         click.echo(f"error: database: {str(exc.orig).strip()}{hint}", err=True)
         sys.exit(1)
+
+
+def _block_with_scheduler(ws: Workspace) -> None:
+    import threading
+
+    from engine.scheduler import build_scheduler, catch_up
+
+    results = catch_up(ws.engine, ws.settings)
+    click.echo(f"caught up: {len(results)} run(s); daily run at "
+               f"{ws.settings.run_at:%H:%M} {ws.settings.timezone}")
+    scheduler = build_scheduler(ws.engine, ws.settings)
+    scheduler.start()
+    click.echo("scheduler running; Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+@cli.command()
+@pass_ws
+def worker(ws: Workspace) -> None:
+    """Run the scheduler: catch up missed days, then run daily at NUDGEFLOW_RUN_AT."""
+    _block_with_scheduler(ws)
+
+
+@cli.command()
+@click.option("--customers", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--no-wait", is_flag=True, help="Set up and run today, then exit.")
+@pass_ws
+def demo(ws: Workspace, customers: int, no_wait: bool) -> None:
+    """A ready workspace: schema, demo customers and invoices, the example campaigns."""
+    from sqlalchemy import func, select
+
+    from engine.campaigns import import_file
+    from engine.models import Customer
+    from engine.schema import upgrade
+    from engine.seed import seed_demo
+
+    upgrade(ws.engine)
+    with ws.engine.connect() as conn:
+        empty = conn.execute(select(func.count()).select_from(Customer)).scalar_one() == 0
+    if empty:
+        made = seed_demo(ws.engine, customers, ws.settings.default_region)
+        click.echo(f"demo data: {made['customers']} customers, {made['invoices']} invoices")
+    example = Path(__file__).resolve().parent.parent / "campaigns.example.json"
+    done = import_file(ws.engine, example, saved_by="demo")
+    click.echo(f"example campaigns: {done['campaigns']} campaigns, {done['segments']} segments, "
+               f"{done['templates']} templates")
+    click.echo("try: nudgeflow run --dry-run | nudgeflow runs | nudgeflow activity D000001")
+    if no_wait:
+        from engine.scheduler import catch_up
+
+        click.echo(f"ran {len(catch_up(ws.engine, ws.settings))} campaign run(s) for today")
+        return
+    _block_with_scheduler(ws)
