@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: turn our errors into a message and an exit code, never a traceback."""
     from engine import cli_campaigns  # noqa: F401  (registers the campaign commands)
 
+    ws = Workspace()
     try:
-        cli.main(args=argv, prog_name="nudgeflow", standalone_mode=False)
+        cli.main(args=argv, prog_name="nudgeflow", standalone_mode=False, obj=ws)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         hint = " (run `nudgeflow init` first)" if "no such table" in str(exc.orig) else ""
         click.echo(f"error: database: {str(exc.orig).strip()}{hint}", err=True)
         sys.exit(1)
+    finally:
+        if "engine" in ws.__dict__:
+            ws.engine.dispose()
 
 
 def _block_with_scheduler(ws: Workspace) -> None:

@@ -91,3 +91,28 @@ def cli_env(db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def nf(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `nudgeflow ARGS...` in-process against the test database."""
+    from engine.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+
+from engine.config import load_settings
+from engine.errors import ConfigError
+
+
+def test_defaults() -> None:
+    s = load_settings({})
+    assert s.database_url == "sqlite:///nudgeflow.db"
+    assert (s.timezone, s.run_at, s.catchup_days, s.default_region) == ("UTC", time(6), 7, "ZA")
+    assert (s.email_provider, s.sms_provider, s.max_attempts) == ("file", "file", 5)
+
+
+def test_values_are_read() -> None:
+    s = load_settings({"NUDGEFLOW_TIMEZONE": "Africa/Johannesburg", "NUDGEFLOW_RUN_AT": "7:45",
+                       "NUDGEFLOW_CATCHUP_DAYS": "3", "NUDGEFLOW_DEFAULT_REGION": "gb"})
+    assert (s.timezone, s.run_at, s.catchup_days, s.default_region) == (
+        "Africa/Johannesburg", time(7, 45), 3, "GB")
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("TIMEZONE", "Mars/Olympus", "NUDGEFLOW_TIMEZONE: unknown IANA time zone 'Mars/Olympus'"),
+    ("RUN_AT", "25:00", "NUDGEFLOW_RUN_AT: expected HH:MM (24-hour), got '25:00'"),
+    ("CATCHUP_DAYS", "-1", "NUDGEFLOW_CATCHUP_DAYS: expected a whole number, got '-1'"),
+    ("MAX_ATTEMPTS", "0", "NUDGEFLOW_MAX_ATTEMPTS: must be at least 1, got 0"),
+    ("DEFAULT_REGION", "XX", "NUDGEFLOW_DEFAULT_REGION: unknown region 'XX'"),
+    ("EMAIL_PROVIDER", "smtp", "NUDGEFLOW_EMAIL_PROVIDER: expected one of file, console, sendgrid"),
+    ("DATABASE_URL", "mysql://x", "NUDGEFLOW_DATABASE_URL: expected a sqlite:/// or"),
+    ("EMAIL_PROVIDER", "sendgrid", "NUDGEFLOW_SENDGRID_API_KEY: required"),
+])
+def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_settings({f"NUDGEFLOW_{name}": value})
+    assert str(exc.value).startswith(message)
+
+
+def test_cli_reports_bad_setting_without_traceback(nf, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NUDGEFLOW_RUN_AT", "noon")
+    result = nf("init")
+    assert result.code == 2
+    assert result.err == "error: NUDGEFLOW_RUN_AT: expected HH:MM (24-hour), got 'noon'\n"
+    assert "Traceback" not in result.err
