@@ -157,7 +157,7 @@ def _days_until_birthday(op: str, value: Any, as_of: date) -> Bool:
     chosen = [m for m in dates.MMDD_DOMAIN if apply_op(op, dates.days_until(m, as_of), value)]
     if op in ("!=", "not_in"):
         return or_(C.birth_mmdd.is_(None), C.birth_mmdd.in_(chosen))
-    return C.birth_mmdd.in_(chosen) if chosen else false()
+    return and_(C.birth_mmdd.is_not(None), C.birth_mmdd.in_(chosen)) if chosen else false()
 
 
 def _days_past_due(op: str, value: Any, as_of: date) -> Bool:
