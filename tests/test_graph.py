@@ -1,0 +1,129 @@
+"""Campaign validation: every error names the node and the JSON path."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from engine.models import Campaign, CampaignVersion
+from nodes import RegistryError, build_registry, node_class
+from nodes.trigger import Trigger
+from tests.campaign_docs import BIRTHDAY, document
+from tests.conftest import Db
+
+
+def problems_for(nf, tmp_path: Path, doc: dict[str, Any]) -> list[str]:  # type: ignore[no-untyped-def]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(doc))
+    result = nf("import", "campaigns", str(path))
+    assert result.code == 2, result.out
+    lines = result.err.splitlines()
+    assert lines[0] == "error: invalid campaign file"
+    return lines[1:]
+
+
+def birthday(mutate) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    campaign = copy.deepcopy(BIRTHDAY)
+    mutate(campaign["graph"])
+    return document(campaign)
+
+
+G = "$.campaigns[0].graph"
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda g: g["edges"].remove(["s", "a"]),
+     [f"{G}.nodes[2]: node 'a': not connected to the trigger",
+      f"{G}.nodes[3]: node 'm': not connected to the trigger"]),
+    (lambda g: g["edges"].append(["m", "s"]),
+     [f"{G}.edges: the graph has a cycle: 's' -> 'a' -> 'm' -> 's'"]),
+    (lambda g: g["nodes"].append({"id": "t2", "type": "trigger", "config": {"kind": "manual"}}),
+     [f"{G}.nodes: a campaign needs exactly one trigger node (found 't', 't2')"]),
+    (lambda g: g["nodes"].pop(0) and g.update(edges=[["s", "a"], ["a", "m"]]),
+     [f"{G}.nodes: a campaign needs exactly one trigger node (found none)"]),
+    (lambda g: g["edges"].append(["a", "zz"]),
+     [f"{G}.edges[3][1]: edge to unknown node 'zz'"]),
+    (lambda g: g["nodes"].append({"id": "s", "type": "segment-select",
+                                  "config": {"segment": "member-1y"}}),
+     [f"{G}.nodes[4].id: node 's': duplicate node id"]),
+    (lambda g: g["nodes"][1]["config"].update(segment="member-2y"),
+     [f"{G}.nodes[1].config.segment: node 's': unknown segment 'member-2y'"]),
+    (lambda g: g["nodes"][3]["config"].update(template="nope"),
+     [f"{G}.nodes[3].config.template: node 'm': unknown template 'nope'"]),
+    (lambda g: g["nodes"][2]["config"].update(amount=0),
+     [f"{G}.nodes[2].config.amount: node 'a': Must be greater than or equal to 1."]),
+    (lambda g: g["nodes"][2]["config"].update(amount=2.5),
+     [f"{G}.nodes[2].config.amount: node 'a': Not a valid integer."]),
+    (lambda g: g["nodes"][3]["config"].update(send_at={"mode": "datetime",
+                                                       "value": "2099-01-01T09:00:00+00:00"}),
+     [f"{G}.nodes[3].config.send_at.value: node 'm': at most 14 days ahead"]),
+    (lambda g: g["nodes"][0]["config"].update(kind="date", field="first_name"),
+     [f"{G}.nodes[0].config.field: node 't': Must be one of: birth_date, registered_at."]),
+    (lambda g: g["nodes"][1].update(type="wait"),
+     [f"{G}.nodes[1].type: Must be one of: award-bonus, segment-select, send-message, "
+      "trigger."]),
+    (lambda g: g["nodes"][1]["config"].update(rules={"field": "x", "op": "=", "value": 1}),
+     [f"{G}.nodes[1].config: node 's': give either segment (a key) or inline rules, not both"]),
+])
+def test_graph_errors(nf, tmp_path: Path, mutate, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
+    assert problems_for(nf, tmp_path, birthday(mutate)) == expected
+
+
+def test_inline_rules_errors_carry_the_node(nf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    def inline(g: dict[str, Any]) -> None:
+        g["nodes"][1]["config"] = {"rules": {"all": [{"field": "age", "op": ">=", "value": "x"}]}}
+
+    assert problems_for(nf, tmp_path, birthday(inline)) == [
+        f"{G}.nodes[1].config.rules.all[0].value: node 's': expected a whole number for age, "
+        "got 'x'"]
+
+
+def test_file_level_errors(nf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    doc = document(BIRTHDAY)
+    doc["version"] = 2
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(doc))
+    result = nf("import", "campaigns", str(path))
+    assert result.code == 2
+    assert "$.version: this nudgeflow reads campaign files of version 1; got 2" in result.err
+    path.write_text("{not json")
+    assert "invalid JSON" in nf("import", "campaigns", str(path)).err
+
+
+def test_a_bad_file_changes_nothing_and_saves_make_versions(nf, db: Db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = birthday(lambda g: g["edges"].clear())
+    problems_for(nf, tmp_path, bad)
+    with db.engine.connect() as conn:
+        assert conn.execute(select(Campaign.key)).all() == []
+    path = tmp_path / "good.json"
+    path.write_text(json.dumps(document(BIRTHDAY)))
+    assert nf("import", "campaigns", str(path)).code == 0
+    assert nf("import", "campaigns", str(path)).code == 0  # unchanged: no new version
+    changed = birthday(lambda g: g["nodes"][2]["config"].update(amount=150))
+    path.write_text(json.dumps(changed))
+    assert nf("import", "campaigns", str(path)).code == 0
+    with db.engine.connect() as conn:
+        assert conn.execute(select(Campaign.version)).scalar_one() == 2
+        versions = conn.execute(select(CampaignVersion.version, CampaignVersion.graph)
+                                .order_by(CampaignVersion.version)).all()
+    assert [v for v, _ in versions] == [1, 2]
+    assert [g["nodes"][2]["config"]["amount"] for _, g in versions] == [100, 150]
+
+
+def test_example_file_is_valid(nf) -> None:  # type: ignore[no-untyped-def]
+    result = nf("import", "campaigns", "campaigns.example.json")
+    assert result.code == 0, result.err
+    assert result.out == "4 segments, 4 templates, 4 campaigns imported\n"
+
+
+def test_registry_rejects_unknown_and_duplicate_types() -> None:
+    with pytest.raises(RegistryError, match="unknown node type 'wait' \\(expected one of "
+                       "award-bonus, segment-select, send-message, trigger\\)"):
+        node_class("wait")
+    with pytest.raises(RegistryError, match="node type 'trigger' registered twice"):
+        build_registry(Trigger, Trigger)
