@@ -24,6 +24,7 @@ from engine.graph import Graph
 from engine.models import Campaign, Customer, Run
 from engine.models.base import utcnow
 from engine.segments import load_catalog
+from engine.sql import rowcount
 from engine.workspace import workspace_settings
 from nodes.base import CampaignInfo, RunContext
 
@@ -136,24 +137,23 @@ def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None
         templates=template_rows(conn), settings=workspace_settings(conn),
         dry_run=run_id is None, manual=manual, counts=result.counts,
     )
+    # Created and dropped inside the run's transaction: a failure rolls it back with the rest.
     PAIRS.create(conn)
-    try:
-        for node_id in graph.order:
-            parents = graph.parents[node_id]
-            source = None
-            if parents:
-                source_q = select(PAIRS.c.customer_id, PAIRS.c.occurrence, PAIRS.c.invoice_id
-                                  ).where(PAIRS.c.node_id.in_(parents))
-                source = (source_q.distinct() if len(parents) > 1 else source_q).subquery("input")
-            out = graph.nodes[node_id].execute(ctx, source)
-            passed = conn.execute(insert(PAIRS).from_select(
-                ["node_id", "customer_id", "occurrence", "invoice_id"],
-                select(literal(node_id, String), *out.subquery().c),
-            )).rowcount
-            ctx.count(node_id, "passed", int(passed))
-    finally:
-        if run_id is not None:
-            PAIRS.drop(conn)
+    for node_id in graph.order:
+        parents = graph.parents[node_id]
+        source = None
+        if parents:
+            source_q = select(PAIRS.c.customer_id, PAIRS.c.occurrence, PAIRS.c.invoice_id
+                              ).where(PAIRS.c.node_id.in_(parents))
+            source = (source_q.distinct() if len(parents) > 1 else source_q).subquery("input")
+        out = graph.nodes[node_id].execute(ctx, source)
+        passed = rowcount(conn, insert(PAIRS).from_select(
+            ["node_id", "customer_id", "occurrence", "invoice_id"],
+            select(literal(node_id, String), *out.subquery().c),
+        ))
+        ctx.count(node_id, "passed", passed)
+    if run_id is not None:
+        PAIRS.drop(conn)
     return graph
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, func, literal_column, null, true
+from sqlalchemy import (
+    Connection, Integer, Select, Table, cast, func, literal_column, null, true,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import ColumnElement
@@ -23,7 +25,12 @@ def insert_new(conn: Connection, table: Table, select: Select[Any]) -> int:
     stmt = insert(table).from_select(
         [c.name for c in select.selected_columns], select.where(true())
     ).on_conflict_do_nothing()
-    return int(conn.execute(stmt).rowcount)
+    return rowcount(conn, stmt)
+
+
+def rowcount(conn: Connection, stmt: Any) -> int:
+    """Rows an INSERT ... SELECT wrote (SQLAlchemy keeps the count only when asked to)."""
+    return int(conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount)
 
 
 def json_object(conn: Connection, **items: Any) -> ColumnElement[Any]:
@@ -37,4 +44,4 @@ def json_object(conn: Connection, **items: Any) -> ColumnElement[Any]:
 
 
 def no_invoice() -> ColumnElement[Any]:
-    return null().label("invoice_id")
+    return cast(null(), Integer).label("invoice_id")
