@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from engine.models import Activity, BonusLedger, Campaign, Customer, Invoice, Message, birth_mmdd
 
@@ -62,3 +62,18 @@ def insert_world(conn: Connection, customers: list[dict[str, Any]]) -> dict[str,
 
 def day(text: str) -> date:
     return date.fromisoformat(text)
+
+
+def effects(engine: Engine) -> dict[str, Any]:
+    """Every effect as comparable tuples (no ids or timestamps) and the activity row count."""
+    with engine.connect() as conn:
+        ext = dict(conn.execute(select(Customer.id, Customer.external_id)).all())
+        ledger = [(ext[r.customer_id], r.kind, r.amount, r.booked_on.isoformat(),
+                   r.expires_at.isoformat() if r.expires_at else None)
+                  for r in conn.execute(select(BonusLedger.__table__))]
+        messages = [(ext[r.customer_id], r.node_id, r.occurrence, r.status, r.skip_reason)
+                    for r in conn.execute(select(Message.__table__))]
+        activities = [(ext[r.customer_id], r.kind, r.node_id, r.occurrence)
+                      for r in conn.execute(select(Activity.__table__))]
+    return {"ledger": set(ledger), "messages": set(messages), "activities": set(activities),
+            "rows": (len(ledger), len(messages), len(activities))}
