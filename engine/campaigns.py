@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from marshmallow import Schema, ValidationError as SchemaError, fields, validate
-from sqlalchemy import Connection, Engine, func, select
+from marshmallow import Schema, fields, validate
+from marshmallow import ValidationError as SchemaError
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from engine.db import write_transaction
 from engine.errors import NotFound, Problem, ValidationError
@@ -47,12 +48,17 @@ def graph_of(conn: Connection, campaign: Campaign | Any) -> Graph:
     return graph
 
 
+def _insert_id(conn: Connection, stmt: Any) -> int:
+    key = conn.execute(stmt).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def _upsert(conn: Connection, model: Any, key: str, values: dict[str, Any]) -> tuple[Any, bool]:
     found = conn.execute(select(model.id).where(model.key == key)).scalar_one_or_none()
     if found is None:
-        table = model.__table__
-        return conn.execute(table.insert().values(key=key, **values)).inserted_primary_key[0], True
-    conn.execute(model.__table__.update().where(model.key == key).values(
+        return _insert_id(conn, insert(model).values(key=key, **values)), True
+    conn.execute(update(model).where(model.key == key).values(
         **values, updated_at=utcnow()))
     return found, False
 
@@ -75,19 +81,18 @@ def save_campaign(conn: Connection, clean: dict[str, Any], saved_by: str | None 
     today = utcnow().date()
     if current is None:
         values |= {"version": 1, "active_since": today if clean["status"] == "active" else None}
-        campaign_id = conn.execute(Campaign.__table__.insert().values(
-            key=clean["key"], **values)).inserted_primary_key[0]
+        campaign_id = _insert_id(conn, insert(Campaign).values(key=clean["key"], **values))
         version = 1
     else:
         campaign_id = current.id
         version = current.version + (current.graph != clean["graph"])
         if clean["status"] == "active" and current.status != "active":
             values["active_since"] = today
-        conn.execute(Campaign.__table__.update().where(Campaign.id == campaign_id).values(
+        conn.execute(update(Campaign).where(Campaign.id == campaign_id).values(
             **values, version=version, updated_at=utcnow()))
         if version == current.version:
             return int(campaign_id)
-    conn.execute(CampaignVersion.__table__.insert().values(
+    conn.execute(insert(CampaignVersion).values(
         campaign_id=campaign_id, version=version, graph=clean["graph"], saved_at=utcnow(),
         saved_by=saved_by))
     return int(campaign_id)
@@ -100,7 +105,7 @@ def set_status(conn: Connection, key: str, status: str) -> None:
     values: dict[str, Any] = {"status": status}
     if status == "active" and campaign.status != "active":
         values["active_since"] = utcnow().date()
-    conn.execute(Campaign.__table__.update().where(Campaign.id == campaign.id).values(**values))
+    conn.execute(update(Campaign).where(Campaign.id == campaign.id).values(**values))
 
 
 def _load_list(items: Any, schema: Schema, path: str, problems: list[Problem]) -> list[dict[str, Any]]:

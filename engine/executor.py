@@ -11,8 +11,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Column, Connection, Engine, Index, Integer, MetaData, String, Table, insert, literal,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    literal,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -93,7 +103,7 @@ def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
             with write_transaction(engine) as conn:
                 run_id = _claim_run(conn, campaign, run_date, now)
                 _execute(conn, campaign, run_date, run_id, now, result, manual)
-                conn.execute(Run.__table__.update().where(Run.id == run_id).values(
+                conn.execute(update(Run).where(Run.id == run_id).values(
                     status="completed", counts=result.counts, error=None, finished_at=utcnow()))
     except NudgeflowError as exc:
         result.status, result.error = "failed", str(exc)
@@ -109,20 +119,20 @@ def _claim_run(conn: Connection, campaign: Any, run_date: date, now: datetime) -
     ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     values = {"campaign_id": campaign.id, "run_date": run_date, "version": campaign.version,
               "status": "running", "counts": {}, "started_at": now}
-    stmt = ins(Run.__table__).values(**values)
-    stmt = stmt.on_conflict_do_update(
+    stmt = ins(Run).values(**values)
+    upsert = stmt.on_conflict_do_update(
         index_elements=["campaign_id", "run_date"],
         set_={"status": "running", "version": campaign.version, "started_at": now,
               "finished_at": None, "error": None},
-    ).returning(Run.__table__.c.id)
-    return int(conn.execute(stmt).scalar_one())
+    ).returning(Run.id)
+    return int(conn.execute(upsert).scalar_one())
 
 
 def _record_failure(engine: Engine, campaign: Any, run_date: date, now: datetime,
                     error: str) -> None:
     with write_transaction(engine) as conn:
         run_id = _claim_run(conn, campaign, run_date, now)
-        conn.execute(Run.__table__.update().where(Run.id == run_id).values(
+        conn.execute(update(Run).where(Run.id == run_id).values(
             status="failed", error=error, finished_at=utcnow()))
 
 

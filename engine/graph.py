@@ -9,7 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import networkx as nx
-from marshmallow import Schema, ValidationError as SchemaError, fields, validate, validates
+from marshmallow import Schema, fields, validate, validates
+from marshmallow import ValidationError as SchemaError
 
 from engine.errors import Problem, ValidationError, flatten_messages
 from nodes import REGISTRY, Node

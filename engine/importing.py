@@ -81,7 +81,8 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ValidationError([Problem(f"{path}:{number}", f"invalid JSON: {exc.msg}")])
+                    raise ValidationError(
+                        [Problem(f"{path}:{number}", f"invalid JSON: {exc.msg}")]) from None
                 if not isinstance(record, dict):
                     raise ValidationError([Problem(f"{path}:{number}", "expected a JSON object")])
                 yield number, record

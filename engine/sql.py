@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import (
-    Connection, Integer, Select, Table, cast, func, literal_column, null, true,
+    Connection,
+    Integer,
+    Select,
+    Table,
+    cast,
+    func,
+    literal_column,
+    null,
+    true,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import ColumnElement
 
 PAIR_COLUMNS = ("customer_id", "occurrence", "invoice_id")
+# A SELECT of any columns (SQLAlchemy 2.1 types Select by its column types).
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
 
 def insert_new(conn: Connection, table: Table, select: Select[Any]) -> int:

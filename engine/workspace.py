@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select, update
 
 from engine.models import Setting
 
@@ -12,13 +12,12 @@ DEFAULTS: dict[str, Any] = {"consent_mode": "require", "reply_to": None, "sender
 
 
 def workspace_settings(conn: Connection) -> dict[str, Any]:
-    stored = dict(conn.execute(select(Setting.key, Setting.value)).all())
+    stored: dict[str, Any] = dict(conn.execute(select(Setting.key, Setting.value)).all())
     return {**DEFAULTS, **stored}
 
 
 def set_setting(conn: Connection, key: str, value: Any) -> None:
-    table = Setting.__table__
     if conn.execute(select(Setting.key).where(Setting.key == key)).first() is None:
-        conn.execute(table.insert().values(key=key, value=value))
+        conn.execute(insert(Setting).values(key=key, value=value))
     else:
-        conn.execute(table.update().where(Setting.key == key).values(value=value))
+        conn.execute(update(Setting).where(Setting.key == key).values(value=value))

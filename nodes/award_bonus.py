@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Date, FromClause, Integer, Select, String, and_, cast, literal, select
+from sqlalchemy import Date, FromClause, Integer, String, and_, cast, literal, select
 
 from engine.models import Activity, BonusLedger
-from engine.sql import insert_new, json_object
+from engine.sql import AnySelect, insert_new, json_object
 from nodes.base import Node, RunContext
 
 
@@ -25,7 +24,7 @@ class AwardBonus(Node):
     type_name = "award-bonus"
     schema = AwardBonusSchema
 
-    def execute(self, ctx: RunContext, pairs: FromClause | None) -> Select[Any]:
+    def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         assert pairs is not None
         passed = select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id)
         if ctx.dry_run:

@@ -11,9 +11,10 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from marshmallow import Schema
-from sqlalchemy import Connection, FromClause, Select
+from sqlalchemy import Connection, FromClause
 
 from engine.errors import Problem
+from engine.sql import AnySelect
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Node(ABC):
         return []
 
     @abstractmethod
-    def execute(self, ctx: RunContext, pairs: FromClause | None) -> Select[Any]:
+    def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         """Return the pairs this node passes on, as a SELECT of
         (customer_id, occurrence, invoice_id).
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validates_schema
-from sqlalchemy import FromClause, Select, select
+from sqlalchemy import FromClause, select
 
 from engine.errors import Problem
 from engine.errors import ValidationError as RulesError
 from engine.models import Customer
 from engine.segments import compile_rules, validate_rules
+from engine.sql import AnySelect
 from nodes.base import Node, References, RunContext
 
 
@@ -34,7 +35,7 @@ class SegmentSelect(Node):
             if key not in refs.segments:
                 return [Problem("segment", f"unknown segment {key!r}")]
             return []
-        catalog = dict.fromkeys(refs.segments, {"all": []})
+        catalog: dict[str, Any] = {key: {"all": []} for key in refs.segments}
         try:
             validate_rules(self.config["rules"], catalog, path="rules")
         except RulesError as exc:
@@ -45,7 +46,7 @@ class SegmentSelect(Node):
         return {"segment": self.config["segment"]} if "segment" in self.config \
             else self.config["rules"]
 
-    def execute(self, ctx: RunContext, pairs: FromClause | None) -> Select[Any]:
+    def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         assert pairs is not None
         keep = compile_rules(self.rules(), ctx.run_date, ctx.catalog)
         return (select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id)

@@ -9,12 +9,22 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import (
-    DateTime, FromClause, Integer, Select, String, and_, case, cast, func, literal, not_, select,
+    DateTime,
+    FromClause,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    not_,
+    select,
 )
 
 from engine.errors import Problem
 from engine.models import Activity, Customer, Message
-from engine.sql import insert_new, json_object
+from engine.sql import AnySelect, insert_new, json_object
 from nodes.base import Node, References, RunContext
 
 MAX_AHEAD = timedelta(days=14)
@@ -100,7 +110,7 @@ class SendMessage(Node):
             return str(ctx.templates[self.config["template"]]["channel"])
         return str(self.config["channel"])
 
-    def execute(self, ctx: RunContext, pairs: FromClause | None) -> Select[Any]:
+    def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         assert pairs is not None
         channel = self.channel(ctx)
         if channel == "email":

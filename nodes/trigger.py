@@ -8,12 +8,21 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import (
-    FromClause, Integer, Select, String, and_, cast, false, func, literal, or_, select,
+    FromClause,
+    Integer,
+    String,
+    and_,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
 )
 
 from engine.models import Customer, Invoice
 from engine.segments.dates import mmdd_falling_on
-from engine.sql import no_invoice
+from engine.sql import AnySelect, no_invoice
 from nodes.base import Node, RunContext
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -71,7 +80,7 @@ class Trigger(Node):
     schema = TriggerSchema
     is_trigger = True
 
-    def execute(self, ctx: RunContext, pairs: FromClause | None) -> Select[Any]:
+    def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         kind = self.config["kind"]
         day = ctx.run_date
         occurrence = literal(day.isoformat()).label("occurrence")

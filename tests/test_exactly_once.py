@@ -90,7 +90,7 @@ def test_two_processes_at_once(db: Db, tmp_path: Path, cli_env: dict[str, str]) 
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for _ in range(2)]
     for p in procs:
-        out, err = p.communicate(timeout=180)
+        _out, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
     got = effects(db.engine)
     assert got["rows"] == (people, people, 2 * people)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine import segments
 from engine.db import write_transaction
@@ -72,14 +73,14 @@ def worlds(draw: Any) -> tuple[date, list[dict[str, Any]]]:
 def _values(type_: str) -> st.SearchStrategy[Any]:
     return {
         "int": st.integers(-3, 400), "number": st.integers(0, 1500) | st.floats(0, 1500, width=16),
-        "bool": st.booleans(), "string": st.sampled_from(WORDS + ["North", "a", "%"]),
+        "bool": st.booleans(), "string": st.sampled_from([*WORDS, "North", "a", "%"]),
         "date": st.dates(date(1990, 1, 1), date(2027, 1, 1)).map(date.isoformat),
     }[type_]
 
 
 @st.composite
 def conditions(draw: Any) -> dict[str, Any]:
-    name = draw(st.sampled_from(sorted(FIELDS) + ["attributes.tier", "attributes.score"]))
+    name = draw(st.sampled_from([*sorted(FIELDS), "attributes.tier", "attributes.score"]))
     if name.startswith("attributes."):
         type_ = draw(st.sampled_from(["string", "number", "bool"]))
         ops = {"string": ["=", "!=", "in", "not_in", "contains", "starts_with", "is_null",

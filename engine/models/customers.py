@@ -5,7 +5,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    CheckConstraint, Date, ForeignKey, Index, Numeric, SmallInteger, String, text,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Numeric,
+    SmallInteger,
+    String,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, validates
 

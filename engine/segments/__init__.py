@@ -23,7 +23,7 @@ def load_catalog(conn: Connection) -> dict[str, Any]:
     return dict(conn.execute(select(Segment.key, Segment.rules)).all())
 
 
-def member_ids(rules: Any, as_of: date, catalog: Catalog) -> Select[tuple[int]]:
+def member_ids(rules: Any, as_of: date, catalog: Catalog) -> Select[int]:
     return select(Customer.id).where(compile_rules(rules, as_of, catalog))
 
 

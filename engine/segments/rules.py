@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from marshmallow import Schema, ValidationError as SchemaError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate, validates_schema
+from marshmallow import ValidationError as SchemaError
 from sqlalchemy import and_, false, not_, or_, true
 
 from engine.errors import Problem, ValidationError, flatten_messages

@@ -12,14 +12,17 @@ from sqlalchemy import Boolean, Numeric, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 from engine.models import Customer
 
 KINDS = ("number", "text", "bool", "present")
-TYPES = {"number": Numeric(), "text": String(), "bool": Boolean(), "present": Boolean()}
+TYPES: dict[str, TypeEngine[Any]] = {
+    "number": Numeric(), "text": String(), "bool": Boolean(), "present": Boolean(),
+}
 
 
-class json_attr(FunctionElement[Any]):  # noqa: N801  (reads like the SQL function it is)
+class json_attr(FunctionElement[Any]):
     """json_attr(kind, name): the attribute NAME read as KIND, NULL when of another type."""
 
     inherit_cache = True
