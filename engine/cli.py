@@ -113,7 +113,7 @@ def seed_demo_cmd(ws: Workspace, count: int, seed: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turn our errors into a message and an exit code, never a traceback."""
-    from engine import cli_campaigns  # noqa: F401  (registers the campaign commands)
+    from engine import cli_campaigns, cli_messages  # noqa: F401  (register their commands)
 
     ws = Workspace()
     try:
@@ -144,11 +144,12 @@ def main(argv: list[str] | None = None) -> None:
 def _block_with_scheduler(ws: Workspace) -> None:
     import threading
 
-    from engine.scheduler import build_scheduler, catch_up
+    from engine.scheduler import build_scheduler, catch_up, dispatch_due
 
     results = catch_up(ws.engine, ws.settings)
+    dispatch_due(ws.engine, ws.settings)
     click.echo(f"caught up: {len(results)} run(s); daily run at "
-               f"{ws.settings.run_at:%H:%M} {ws.settings.timezone}")
+               f"{ws.settings.run_at:%H:%M} {ws.settings.timezone}; outbox dispatched every 30 s")
     scheduler = build_scheduler(ws.engine, ws.settings)
     scheduler.start()
     click.echo("scheduler running; Ctrl-C to stop")
@@ -192,8 +193,31 @@ def demo(ws: Workspace, customers: int, no_wait: bool) -> None:
                f"{done['templates']} templates")
     click.echo("try: nudgeflow run --dry-run | nudgeflow runs | nudgeflow activity D000001")
     if no_wait:
-        from engine.scheduler import catch_up
+        from engine.scheduler import catch_up, dispatch_due
 
         click.echo(f"ran {len(catch_up(ws.engine, ws.settings))} campaign run(s) for today")
+        dispatch_due(ws.engine, ws.settings)
+        click.echo(f"messages written to {ws.settings.outbox_dir}/ (file provider)")
         return
     _block_with_scheduler(ws)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@pass_ws
+def serve(ws: Workspace, host: str, port: int) -> None:
+    """Serve the web app and run the scheduler."""
+    from werkzeug.serving import run_simple
+
+    from engine.scheduler import build_scheduler, catch_up
+    from web import create_app
+
+    app = create_app({"NUDGEFLOW_SETTINGS": ws.settings})
+    catch_up(ws.engine, ws.settings)
+    scheduler = build_scheduler(ws.engine, ws.settings)
+    scheduler.start()
+    try:
+        run_simple(host, port, app, threaded=True)
+    finally:
+        scheduler.shutdown(wait=False)

@@ -35,6 +35,8 @@ class Settings:
     twilio_base_url: str | None = None
     max_attempts: int = 5
     secret_key: str | None = None
+    public_url: str = "http://127.0.0.1:5000"
+    instance_dir: Path = Path("./instance")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -99,6 +101,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["outbox_dir"] = Path(outbox)
     if (attempts := get("MAX_ATTEMPTS")) is not None:
         kwargs["max_attempts"] = _int("MAX_ATTEMPTS", attempts, 1)
+    if (public := get("PUBLIC_URL")) is not None:
+        if not re.match(r"^https?://[^/\s]+", public):
+            raise ConfigError(f"NUDGEFLOW_PUBLIC_URL: expected http(s)://host[:port], got {public!r}")
+        kwargs["public_url"] = public.rstrip("/")
+    if (instance := get("INSTANCE_DIR")) is not None:
+        kwargs["instance_dir"] = Path(instance)
     for name in (
         "SENDGRID_API_KEY", "SENDGRID_HOST", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
         "TWILIO_FROM", "TWILIO_BASE_URL", "SECRET_KEY",
@@ -116,3 +124,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "required when NUDGEFLOW_SMS_PROVIDER=twilio"
         )
     return settings
+
+
+def secret_key(settings: Settings) -> str:
+    """NUDGEFLOW_SECRET_KEY, or a key generated once into the instance folder (mode 0600)."""
+    if settings.secret_key:
+        return settings.secret_key
+    import secrets
+
+    path = settings.instance_dir / "secret_key"
+    if not path.exists():
+        settings.instance_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()

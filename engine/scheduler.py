@@ -11,6 +11,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 
 from engine.config import Settings
@@ -55,8 +56,18 @@ def catch_up(engine: Engine, settings: Settings, today: date | None = None) -> l
     return results
 
 
+def dispatch_due(engine: Engine, settings: Settings) -> None:
+    from engine.channels import channels_for
+    from engine.outbox import dispatch
+
+    stats = dispatch(engine, settings, channels_for(settings))
+    if stats.claimed:
+        log.info("dispatched: %s", stats)
+
+
 def build_scheduler(engine: Engine, settings: Settings, **jobs: Any) -> BackgroundScheduler:
-    """A scheduler with the daily catch-up job; extra jobs (name=(func, trigger)) may be added."""
+    """A scheduler with the daily catch-up job and the dispatcher (every 30 s); extra jobs
+    (name=(func, trigger)) may be added."""
     scheduler = BackgroundScheduler(timezone=settings.timezone)
     scheduler.add_job(
         catch_up, CronTrigger(hour=settings.run_at.hour, minute=settings.run_at.minute,
@@ -64,6 +75,8 @@ def build_scheduler(engine: Engine, settings: Settings, **jobs: Any) -> Backgrou
         args=[engine, settings], id="daily", coalesce=True, max_instances=1,
         misfire_grace_time=3600,
     )
+    scheduler.add_job(dispatch_due, IntervalTrigger(seconds=30), args=[engine, settings],
+                      id="dispatch", coalesce=True, max_instances=1)
     for name, (fn, trigger) in jobs.items():
         scheduler.add_job(fn, trigger, id=name, coalesce=True, max_instances=1)
     return scheduler

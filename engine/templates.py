@@ -1,25 +1,68 @@
-"""Message templates: their schema and a sandboxed Jinja2 syntax check at save time."""
+"""Message templates: schema, save-time checks and sandboxed rendering.
+
+Templates render in Jinja2's SandboxedEnvironment with StrictUndefined: a missing variable is an
+error, never an empty string. At save time syntax errors, unknown variables and fields, and
+attempts to reach private attributes (`''.__class__.__mro__`) are reported with line numbers.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from engine.graph import KEY
+from engine.segments.fields import FIELDS
 
-ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+HTML_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True,
+                                keep_trailing_newline=True)
+VARIABLES: dict[str, frozenset[str] | None] = {
+    "customer": frozenset({*FIELDS, "attributes", "full_name"}),
+    "invoice": frozenset({"external_id", "amount", "currency", "due_date", "paid_at"}),
+    "bonus": frozenset({"amount", "expires_at", "legal_entity", "description"}),
+    "campaign": frozenset({"key", "name"}),
+    "today": None,
+    "unsubscribe_url": None,
+}
 
 
-def syntax_problem(source: str) -> str | None:
-    """The syntax error of a template, with its line number, or None."""
+def is_html(body: str) -> bool:
+    """An email body that starts with a tag is HTML (escaped when rendered)."""
+    return body.lstrip().startswith("<")
+
+
+def problems(source: str) -> list[str]:
+    """Everything wrong with a template source, each with its line number."""
     try:
-        ENV.parse(source)
+        ast = ENV.parse(source)
     except TemplateSyntaxError as exc:
-        return f"line {exc.lineno}: {exc.message}"
-    return None
+        return [f"line {exc.lineno}: {exc.message}"]
+    found: list[str] = []
+    local = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    for node in ast.find_all(nodes.Getattr):
+        if node.attr.startswith("_"):
+            found.append(f"line {node.lineno}: access to private attribute {node.attr!r} is "
+                         "not allowed")
+        elif isinstance(node.node, nodes.Name) and (known := VARIABLES.get(node.node.name)):
+            if node.attr not in known:
+                found.append(f"line {node.lineno}: unknown field {node.node.name}.{node.attr}")
+    for item in ast.find_all(nodes.Getitem):
+        if isinstance(item.arg, nodes.Const) and str(item.arg.value).startswith("_"):
+            found.append(f"line {item.lineno}: access to private attribute "
+                         f"{item.arg.value!r} is not allowed")
+    for name in ast.find_all(nodes.Name):
+        if name.ctx == "load" and name.name not in VARIABLES and name.name not in local:
+            found.append(f"line {name.lineno}: unknown variable {name.name!r} (use "
+                         f"{', '.join(sorted(VARIABLES))})")
+    return sorted(set(found), key=lambda p: int(p.split(":")[0].split()[1]))
+
+
+def render(source: str, context: dict[str, Any], html: bool = False) -> str:
+    """Render in the sandbox; raises jinja2's UndefinedError or SecurityError on misuse."""
+    return (HTML_ENV if html else ENV).from_string(source).render(**context)
 
 
 class TemplateSchema(Schema):
@@ -34,6 +77,7 @@ class TemplateSchema(Schema):
     def _check(self, data: dict[str, Any], **_kw: Any) -> None:
         if data.get("channel") == "email" and not data.get("subject"):
             raise ValidationError("required for an email template", "subject")
-        for name in ("subject", "body"):
-            if data.get(name) and (problem := syntax_problem(data[name])):
-                raise ValidationError(problem, name)
+        errors = {name: found for name in ("subject", "body")
+                  if data.get(name) and (found := problems(data[name]))}
+        if errors:
+            raise ValidationError(errors)

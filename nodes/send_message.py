@@ -19,11 +19,13 @@ from sqlalchemy import (
     func,
     literal,
     not_,
+    null,
     select,
 )
 
 from engine.errors import Problem
 from engine.models import Activity, Customer, Message
+from engine.models.base import JSONType
 from engine.sql import AnySelect, insert_new, json_object
 from nodes.base import Node, References, RunContext
 
@@ -146,6 +148,8 @@ class SendMessage(Node):
         due = send_after(cfg["send_at"], ctx.run_date, campaign.timezone, ctx.now)
         reply_to = cfg["reply_to"] or ctx.settings.get("reply_to")
         c = candidates.c
+        inline = null() if template else literal(
+            {"subject": cfg.get("subject"), "body": cfg["body"]}, JSONType)
         created = insert_new(ctx.conn, Message.__table__, select(  # type: ignore[arg-type]
             literal(campaign.id, Integer).label("campaign_id"),
             literal(self.id, String).label("node_id"),
@@ -156,6 +160,8 @@ class SendMessage(Node):
             literal(channel, String).label("channel"),
             c.address,
             literal(reply_to if channel == "email" else None, String).label("reply_to"),
+            literal(cfg["sender"] or ctx.settings.get("sender"), String).label("sender"),
+            inline.label("inline_template"),
             case((c.skip_reason.is_(None), "queued"), else_="skipped").label("status"),
             c.skip_reason,
             literal(due, DateTime).label("send_after"),

@@ -1,12 +1,26 @@
 """The data model of DESIGN.md as typed SQLAlchemy 2.0 models."""
 
-from engine.models.auth import ApiToken, Setting, User
+from engine.models.auth import ApiToken, ChannelCredit, Setting, User
 from engine.models.base import Base
 from engine.models.campaigns import Campaign, CampaignVersion, Run, Segment, Template
 from engine.models.customers import Customer, Invoice, birth_mmdd
 from engine.models.effects import Activity, BonusLedger, Message
 
 __all__ = [
-    "Activity", "ApiToken", "Base", "BonusLedger", "Campaign", "CampaignVersion", "Customer",
-    "Invoice", "Message", "Run", "Segment", "Setting", "Template", "User", "birth_mmdd",
+    "Activity",
+    "ApiToken",
+    "Base",
+    "BonusLedger",
+    "Campaign",
+    "CampaignVersion",
+    "ChannelCredit",
+    "Customer",
+    "Invoice",
+    "Message",
+    "Run",
+    "Segment",
+    "Setting",
+    "Template",
+    "User",
+    "birth_mmdd",
 ]

@@ -43,3 +43,16 @@ class Setting(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(type_=Base.type_annotation_map[dict[str, Any]])
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ChannelCredit(Base):
+    """Prepaid units per channel (one per email, one per SMS part). A channel without a row is
+    not metered."""
+
+    __tablename__ = "channel_credits"
+
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    balance: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)

@@ -47,6 +47,10 @@ class Message(Base):
     channel: Mapped[str] = mapped_column(String(10))
     address: Mapped[str | None] = mapped_column(String(320))
     reply_to: Mapped[str | None] = mapped_column(String(320))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    # The source of an inline (template-less) message: {"subject": ..., "body": ...}.
+    inline_template: Mapped[dict[str, Any] | None]
+    # What was sent, rendered, kept for the audit trail.
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), default="queued")

@@ -1,0 +1,51 @@
+"""The channel contract: a provider that sends rendered messages and says what happened."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A rendered message ready for a provider."""
+
+    message_id: int
+    channel: str
+    to: str
+    body: str
+    subject: str | None = None
+    html: bool = False
+    sender: str | None = None
+    reply_to: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a provider did with one message.
+
+    status: `sent` (accepted; provider_id when known), `retry` (429, 5xx, timeout or connection
+    error: try again later) or `failed` (rejected for good: other 4xx)."""
+
+    message_id: int
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
+
+
+class Channel(ABC):
+    """A provider for one channel (email or SMS)."""
+
+    #: How many messages `send` accepts at once.
+    max_batch: ClassVar[int] = 1
+
+    @abstractmethod
+    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
+        """Send up to `max_batch` messages; return exactly one Outcome per message, in order.
+
+        Must not raise for provider or network errors: classify them as `retry` or `failed`
+        with the provider's words in `error`. Must not retry by itself; the outbox schedules
+        retries with backoff and counts attempts. Must not touch the database."""

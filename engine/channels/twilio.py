@@ -1,0 +1,36 @@
+"""SMS through the official `twilio` library (its api.base_url can point at a local server)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from engine.channels.base import Channel, Outcome, Outgoing
+
+
+class TwilioChannel(Channel):
+    def __init__(self, account_sid: str, auth_token: str, sender: str,
+                 base_url: str | None = None, timeout: float = 10.0) -> None:
+        self.client = Client(account_sid, auth_token,
+                             http_client=TwilioHttpClient(timeout=timeout))
+        if base_url:
+            self.client.api.base_url = base_url.rstrip("/")
+        self.sender = sender
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
+        return [self._one(m) for m in batch]
+
+    def _one(self, m: Outgoing) -> Outcome:
+        try:
+            sent = self.client.messages.create(to=m.to, from_=m.sender or self.sender,
+                                               body=m.body)
+        except TwilioRestException as exc:
+            status = "retry" if exc.status == 429 or exc.status >= 500 else "failed"
+            return Outcome(m.message_id, status, error=f"Twilio {exc.status}: {exc.msg}")
+        except requests.RequestException as exc:
+            return Outcome(m.message_id, "retry", error=f"Twilio unreachable: {exc}")
+        return Outcome(m.message_id, "sent", provider_id=sent.sid)

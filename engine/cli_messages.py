@@ -1,0 +1,102 @@
+"""CLI verbs for the outbox: dispatch, credits and cancel."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from sqlalchemy import and_, insert, literal, select, update
+
+from engine.cli import Workspace, cli, echo_json, pass_ws
+from engine.db import write_transaction
+from engine.errors import NotFound
+
+
+@cli.command("dispatch")
+@click.option("--once", is_flag=True, help="Dispatch what is due now, then exit.")
+@click.option("--interval", default=30, show_default=True, help="Seconds between rounds.")
+@pass_ws
+def dispatch_cmd(ws: Workspace, once: bool, interval: int) -> None:
+    """Send due messages through the configured providers."""
+    from engine.channels import channels_for
+    from engine.outbox import dispatch
+
+    channels = channels_for(ws.settings)
+    while True:
+        stats = dispatch(ws.engine, ws.settings, channels)
+        click.echo(f"claimed {stats.claimed}, sent {stats.sent}, retry later {stats.retried}, "
+                   f"failed {stats.failed}, held for credit {stats.held}")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@cli.group("credits")
+def credits_group() -> None:
+    """Prepaid credits per channel (one per email, one per SMS part)."""
+
+
+@credits_group.command("add")
+@click.argument("channel", type=click.Choice(["email", "sms"]))
+@click.argument("units", type=click.IntRange(1))
+@pass_ws
+def credits_add(ws: Workspace, channel: str, units: int) -> None:
+    """Add credit; messages held for lack of it go out on the next dispatch."""
+    from engine import credits
+
+    with write_transaction(ws.engine) as conn:
+        balance = credits.add(conn, channel, units)
+    click.echo(f"{channel}: {balance} credits")
+
+
+@credits_group.command("show")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ws
+def credits_show(ws: Workspace, as_json: bool) -> None:
+    """Balance per channel ("unmetered" until credit is first added)."""
+    from engine import credits
+
+    with ws.engine.connect() as conn:
+        data = credits.balances(conn)
+    if as_json:
+        echo_json(data)
+        return
+    for channel, balance in data.items():
+        click.echo(f"{channel}: {'unmetered' if balance is None else balance}")
+
+
+@cli.group("messages")
+def messages_group() -> None:
+    """The outbox."""
+
+
+@messages_group.command("cancel")
+@click.option("--campaign", "key", required=True, help="Campaign key.")
+@click.option("--run", "run_id", type=int, help="Only messages of this run id.")
+@pass_ws
+def messages_cancel(ws: Workspace, key: str, run_id: int | None) -> None:
+    """Cancel a campaign's queued and held messages (the STOP button), with activities."""
+    from engine.models import Activity, Campaign, Message
+    from engine.models.base import utcnow
+
+    now = utcnow()
+    with write_transaction(ws.engine) as conn:
+        campaign_id = conn.execute(select(Campaign.id).where(Campaign.key == key)).scalar()
+        if campaign_id is None:
+            raise NotFound(f"no campaign {key!r}")
+        which = and_(Message.campaign_id == campaign_id, Message.status.in_(("queued", "held")))
+        if run_id is not None:
+            which = and_(which, Message.run_id == run_id)
+        ids = list(conn.execute(select(Message.id).where(which)).scalars())
+        if ids:
+            conn.execute(update(Message).where(Message.id.in_(ids))
+                         .values(status="cancelled", lease_until=None))
+            conn.execute(insert(Activity).from_select(
+                ["customer_id", "at", "kind", "campaign_id", "node_id", "occurrence", "run_id",
+                 "message_id", "summary", "details"],
+                select(Message.customer_id, literal(now), literal("message_cancelled"),
+                       Message.campaign_id, Message.node_id, Message.occurrence, Message.run_id,
+                       Message.id, literal(f"Message cancelled (campaign {key} stopped)"),
+                       literal({}, Activity.details.type))
+                .where(Message.id.in_(ids))))
+    click.echo(f"{len(ids)} message(s) cancelled")

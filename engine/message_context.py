@@ -1,0 +1,122 @@
+"""What a template sees when a message is rendered: the customer (columns, attributes and derived
+fields as of today), the invoice, the bonus awarded upstream, the campaign, today and the
+unsubscribe link. Built for a whole batch with a handful of grouped queries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, or_, select
+
+from engine.models import BonusLedger, Campaign, Customer, Invoice, Message, Template
+from engine.segments.dates import anniversary, days_until, latest_birth_for_age
+from engine.segments.fields import CONTACTED
+
+CUSTOMER_COLUMNS = [c for c in Customer.__table__.c
+                    if c.name not in ("created_at", "updated_at", "birth_mmdd")]
+
+
+def load_batch(conn: Connection, ids: list[int]) -> list[Any]:
+    """The claimed messages with their customer, template, campaign and invoice."""
+    stmt = (select(Message.__table__, *(c.label(f"c_{c.name}") for c in CUSTOMER_COLUMNS),
+                   Template.subject.label("t_subject"), Template.body.label("t_body"),
+                   Template.transliterate.label("t_transliterate"),
+                   Campaign.key.label("campaign_key"), Campaign.name.label("campaign_name"),
+                   Campaign.purpose.label("campaign_purpose"),
+                   Invoice.external_id.label("i_external_id"), Invoice.amount.label("i_amount"),
+                   Invoice.currency.label("i_currency"), Invoice.due_date.label("i_due_date"),
+                   Invoice.paid_at.label("i_paid_at"))
+            .join(Customer, Customer.id == Message.customer_id)
+            .join(Campaign, Campaign.id == Message.campaign_id)
+            .outerjoin(Template, Template.id == Message.template_id)
+            .outerjoin(Invoice, Invoice.id == Message.invoice_id)
+            .where(Message.id.in_(ids)).order_by(Message.id))
+    return list(conn.execute(stmt))
+
+
+def _age(born: date | None, today: date) -> int | None:
+    if born is None:
+        return None
+    age = today.year - born.year
+    limit = latest_birth_for_age(today, age)
+    return age if limit is not None and born <= limit else age - 1
+
+
+def customer_figures(conn: Connection, customer_ids: set[int], today: date) -> dict[int, dict[str, Any]]:
+    """Invoice, bonus and contact aggregates per customer, as of today."""
+    unpaid = or_(Invoice.paid_at.is_(None), Invoice.paid_at > today)
+    inv = conn.execute(
+        select(Invoice.customer_id,
+               func.min(case((and_(unpaid, Invoice.due_date < today), Invoice.due_date))),
+               func.sum(case((and_(unpaid, Invoice.due_date < today), Invoice.amount), else_=0)),
+               func.sum(case((unpaid, Invoice.amount), else_=0)),
+               func.sum(case((unpaid, 1), else_=0)))
+        .where(Invoice.customer_id.in_(customer_ids)).group_by(Invoice.customer_id)).all()
+    bonus = dict(conn.execute(
+        select(BonusLedger.customer_id, func.sum(BonusLedger.amount))
+        .where(BonusLedger.customer_id.in_(customer_ids), BonusLedger.booked_on <= today,
+               BonusLedger.kind != "expiry",
+               or_(BonusLedger.expires_at.is_(None), BonusLedger.expires_at > today))
+        .group_by(BonusLedger.customer_id)).all())
+    last = dict(conn.execute(
+        select(Message.customer_id, func.max(Message.created_at))
+        .where(Message.customer_id.in_(customer_ids), Message.status.in_(CONTACTED))
+        .group_by(Message.customer_id)).all())
+    out: dict[int, dict[str, Any]] = {}
+    for cid in customer_ids:
+        out[cid] = {"days_past_due": 0, "overdue_amount": Decimal("0.00"),
+                    "outstanding_amount": Decimal("0.00"), "unpaid_invoices": 0,
+                    "bonus_balance": int(bonus.get(cid) or 0), "days_since_last_message": None}
+        if (when := last.get(cid)) is not None:
+            when = when if isinstance(when, datetime) else datetime.fromisoformat(str(when))
+            out[cid]["days_since_last_message"] = (today - when.date()).days
+    for cid, oldest, overdue, outstanding, count in inv:
+        figures = out[cid]
+        if oldest is not None:
+            oldest = oldest if isinstance(oldest, date) else date.fromisoformat(str(oldest))
+            figures["days_past_due"] = (today - oldest).days
+        figures["overdue_amount"] = Decimal(str(overdue or 0)).quantize(Decimal("0.01"))
+        figures["outstanding_amount"] = Decimal(str(outstanding or 0)).quantize(Decimal("0.01"))
+        figures["unpaid_invoices"] = int(count or 0)
+    return out
+
+
+def bonuses(conn: Connection, rows: list[Any]) -> dict[tuple[int, int, str], dict[str, Any]]:
+    """The accrual each message's campaign made for the same customer and occurrence."""
+    keys = {(r.campaign_id, r.customer_id, r.occurrence) for r in rows}
+    if not keys:
+        return {}
+    found = conn.execute(select(BonusLedger.campaign_id, BonusLedger.customer_id,
+                                BonusLedger.occurrence, BonusLedger.amount,
+                                BonusLedger.expires_at, BonusLedger.legal_entity,
+                                BonusLedger.description)
+                         .where(BonusLedger.kind == "accrual",
+                                BonusLedger.campaign_id.in_({k[0] for k in keys}),
+                                BonusLedger.customer_id.in_({k[1] for k in keys}))).all()
+    return {(b.campaign_id, b.customer_id, b.occurrence):
+            {"amount": b.amount, "expires_at": b.expires_at, "legal_entity": b.legal_entity,
+             "description": b.description}
+            for b in found if (b.campaign_id, b.customer_id, b.occurrence) in keys}
+
+
+def context(row: Any, figures: dict[str, Any], bonus: dict[str, Any] | None, today: date,
+            unsubscribe_url: str) -> dict[str, Any]:
+    customer = {c.name: getattr(row, f"c_{c.name}") for c in CUSTOMER_COLUMNS}
+    born, reg = customer["birth_date"], customer["registered_at"]
+    customer |= figures | {
+        "age": _age(born, today),
+        "days_since_registration": (today - reg).days if reg else None,
+        "days_until_birthday": days_until(born.month * 100 + born.day, today) if born else None,
+        "next_birthday": anniversary(born.month, born.day, today.year) if born else None,
+        "has_valid_email": bool(customer["email"] and customer["email_valid"]),
+        "has_valid_phone": bool(customer["phone"] and customer["phone_valid"]),
+        "full_name": " ".join(p for p in (customer["first_name"], customer["last_name"]) if p),
+    }
+    invoice = None if row.invoice_id is None else {
+        "external_id": row.i_external_id, "amount": row.i_amount, "currency": row.i_currency,
+        "due_date": row.i_due_date, "paid_at": row.i_paid_at}
+    return {"customer": customer, "invoice": invoice, "bonus": bonus,
+            "campaign": {"key": row.campaign_key, "name": row.campaign_name},
+            "today": today, "unsubscribe_url": unsubscribe_url}

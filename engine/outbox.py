@@ -1,0 +1,223 @@
+"""The dispatcher: claims due messages in batches, renders them, takes credit, sends through
+the channel's provider and records the outcome with its activity.
+
+Claiming: on PostgreSQL `FOR UPDATE SKIP LOCKED` plus a lease (status `sending`,
+`lease_until`), so concurrent dispatchers take disjoint batches and a crashed dispatcher's batch
+is taken over when its lease runs out; on SQLite the claim runs under BEGIN IMMEDIATE, one writer.
+
+Exactly once: a message recorded `sent` is never claimed again. The one ambiguous case is a
+provider that accepted a message whose response was lost (crash or timeout after the provider
+acted, before we recorded it): the lease runs out and the message is sent again. Our message id
+travels in SendGrid's custom_args (`nudgeflow_message_id`) so such a duplicate can be traced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from jinja2 import TemplateError
+from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from engine import credits, sms
+from engine.channels.base import Channel, Outcome, Outgoing
+from engine.config import Settings, secret_key
+from engine.db import write_transaction
+from engine.message_context import bonuses, context, customer_figures, load_batch
+from engine.models import Activity, Message
+from engine.models.base import utcnow
+from engine.templates import is_html, render
+from engine.unsubscribe import make_token
+
+log = logging.getLogger("nudgeflow.outbox")
+LEASE = timedelta(minutes=5)
+BACKOFF = timedelta(minutes=1)
+MAX_BACKOFF = timedelta(hours=6)
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    held: int = 0
+
+    def add(self, other: DispatchStats) -> None:
+        for name in ("claimed", "sent", "retried", "failed", "held"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Prepared:
+    row: Any
+    outgoing: Outgoing | None = None
+    units: int = 1
+    encoding: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+
+
+def claim(engine: Engine, now: datetime, limit: int) -> list[int]:
+    """Take up to `limit` due messages (or ones whose lease ran out) and lease them."""
+    with write_transaction(engine) as conn:
+        due = or_(and_(Message.status == "queued", Message.send_after <= now),
+                  and_(Message.status == "sending", Message.lease_until < now))
+        stmt = select(Message.id).where(due).order_by(Message.send_after, Message.id).limit(limit)
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(conn.execute(stmt).scalars())
+        if ids:
+            conn.execute(update(Message).where(Message.id.in_(ids)).values(
+                status="sending", lease_until=now + LEASE, attempts=Message.attempts + 1))
+    return ids
+
+
+def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
+            awarded: Mapping[tuple[int, int, str], dict[str, Any]], settings: Settings,
+            now: datetime) -> list[Prepared]:
+    """Render each message; a message that cannot be rendered fails with the reason."""
+    secret = secret_key(settings)
+    out = []
+    for row in rows:
+        token = make_token(secret, row.customer_id, row.channel, row.campaign_id)
+        url = f"{settings.public_url}/u/{token}"
+        ctx = context(row, figures[row.customer_id],
+                      awarded.get((row.campaign_id, row.customer_id, row.occurrence)),
+                      now.date(), url)
+        source = row.inline_template or {"subject": row.t_subject, "body": row.t_body}
+        item = Prepared(row)
+        try:
+            html = row.channel == "email" and is_html(source["body"])
+            body = render(source["body"], ctx, html=html)
+            subject = render(source["subject"], ctx) if source.get("subject") else None
+            headers: dict[str, str] = {}
+            if row.channel == "sms":
+                text = sms.prepare(body, bool(row.t_transliterate))
+                body, item.units, item.encoding = text.text, text.parts, text.encoding
+            elif row.campaign_purpose == "marketing":
+                headers = {"List-Unsubscribe": f"<{url}>",
+                           "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+            item.outgoing = Outgoing(row.id, row.channel, row.address, body, subject, html,
+                                     row.sender, row.reply_to, headers)
+        except (TemplateError, sms.SmsTooLong) as exc:
+            item.error = f"cannot render: {exc}"
+        out.append(item)
+    return out
+
+
+def dispatch_once(engine: Engine, settings: Settings, channels: Mapping[str, Channel],
+                  now: datetime | None = None, batch_size: int = 1000) -> DispatchStats:
+    """Claim one batch and see it through; returns what happened."""
+    now = now or utcnow()
+    stats = DispatchStats()
+    ids = claim(engine, now, batch_size)
+    stats.claimed = len(ids)
+    if not ids:
+        return stats
+    with engine.connect() as conn:
+        rows = load_batch(conn, ids)
+        figures = customer_figures(conn, {r.customer_id for r in rows}, now.date())
+        awarded = bonuses(conn, rows)
+    items = prepare(rows, figures, awarded, settings, now)
+    sendable = _take_credit(engine, items, stats)
+    outcomes: dict[int, Outcome] = {}
+    for channel in ("email", "sms"):
+        batch = [p.outgoing for p in sendable if p.outgoing and p.outgoing.channel == channel]
+        provider = channels[channel]
+        for start in range(0, len(batch), provider.max_batch):
+            for o in provider.send(batch[start:start + provider.max_batch]):
+                outcomes[o.message_id] = o
+    for p in items:
+        if p.error is not None:
+            outcomes[p.row.id] = Outcome(p.row.id, "failed", error=p.error)
+    _record(engine, [p for p in items if p.row.id in outcomes], outcomes, settings, now, stats)
+    return stats
+
+
+def _take_credit(engine: Engine, items: list[Prepared], stats: DispatchStats) -> list[Prepared]:
+    """Take credit for each renderable message; those without credit wait as `held`."""
+    ready, held = [], []
+    with write_transaction(engine) as conn:
+        for p in items:
+            if p.error is not None:
+                continue
+            if credits.take(conn, p.row.channel, p.units):
+                ready.append(p)
+            else:
+                held.append(p.row.id)
+        if held:
+            conn.execute(update(Message).where(Message.id.in_(held), Message.status == "sending")
+                         .values(status="held", lease_until=None,
+                                 attempts=Message.attempts - 1))
+    stats.held += len(held)
+    return ready
+
+
+def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcome],
+            settings: Settings, now: datetime, stats: DispatchStats) -> None:
+    activities = []
+    with write_transaction(engine) as conn:
+        for p in items:
+            row, o = p.row, outcomes[p.row.id]
+            mine = and_(Message.id == row.id, Message.status == "sending")
+            status = o.status
+            if status == "retry" and row.attempts >= settings.max_attempts:
+                status = "failed"
+            if status != "sent" and p.error is None:
+                credits.give_back(conn, row.channel, p.units)
+            if status == "sent":
+                sent = p.outgoing
+                assert sent is not None
+                conn.execute(update(Message).where(mine).values(
+                    status="sent", provider_id=o.provider_id, sent_at=now, lease_until=None,
+                    subject=sent.subject, body=sent.body, last_error=None,
+                    sms_encoding=p.encoding, sms_parts=p.units if row.channel == "sms" else None))
+                stats.sent += 1
+                what = f"{'Email' if row.channel == 'email' else 'SMS'} sent to {row.address}"
+                activities.append(_activity(row, "message_sent", what, now, {
+                    "provider_id": o.provider_id, "attempts": row.attempts,
+                    "subject": sent.subject, "sms_parts": p.units if row.channel == "sms" else None}))
+            elif status == "retry":
+                conn.execute(update(Message).where(mine).values(
+                    status="queued", send_after=now + backoff(row.attempts), lease_until=None,
+                    last_error=o.error))
+                stats.retried += 1
+            else:
+                conn.execute(update(Message).where(mine).values(
+                    status="failed", lease_until=None, last_error=o.error))
+                stats.failed += 1
+                activities.append(_activity(row, "message_failed",
+                                            f"Message to {row.address} failed: {o.error}", now,
+                                            {"error": o.error, "attempts": row.attempts}))
+        if activities:
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            conn.execute(insert(Activity).on_conflict_do_nothing(), activities)
+
+
+def _activity(row: Any, kind: str, summary: str, now: datetime,
+              details: dict[str, Any]) -> dict[str, Any]:
+    return {"customer_id": row.customer_id, "at": now, "kind": kind,
+            "campaign_id": row.campaign_id, "node_id": row.node_id,
+            "occurrence": row.occurrence, "run_id": row.run_id, "message_id": row.id,
+            "summary": summary, "details": {k: v for k, v in details.items() if v is not None}}
+
+
+def dispatch(engine: Engine, settings: Settings, channels: Mapping[str, Channel],
+             now: datetime | None = None, batch_size: int = 1000) -> DispatchStats:
+    """Dispatch batches until nothing is due."""
+    total = DispatchStats()
+    while True:
+        stats = dispatch_once(engine, settings, channels, now, batch_size)
+        total.add(stats)
+        if stats.claimed < batch_size:
+            return total

@@ -1,0 +1,98 @@
+"""A local fake provider HTTP server (SendGrid v3 or Twilio shaped) and a recording channel."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+from engine.channels.base import Channel, Outcome, Outgoing
+
+
+@dataclass
+class Reply:
+    status: int = 202
+    body: Any = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: float = 0.0  # seconds to wait before answering (past a client's timeout)
+
+
+@dataclass
+class FakeServer:
+    """Records every request; answers from `script` (in order), then with `default`."""
+
+    default: Reply
+    script: list[Reply] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def bodies(self) -> list[Any]:
+        return [r["body"] for r in self.requests]
+
+
+def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            ctype = self.headers.get("Content-Type", "")
+            body = json.loads(raw) if "json" in ctype else {
+                k: v[0] for k, v in parse_qs(raw).items()}
+            fake.requests.append({"path": self.path, "headers": dict(self.headers),
+                                  "body": body})
+            reply = fake.script.pop(0) if fake.script else fake.default
+            if reply.hang:
+                time.sleep(reply.hang)
+            payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
+            data = payload.encode()
+            try:
+                self.send_response(reply.status)
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    return Handler
+
+
+@contextmanager
+def fake_server(default: Reply) -> Iterator[FakeServer]:
+    fake = FakeServer(default)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def twilio_created(n: int) -> Reply:
+    return Reply(201, {"sid": f"SM{n:032d}", "status": "queued", "num_segments": "1"})
+
+
+class RecordingChannel(Channel):
+    """An in-memory provider implementing the real interface: it keeps what it was given."""
+
+    max_batch = 100
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
+        self.sent.extend(batch)
+        return [Outcome(m.message_id, "sent", provider_id=f"rec-{m.message_id}") for m in batch]
