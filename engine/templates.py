@@ -57,7 +57,7 @@ def problems(source: str) -> list[str]:
         if name.ctx == "load" and name.name not in VARIABLES and name.name not in local:
             found.append(f"line {name.lineno}: unknown variable {name.name!r} (use "
                          f"{', '.join(sorted(VARIABLES))})")
-    return sorted(set(found), key=lambda p: int(p.split(":")[0].split()[1]))
+    return sorted(set(found), key=lambda p: (int(p.split(":")[0].split()[1]), p))
 
 
 def render(source: str, context: dict[str, Any], html: bool = False) -> str:

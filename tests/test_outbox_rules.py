@@ -1,0 +1,105 @@
+"""Outbox invariants: claims are disjoint and leases expire exactly at their boundary; for any
+customers and campaigns nothing reaches an opted-out customer, one without consent for a
+marketing campaign (unless consent is ignored) or an invalid address, and nothing goes twice."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, select
+
+from engine.campaigns import import_file
+from engine.config import Settings
+from engine.db import write_transaction
+from engine.executor import run
+from engine.models import Campaign, Customer, Message
+from engine.outbox import LEASE, claim, dispatch
+from engine.workspace import set_setting
+from tests.conftest import Db
+from tests.fakes import RecordingChannel
+from tests.world import clear, customer, insert_world
+
+SETTINGS = Settings(secret_key="k", public_url="https://nf.example")
+T0 = datetime(2025, 1, 1, 12, 0)
+
+
+def test_claims_are_disjoint_and_leases_expire_at_the_boundary(db: Db) -> None:
+    with write_transaction(db.engine) as conn:
+        cid = conn.execute(insert(Customer).values(external_id="c", attributes={})
+                           ).inserted_primary_key[0]
+        camp = conn.execute(insert(Campaign).values(key="k", name="k", graph={})
+                            ).inserted_primary_key[0]
+        conn.execute(insert(Message), [
+            {"campaign_id": camp, "node_id": "m", "customer_id": cid, "occurrence": str(i),
+             "channel": "email", "address": "c@example.com", "status": "queued",
+             "send_after": T0 - timedelta(minutes=10 - i)} for i in range(5)])
+        ids = list(conn.execute(select(Message.id).order_by(Message.id)).scalars())
+    a = claim(db.engine, T0, 2)
+    b = claim(db.engine, T0, 2)
+    c = claim(db.engine, T0, 2)
+    d = claim(db.engine, T0, 2)
+    assert (a, b, c, d) == (ids[0:2], ids[2:4], ids[4:5], [])
+    # A lease runs until exactly T0 + LEASE: not before, then it is taken over.
+    assert claim(db.engine, T0 + LEASE, 10) == []
+    taken = claim(db.engine, T0 + LEASE + timedelta(microseconds=1), 10)
+    assert taken == ids
+    with db.engine.connect() as conn:
+        assert set(conn.execute(select(Message.attempts)).scalars()) == {2}
+
+
+PERSON = st.fixed_dictionaries({
+    "email_ok": st.booleans(), "has_email": st.booleans(), "phone_ok": st.booleans(),
+    "email_opt_out": st.booleans(), "sms_opt_out": st.booleans(),
+    "marketing_consent": st.booleans()})
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(people=st.lists(PERSON, min_size=1, max_size=8),
+       purpose=st.sampled_from(["marketing", "service"]),
+       channel=st.sampled_from(["email", "sms"]), ignore_consent=st.booleans())
+def test_nothing_reaches_who_must_not_get_it(db: Db, tmp_path: Path, people: list[dict[str, Any]],
+                                             purpose: str, channel: str,
+                                             ignore_consent: bool) -> None:
+    with write_transaction(db.engine) as conn:
+        clear(conn)
+        from engine.models import Setting
+
+        conn.execute(Setting.__table__.delete())
+        set_setting(conn, "consent_mode", "ignore" if ignore_consent else "require")
+        insert_world(conn, [customer(
+            f"p{i}", email=f"p{i}@example.com" if p["has_email"] else None,
+            email_valid=p["email_ok"], phone="+27821234567" if p["phone_ok"] else "123",
+            phone_valid=p["phone_ok"], email_opt_out=p["email_opt_out"],
+            sms_opt_out=p["sms_opt_out"], marketing_consent=p["marketing_consent"])
+            for i, p in enumerate(people)])
+    doc = {"version": 1, "campaigns": [{
+        "key": "blast", "name": "Blast", "status": "active", "purpose": purpose,
+        "graph": {"nodes": [
+            {"id": "t", "type": "trigger", "config": {"kind": "schedule", "every": "day"}},
+            {"id": "m", "type": "send-message",
+             "config": {"channel": channel, "subject": "Hi", "body": "Hi {{ customer.external_id }}"}}],
+            "edges": [["t", "m"]]}}]}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(doc))
+    import_file(db.engine, path)
+    rec = RecordingChannel()
+    channels = {"email": rec, "sms": rec}
+    for _ in range(2):  # running and dispatching twice changes nothing
+        run(db.engine, "blast", date(2025, 1, 1), now=T0)
+        dispatch(db.engine, SETTINGS, channels, now=T0)
+    sent_ids = [m.message_id for m in rec.sent]
+    assert len(sent_ids) == len(set(sent_ids))
+    by_address = {m.body.removeprefix("Hi "): m for m in rec.sent}
+    assert len(by_address) == len(rec.sent)
+    for i, p in enumerate(people):
+        allowed = (
+            not p["email_opt_out" if channel == "email" else "sms_opt_out"]
+            and (purpose == "service" or ignore_consent or p["marketing_consent"])
+            and (p["has_email"] and p["email_ok"] if channel == "email" else p["phone_ok"]))
+        assert (f"p{i}" in by_address) == allowed, (p, purpose, channel, ignore_consent)
