@@ -5,6 +5,7 @@ transaction with the runs row, so a crash at any point leaves either the whole r
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    func,
     insert,
     literal,
     select,
@@ -149,19 +151,30 @@ def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None
     )
     # Created and dropped inside the run's transaction: a failure rolls it back with the rest.
     PAIRS.create(conn)
+    children = Counter(p for parents in graph.parents.values() for p in parents)
+    # A trigger feeding one node is not materialised: its SELECT (often "every customer" for a
+    # schedule) is read once, inline, by that node; only its count is taken.
+    inline: dict[str, Any] = {}
     for node_id in graph.order:
         parents = graph.parents[node_id]
         source = None
-        if parents:
+        if len(parents) == 1 and parents[0] in inline:
+            source = inline[parents[0]]
+        elif parents:
             source_q = select(PAIRS.c.customer_id, PAIRS.c.occurrence, PAIRS.c.invoice_id
                               ).where(PAIRS.c.node_id.in_(parents))
             source = (source_q.distinct() if len(parents) > 1 else source_q).subquery("input")
-        out = graph.nodes[node_id].execute(ctx, source)
-        passed = rowcount(conn, insert(PAIRS).from_select(
-            ["node_id", "customer_id", "occurrence", "invoice_id"],
-            select(literal(node_id, String), *out.subquery().c),
-        ))
-        ctx.count(node_id, "passed", passed)
+        node = graph.nodes[node_id]
+        out = node.execute(ctx, source)
+        if node.is_trigger and children[node_id] == 1:
+            inline[node_id] = out.subquery("fired")
+            passed = conn.execute(select(func.count()).select_from(inline[node_id])).scalar_one()
+        else:
+            passed = rowcount(conn, insert(PAIRS).from_select(
+                ["node_id", "customer_id", "occurrence", "invoice_id"],
+                select(literal(node_id, String), *out.subquery().c),
+            ))
+        ctx.count(node_id, "passed", int(passed))
     if run_id is not None:
         PAIRS.drop(conn)
     return graph

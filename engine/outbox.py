@@ -14,13 +14,14 @@ travels in SendGrid's custom_args (`nudgeflow_message_id`) so such a duplicate c
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import TemplateError
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -89,12 +90,16 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
     secret = secret_key(settings)
     out = []
     for row in rows:
-        token = make_token(secret, row.customer_id, row.channel, row.campaign_id)
-        url = f"{settings.public_url}/u/{token}"
+        source = row.inline_template or {"subject": row.t_subject, "body": row.t_body}
+        marketing_email = row.channel == "email" and row.campaign_purpose == "marketing"
+        url = ""
+        # Signing costs more than rendering: only for links a message can carry.
+        if marketing_email or "unsubscribe_url" in (source["body"] or ""):
+            token = make_token(secret, row.customer_id, row.channel, row.campaign_id)
+            url = f"{settings.public_url}/u/{token}"
         ctx = context(row, figures[row.customer_id],
                       awarded.get((row.campaign_id, row.customer_id, row.occurrence)),
                       now.date(), url)
-        source = row.inline_template or {"subject": row.t_subject, "body": row.t_body}
         item = Prepared(row)
         try:
             html = row.channel == "email" and is_html(source["body"])
@@ -104,7 +109,7 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
             if row.channel == "sms":
                 text = sms.prepare(body, bool(row.t_transliterate))
                 body, item.units, item.encoding = text.text, text.parts, text.encoding
-            elif row.campaign_purpose == "marketing":
+            elif marketing_email:
                 headers = {"List-Unsubscribe": f"<{url}>",
                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
             item.outgoing = Outgoing(row.id, row.channel, row.address, body, subject, html,
@@ -148,10 +153,11 @@ def _take_credit(engine: Engine, items: list[Prepared], stats: DispatchStats) ->
     """Take credit for each renderable message; those without credit wait as `held`."""
     ready, held = [], []
     with write_transaction(engine) as conn:
+        metered = {ch for ch, bal in credits.balances(conn).items() if bal is not None}
         for p in items:
             if p.error is not None:
                 continue
-            if credits.take(conn, p.row.channel, p.units):
+            if p.row.channel not in metered or credits.take(conn, p.row.channel, p.units):
                 ready.append(p)
             else:
                 held.append(p.row.id)
@@ -163,45 +169,64 @@ def _take_credit(engine: Engine, items: list[Prepared], stats: DispatchStats) ->
     return ready
 
 
+_LEASED = and_(Message.id == bindparam("b_id"), Message.status == "sending")
+MARK_SENT = update(Message).where(_LEASED).values(
+    status="sent", provider_id=bindparam("b_provider"), sent_at=bindparam("b_now"),
+    lease_until=None, subject=bindparam("b_subject"), body=bindparam("b_body"), last_error=None,
+    sms_encoding=bindparam("b_encoding"), sms_parts=bindparam("b_parts"))
+MARK_RETRY = update(Message).where(_LEASED).values(
+    status="queued", send_after=bindparam("b_after"), lease_until=None,
+    last_error=bindparam("b_error"))
+MARK_FAILED = update(Message).where(_LEASED).values(
+    status="failed", lease_until=None, last_error=bindparam("b_error"))
+
+
 def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcome],
             settings: Settings, now: datetime, stats: DispatchStats) -> None:
+    """Write every outcome of a batch: three executemany updates and one activity insert."""
+    sent: list[dict[str, Any]] = []
+    retry: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    refunds: Counter[str] = Counter()
     activities = []
+    for p in items:
+        row, o = p.row, outcomes[p.row.id]
+        status = o.status
+        if status == "retry" and row.attempts >= settings.max_attempts:
+            status = "failed"
+        if status != "sent" and p.error is None:
+            refunds[row.channel] += p.units
+        if status == "sent":
+            out = p.outgoing
+            assert out is not None
+            parts = p.units if row.channel == "sms" else None
+            sent.append({"b_id": row.id, "b_provider": o.provider_id, "b_now": now,
+                         "b_subject": out.subject, "b_body": out.body,
+                         "b_encoding": p.encoding, "b_parts": parts})
+            what = f"{'Email' if row.channel == 'email' else 'SMS'} sent to {row.address}"
+            activities.append(_activity(row, "message_sent", what, now, {
+                "provider_id": o.provider_id, "attempts": row.attempts,
+                "subject": out.subject, "sms_parts": parts}))
+        elif status == "retry":
+            retry.append({"b_id": row.id, "b_after": now + backoff(row.attempts),
+                          "b_error": o.error})
+        else:
+            failed.append({"b_id": row.id, "b_error": o.error})
+            activities.append(_activity(row, "message_failed",
+                                        f"Message to {row.address} failed: {o.error}", now,
+                                        {"error": o.error, "attempts": row.attempts}))
     with write_transaction(engine) as conn:
-        for p in items:
-            row, o = p.row, outcomes[p.row.id]
-            mine = and_(Message.id == row.id, Message.status == "sending")
-            status = o.status
-            if status == "retry" and row.attempts >= settings.max_attempts:
-                status = "failed"
-            if status != "sent" and p.error is None:
-                credits.give_back(conn, row.channel, p.units)
-            if status == "sent":
-                sent = p.outgoing
-                assert sent is not None
-                conn.execute(update(Message).where(mine).values(
-                    status="sent", provider_id=o.provider_id, sent_at=now, lease_until=None,
-                    subject=sent.subject, body=sent.body, last_error=None,
-                    sms_encoding=p.encoding, sms_parts=p.units if row.channel == "sms" else None))
-                stats.sent += 1
-                what = f"{'Email' if row.channel == 'email' else 'SMS'} sent to {row.address}"
-                activities.append(_activity(row, "message_sent", what, now, {
-                    "provider_id": o.provider_id, "attempts": row.attempts,
-                    "subject": sent.subject, "sms_parts": p.units if row.channel == "sms" else None}))
-            elif status == "retry":
-                conn.execute(update(Message).where(mine).values(
-                    status="queued", send_after=now + backoff(row.attempts), lease_until=None,
-                    last_error=o.error))
-                stats.retried += 1
-            else:
-                conn.execute(update(Message).where(mine).values(
-                    status="failed", lease_until=None, last_error=o.error))
-                stats.failed += 1
-                activities.append(_activity(row, "message_failed",
-                                            f"Message to {row.address} failed: {o.error}", now,
-                                            {"error": o.error, "attempts": row.attempts}))
+        for stmt, rows in ((MARK_SENT, sent), (MARK_RETRY, retry), (MARK_FAILED, failed)):
+            if rows:
+                conn.execute(stmt, rows)
+        for channel, units in refunds.items():
+            credits.give_back(conn, channel, units)
         if activities:
             insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
             conn.execute(insert(Activity).on_conflict_do_nothing(), activities)
+    stats.sent += len(sent)
+    stats.retried += len(retry)
+    stats.failed += len(failed)
 
 
 def _activity(row: Any, kind: str, summary: str, now: datetime,

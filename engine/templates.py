@@ -7,9 +7,10 @@ attempts to reach private attributes (`''.__class__.__mro__`) are reported with 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -60,9 +61,14 @@ def problems(source: str) -> list[str]:
     return sorted(set(found), key=lambda p: (int(p.split(":")[0].split()[1]), p))
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str, html: bool) -> Template:
+    return (HTML_ENV if html else ENV).from_string(source)
+
+
 def render(source: str, context: dict[str, Any], html: bool = False) -> str:
     """Render in the sandbox; raises jinja2's UndefinedError or SecurityError on misuse."""
-    return (HTML_ENV if html else ENV).from_string(source).render(**context)
+    return _compiled(source, html).render(**context)
 
 
 class TemplateSchema(Schema):
