@@ -100,3 +100,46 @@ def messages_cancel(ws: Workspace, key: str, run_id: int | None) -> None:
                        literal({}, Activity.details.type))
                 .where(Message.id.in_(ids))))
     click.echo(f"{len(ids)} message(s) cancelled")
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Users of the web app and API."""
+
+
+@user_group.command("create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["admin", "marketer", "viewer"]))
+@pass_ws
+def user_create(ws: Workspace, name: str, role: str) -> None:
+    """Create a user; the password is asked twice on a terminal, else read from stdin."""
+    import sys
+
+    from engine.users import create_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    with write_transaction(ws.engine) as conn:
+        create_user(conn, name, role, password)
+    click.echo(f"user {name} created ({role})")
+
+
+@cli.group("token")
+def token_group() -> None:
+    """API tokens."""
+
+
+@token_group.command("create")
+@click.option("--user", "user_name", required=True)
+@click.option("--name", "label", help="A label to recognise the token by.")
+@pass_ws
+def token_create(ws: Workspace, user_name: str, label: str | None) -> None:
+    """Create a bearer token; it is printed once, alone on the last line."""
+    from engine.users import create_token
+
+    with write_transaction(ws.engine) as conn:
+        token = create_token(conn, user_name, label)
+    click.echo(f"token for {user_name} (store it now; it is not shown again):")
+    click.echo(token)

@@ -16,6 +16,7 @@ from engine.segments.fields import CONTACTED
 
 CUSTOMER_COLUMNS = [c for c in Customer.__table__.c
                     if c.name not in ("created_at", "updated_at", "birth_mmdd")]
+CUSTOMER_LABELS = [(c.name, f"c_{c.name}") for c in CUSTOMER_COLUMNS]
 
 
 def load_batch(conn: Connection, ids: list[int]) -> list[Any]:
@@ -103,7 +104,8 @@ def bonuses(conn: Connection, rows: list[Any]) -> dict[tuple[int, int, str], dic
 
 def context(row: Any, figures: dict[str, Any], bonus: dict[str, Any] | None, today: date,
             unsubscribe_url: str) -> dict[str, Any]:
-    customer = {c.name: getattr(row, f"c_{c.name}") for c in CUSTOMER_COLUMNS}
+    mapping = row._mapping
+    customer = {name: mapping[label] for name, label in CUSTOMER_LABELS}
     born, reg = customer["birth_date"], customer["registered_at"]
     customer |= figures | {
         "age": _age(born, today),

@@ -68,7 +68,9 @@ def _compiled(source: str, html: bool) -> Template:
 
 def render(source: str, context: dict[str, Any], html: bool = False) -> str:
     """Render in the sandbox; raises jinja2's UndefinedError or SecurityError on misuse."""
-    return _compiled(source, html).render(**context)
+    if "{" not in source:  # plain text: nothing to render
+        return source
+    return _compiled(source, html).render(context)
 
 
 class TemplateSchema(Schema):

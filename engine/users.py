@@ -1,0 +1,47 @@
+"""Users (roles admin, marketer, viewer) and API tokens (stored as SHA-256, shown once)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import Connection, insert, select
+from werkzeug.security import generate_password_hash
+
+from engine.errors import NotFound, Problem, ValidationError
+from engine.models import ApiToken, User
+from engine.models.auth import ROLES
+
+MIN_PASSWORD = 10
+
+
+def create_user(conn: Connection, name: str, role: str, password: str) -> int:
+    problems = []
+    if role not in ROLES:
+        problems.append(Problem("--role", f"expected one of {', '.join(ROLES)}, got {role!r}"))
+    if len(password) < MIN_PASSWORD:
+        problems.append(Problem("password", f"at least {MIN_PASSWORD} characters"))
+    if conn.execute(select(User.id).where(User.name == name)).first() is not None:
+        problems.append(Problem("NAME", f"user {name!r} already exists"))
+    if problems:
+        raise ValidationError(problems, title="cannot create user")
+    key = conn.execute(insert(User).values(
+        name=name, role=role, password_hash=generate_password_hash(password))
+    ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(conn: Connection, user_name: str, label: str | None = None) -> str:
+    """A new bearer token for the user; only its hash is stored."""
+    user_id = conn.execute(select(User.id).where(User.name == user_name)).scalar_one_or_none()
+    if user_id is None:
+        raise NotFound(f"no user {user_name!r}")
+    token = "nf_" + secrets.token_urlsafe(32)
+    conn.execute(insert(ApiToken).values(user_id=user_id, token_hash=hash_token(token),
+                                         name=label))
+    return token
