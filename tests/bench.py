@@ -139,6 +139,9 @@ def bench_segment(engine: Engine) -> dict[str, float]:
 
 def clear_effects(engine: Engine) -> None:
     with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("TRUNCATE activities, messages, bonus_ledger, runs")
+            return
         for model in (Activity, Message, BonusLedger, Run):
             conn.execute(delete(model))
 

@@ -72,6 +72,7 @@ class Message(Base):
         CheckConstraint("sms_encoding IS NULL OR sms_encoding IN ('gsm7', 'ucs2')", name="encoding"),
         Index("ix_messages_status_send_after", "status", "send_after"),
         Index("ix_messages_customer_id_created_at", "customer_id", "created_at"),
+        Index("ix_messages_run_id", "run_id"),
     )
 
 
@@ -125,6 +126,8 @@ class Activity(Base):
 
     __table_args__ = (
         Index("ix_activities_customer_id_at", "customer_id", "at"),
+        Index("ix_activities_message_id", "message_id"),
+        Index("ix_activities_ledger_id", "ledger_id"),
         # One activity of a kind per effect: the activity insert is as idempotent as the effect.
         UniqueConstraint("campaign_id", "node_id", "customer_id", "occurrence", "kind"),
     )

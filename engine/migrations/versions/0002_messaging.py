@@ -1,4 +1,4 @@
-"""messaging: credits, inline templates, sender
+"""messaging: credits, inline templates, sender; foreign-key indexes
 
 Revision ID: 0002
 Revises: 0001
@@ -27,10 +27,20 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sender', sa.String(length=320), nullable=True))
         batch_op.add_column(sa.Column('inline_template', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
+        batch_op.create_index('ix_messages_run_id', ['run_id'], unique=False)
+    # Foreign keys that deletes and audits follow.
+    with op.batch_alter_table('activities', schema=None) as batch_op:
+        batch_op.create_index('ix_activities_message_id', ['message_id'], unique=False)
+        batch_op.create_index('ix_activities_ledger_id', ['ledger_id'], unique=False)
 
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('activities', schema=None) as batch_op:
+        batch_op.drop_index('ix_activities_ledger_id')
+        batch_op.drop_index('ix_activities_message_id')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_run_id')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_column('inline_template')
         batch_op.drop_column('sender')
