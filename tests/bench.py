@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -28,6 +29,7 @@ from engine.db import make_engine, write_transaction
 from engine.models import Activity, BonusLedger, Customer, Invoice, Message, Run
 from engine.schema import upgrade
 from tests.bench_dispatch import bench_dispatch
+from tests.bench_import import bench_import
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DATE = date(2026, 11, 23)  # a Monday: the weekly past-due blast fires
@@ -268,6 +270,9 @@ def main() -> None:
             admin.dispose()
         else:
             print("postgres: skipped (NUDGEFLOW_TEST_POSTGRES_URL is unset)")
+    with tempfile.TemporaryDirectory() as tmp:
+        print("sqlite (fresh file):")
+        bench_import(f"sqlite:///{tmp}/import.db", min(100_000, args.customers))
     for name, url in targets:
         print(f"{name}:")
         engine = make_engine(url)
