@@ -61,6 +61,7 @@ class RunResult:
     version: int
     dry_run: bool
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
     sample: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -68,7 +69,8 @@ class RunResult:
     def as_dict(self) -> dict[str, Any]:
         out = {"campaign": self.campaign, "date": self.run_date.isoformat(),
                "status": self.status, "version": self.version, "dry_run": self.dry_run,
-               "counts": self.counts, "error": self.error, "seconds": round(self.seconds, 3)}
+               "counts": self.counts, "timings": self.timings, "error": self.error,
+               "seconds": round(self.seconds, 3)}
         if self.dry_run:
             out["sample"] = self.sample
         return out
@@ -106,7 +108,8 @@ def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
                 run_id = _claim_run(conn, campaign, run_date, now)
                 _execute(conn, campaign, run_date, run_id, now, result, manual)
                 conn.execute(update(Run).where(Run.id == run_id).values(
-                    status="completed", counts=result.counts, error=None, finished_at=utcnow()))
+                    status="completed", counts=result.counts, timings=result.timings,
+                    error=None, finished_at=utcnow()))
     except NudgeflowError as exc:
         result.status, result.error = "failed", str(exc)
         if not dry_run:
@@ -165,6 +168,7 @@ def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None
                               ).where(PAIRS.c.node_id.in_(parents))
             source = (source_q.distinct() if len(parents) > 1 else source_q).subquery("input")
         node = graph.nodes[node_id]
+        started = time.perf_counter()
         out = node.execute(ctx, source)
         if node.is_trigger and children[node_id] == 1:
             inline[node_id] = out.subquery("fired")
@@ -175,6 +179,7 @@ def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None
                 select(literal(node_id, String), *out.subquery().c),
             ))
         ctx.count(node_id, "passed", int(passed))
+        result.timings[node_id] = round(time.perf_counter() - started, 4)
     if run_id is not None:
         PAIRS.drop(conn)
     return graph

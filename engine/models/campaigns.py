@@ -90,6 +90,8 @@ class Run(Base):
     version: Mapped[int]
     status: Mapped[str] = mapped_column(String(10), default="running")
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Seconds each node took, by node id.
+    timings: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,4 +1,4 @@
-"""messaging: credits, inline templates, sender; foreign-key indexes
+"""messaging: credits, inline templates, sender; run timings; foreign-key indexes
 
 Revision ID: 0002
 Revises: 0001
@@ -28,6 +28,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('sender', sa.String(length=320), nullable=True))
         batch_op.add_column(sa.Column('inline_template', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
         batch_op.create_index('ix_messages_run_id', ['run_id'], unique=False)
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('timings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
     # Foreign keys that deletes and audits follow.
     with op.batch_alter_table('activities', schema=None) as batch_op:
         batch_op.create_index('ix_activities_message_id', ['message_id'], unique=False)
@@ -36,6 +38,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.drop_column('timings')
     with op.batch_alter_table('activities', schema=None) as batch_op:
         batch_op.drop_index('ix_activities_ledger_id')
         batch_op.drop_index('ix_activities_message_id')
