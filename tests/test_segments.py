@@ -153,3 +153,17 @@ def test_segment_preview_cli(nf, people: Db, tmp_path) -> None:  # type: ignore[
     assert bad.err == ("error: invalid segment rules\n"
                        "$.value: expected a whole number for age, got True\n")
     assert nf("segment", "preview", "--key", "nope").code == 2
+
+
+def test_attribute_names_are_part_of_the_statement_cache_key(db: Db) -> None:
+    """Regression: json_attr once shared a cached compilation across attribute names."""
+    with write_transaction(db.engine) as conn:
+        insert_world(conn, [customer("t", attributes={"tier": "gold"}),
+                            customer("s", attributes={"score": 3})])
+    for _ in range(2):
+        assert ids_for(db, {"field": "attributes.tier", "op": "not_null"}, day("2026-01-01")) \
+            == {"t"}
+        assert ids_for(db, {"field": "attributes.score", "op": "not_null"}, day("2026-01-01")) \
+            == {"s"}
+        assert ids_for(db, {"field": "attributes.score", "op": ">", "value": 1},
+                       day("2026-01-01")) == {"s"}

@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, Numeric, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
 from engine.models import Customer
@@ -27,6 +28,13 @@ class json_attr(FunctionElement[Any]):
 
     inherit_cache = True
     name = "json_attr"
+    # kind and attribute are part of the SQL text, so they must be part of the statement cache
+    # key; without them a compiled `attributes.tier` would be reused for `attributes.score`.
+    _traverse_internals = [
+        *FunctionElement._traverse_internals,
+        ("kind", InternalTraversal.dp_string),
+        ("attribute", InternalTraversal.dp_string),
+    ]
 
     def __init__(self, kind: str, attribute: str) -> None:
         assert kind in KINDS
