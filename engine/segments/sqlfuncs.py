@@ -6,7 +6,7 @@ value (which would raise on PostgreSQL) and behaves the same on SQLite and Postg
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import Boolean, Numeric, String
 from sqlalchemy.ext.compiler import compiles
@@ -30,7 +30,7 @@ class json_attr(FunctionElement[Any]):
     name = "json_attr"
     # kind and attribute are part of the SQL text, so they must be part of the statement cache
     # key; without them a compiled `attributes.tier` would be reused for `attributes.score`.
-    _traverse_internals: ClassVar[list[tuple[str, Any]]] = [
+    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy declares it this way)
         *FunctionElement._traverse_internals,
         ("kind", InternalTraversal.dp_string),
         ("attribute", InternalTraversal.dp_string),
