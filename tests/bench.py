@@ -205,7 +205,7 @@ def hand_run(engine: Engine, ids: dict[str, int]) -> None:
 def engine_run_in_subprocess(url: str) -> tuple[float, float]:
     """Run the two campaigns in a fresh process; return (seconds, peak RSS in MB)."""
     code = (
-        "import json, resource, time, sys\n"
+        "import json, time, sys\n"
         "from datetime import date\n"
         "from engine.db import make_engine\n"
         "from engine.executor import run\n"
@@ -215,7 +215,8 @@ def engine_run_in_subprocess(url: str) -> tuple[float, float]:
         f"    r = run(e, key, date.fromisoformat({RUN_DATE.isoformat()!r}))\n"
         "    assert r.status == 'completed', r.error\n"
         "t = time.perf_counter() - t\n"
-        "print(json.dumps([t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))\n"
+        "from tests.bench_import import peak_mb\n"
+        "print(json.dumps([t, peak_mb()]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, text=True,
                          capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
