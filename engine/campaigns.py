@@ -9,10 +9,10 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from engine.db import write_transaction
-from engine.errors import NotFound, Problem, ValidationError
+from engine.errors import Problem, ValidationError
 from engine.graph import KEY, Graph, build_graph, load_campaign
 from engine.models import Campaign, CampaignVersion, Segment, Template
 from engine.models.base import utcnow
@@ -98,16 +98,6 @@ def save_campaign(conn: Connection, clean: dict[str, Any], saved_by: str | None 
     return int(campaign_id)
 
 
-def set_status(conn: Connection, key: str, status: str) -> None:
-    campaign = conn.execute(select(Campaign.__table__).where(Campaign.key == key)).first()
-    if campaign is None:
-        raise NotFound(f"no campaign {key!r}")
-    values: dict[str, Any] = {"status": status}
-    if status == "active" and campaign.status != "active":
-        values["active_since"] = utcnow().date()
-    conn.execute(update(Campaign).where(Campaign.id == campaign.id).values(**values))
-
-
 def _load_list(items: Any, schema: Schema, path: str, problems: list[Problem]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not isinstance(items, list):
@@ -187,7 +177,3 @@ def import_file(engine: Engine, path: Path, saved_by: str | None = None) -> dict
             save_campaign(conn, campaign, saved_by)
     return {k: len(v) for k, v in clean.items()}
 
-
-def count_versions(conn: Connection, campaign_id: int) -> int:
-    return int(conn.execute(select(func.count()).where(
-        CampaignVersion.campaign_id == campaign_id)).scalar_one())

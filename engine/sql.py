@@ -19,7 +19,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import ColumnElement
 
-PAIR_COLUMNS = ("customer_id", "occurrence", "invoice_id")
 # A SELECT of any columns (SQLAlchemy 2.1 types Select by its column types).
 AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
