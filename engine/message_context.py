@@ -16,6 +16,9 @@ from engine.segments.fields import CONTACTED
 
 CUSTOMER_COLUMNS = [c for c in Customer.__table__.c
                     if c.name not in ("created_at", "updated_at", "birth_mmdd")]
+# Customer fields that take a query over invoices, the ledger or messages.
+FIGURES = ("days_past_due", "overdue_amount", "outstanding_amount", "unpaid_invoices",
+           "bonus_balance", "days_since_last_message")
 CUSTOMER_LABELS = [(c.name, f"c_{c.name}") for c in CUSTOMER_COLUMNS]
 
 

@@ -29,10 +29,10 @@ from engine import credits, sms
 from engine.channels.base import Channel, Outcome, Outgoing
 from engine.config import Settings, secret_key
 from engine.db import write_transaction
-from engine.message_context import bonuses, context, customer_figures, load_batch
+from engine.message_context import FIGURES, bonuses, context, customer_figures, load_batch
 from engine.models import Activity, Message
 from engine.models.base import utcnow
-from engine.templates import is_html, render
+from engine.templates import is_html, references, render
 from engine.unsubscribe import make_token
 
 log = logging.getLogger("nudgeflow.outbox")
@@ -83,6 +83,13 @@ def claim(engine: Engine, now: datetime, limit: int) -> list[int]:
     return ids
 
 
+def _source(row: Any) -> tuple[str | None, str]:
+    """The (subject, body) template of a message: its node's inline text or its template."""
+    if row.inline_template:
+        return row.inline_template.get("subject"), row.inline_template["body"]
+    return row.t_subject, row.t_body
+
+
 def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
             awarded: Mapping[tuple[int, int, str], dict[str, Any]], settings: Settings,
             now: datetime) -> list[Prepared]:
@@ -90,11 +97,11 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
     secret = secret_key(settings)
     out = []
     for row in rows:
-        source = row.inline_template or {"subject": row.t_subject, "body": row.t_body}
+        subject_source, body_source = _source(row)
         marketing_email = row.channel == "email" and row.campaign_purpose == "marketing"
         url = ""
         # Signing costs more than rendering: only for links a message can carry.
-        if marketing_email or "unsubscribe_url" in (source["body"] or ""):
+        if marketing_email or "unsubscribe_url" in body_source:
             token = make_token(secret, row.customer_id, row.channel, row.campaign_id)
             url = f"{settings.public_url}/u/{token}"
         ctx = context(row, figures[row.customer_id],
@@ -102,9 +109,9 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
                       now.date(), url)
         item = Prepared(row)
         try:
-            html = row.channel == "email" and is_html(source["body"])
-            body = render(source["body"], ctx, html=html)
-            subject = render(source["subject"], ctx) if source.get("subject") else None
+            html = row.channel == "email" and is_html(body_source)
+            body = render(body_source, ctx, html=html)
+            subject = render(subject_source, ctx) if subject_source else None
             headers: dict[str, str] = {}
             if row.channel == "sms":
                 text = sms.prepare(body, bool(row.t_transliterate))
@@ -131,8 +138,16 @@ def dispatch_once(engine: Engine, settings: Settings, channels: Mapping[str, Cha
         return stats
     with engine.connect() as conn:
         rows = load_batch(conn, ids)
-        figures = customer_figures(conn, {r.customer_id for r in rows}, now.date())
-        awarded = bonuses(conn, rows)
+        # Aggregates and awards are read only when a template of the batch uses them.
+        read: set[tuple[str, str | None]] = set()
+        for subject, body in {_source(r) for r in rows}:
+            read |= references(subject or "") | references(body or "")
+        customers = {r.customer_id for r in rows}
+        figures: Mapping[int, dict[str, Any]] = (
+            customer_figures(conn, customers, now.date())
+            if read & {("customer", None), *(("customer", f) for f in FIGURES)}
+            else {cid: {} for cid in customers})
+        awarded = bonuses(conn, rows) if any(v == "bonus" for v, _ in read) else {}
     items = prepare(rows, figures, awarded, settings, now)
     sendable = _take_credit(engine, items, stats)
     outcomes: dict[int, Outcome] = {}

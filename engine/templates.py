@@ -66,6 +66,25 @@ def _compiled(source: str, html: bool) -> Template:
     return (HTML_ENV if html else ENV).from_string(source)
 
 
+@lru_cache(maxsize=256)
+def references(source: str) -> frozenset[tuple[str, str | None]]:
+    """The (variable, attribute) pairs a template reads; (variable, None) when it uses the
+    variable as a whole. Lets the dispatcher skip context nobody reads."""
+    if "{" not in source:
+        return frozenset()
+    ast = ENV.parse(source)
+    found: set[tuple[str, str | None]] = set()
+    used_whole = {id(n) for n in ast.find_all(nodes.Name)}
+    for node in ast.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name):
+            found.add((node.node.name, node.attr))
+            used_whole.discard(id(node.node))
+    for name in ast.find_all(nodes.Name):
+        if id(name) in used_whole and name.ctx == "load":
+            found.add((name.name, None))
+    return frozenset(found)
+
+
 def render(source: str, context: dict[str, Any], html: bool = False) -> str:
     """Render in the sandbox; raises jinja2's UndefinedError or SecurityError on misuse."""
     if "{" not in source:  # plain text: nothing to render

@@ -79,3 +79,12 @@ def test_sandbox_escape_in_a_campaign_file_is_rejected(nf, tmp_path: Path) -> No
         "$.templates[0].body: line 1: access to private attribute '__class__' is not allowed",
         "$.templates[0].body: line 1: access to private attribute '__mro__' is not allowed",
     ]
+
+
+def test_references_tell_the_dispatcher_what_to_load() -> None:
+    from engine.templates import references
+
+    assert references("Hi {{ customer.first_name }}, {{ bonus.amount }} on {{ today }}") == {
+        ("customer", "first_name"), ("bonus", "amount"), ("today", None)}
+    assert references("{{ customer }}") == {("customer", None)}
+    assert references("no variables here") == frozenset()
