@@ -19,6 +19,8 @@ from engine.models import Customer, Invoice, birth_mmdd
 BRANCHES = ("Cape Town", "Durban", "Johannesburg", "Pretoria", "Gqeberha")
 REGIONS = {"Cape Town": "Western Cape", "Durban": "KwaZulu-Natal", "Johannesburg": "Gauteng",
            "Pretoria": "Gauteng", "Gqeberha": "Eastern Cape"}
+MOBILE_PREFIXES = ("060", "061", "071", "072", "073", "074", "076", "078", "079", "082", "083",
+                   "084")
 EMPLOYERS = ("Acme Mining", "Coastal Foods", "Metro Council", "Sunrise Retail", "Self-employed")
 
 
@@ -43,7 +45,8 @@ def seed_demo(engine: Engine, count: int, region: str, seed: int = 42,
         raw_email = f"{first}.{last}{i}@example.com".lower().replace(" ", "")
         if rng.random() < 0.03:
             raw_email = raw_email.replace("@", " at ")  # as bad as real CRM data gets
-        raw_phone = fake.numerify("08########") if rng.random() > 0.04 else "12345"
+        raw_phone = (rng.choice(MOBILE_PREFIXES) + fake.numerify("#######")
+                     if rng.random() > 0.04 else "12345")
         email, phone = normalise_email(raw_email), normalise_phone(raw_phone, region)
         born = _birth_date(rng, today, i)
         branch = rng.choice(BRANCHES)
