@@ -12,7 +12,7 @@ from marshmallow import ValidationError as SchemaError
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from engine.db import write_transaction
-from engine.errors import Problem, ValidationError
+from engine.errors import NotFound, Problem, ValidationError
 from engine.graph import KEY, Graph, build_graph, load_campaign
 from engine.models import Campaign, CampaignVersion, Segment, Template
 from engine.models.base import utcnow
@@ -177,3 +177,33 @@ def import_file(engine: Engine, path: Path, saved_by: str | None = None) -> dict
             save_campaign(conn, campaign, saved_by)
     return {k: len(v) for k, v in clean.items()}
 
+
+
+def save_document(conn: Connection, raw: Any, key: str | None = None,
+                  saved_by: str | None = None) -> dict[str, Any]:
+    """Validate one campaign document against the saved segments and templates and save it."""
+    clean, _ = load_campaign(raw, references(conn))
+    if key is not None and clean["key"] != key:
+        raise ValidationError([Problem("$.key", f"expected {key!r} (the key in the URL), "
+                                                f"got {clean['key']!r}")])
+    save_campaign(conn, clean, saved_by)
+    return clean
+
+
+def set_status(conn: Connection, key: str, status: str) -> None:
+    """Activate, pause or archive; activation starts the catch-up window that day."""
+    current = conn.execute(select(Campaign.id, Campaign.status).where(Campaign.key == key)).first()
+    if current is None:
+        raise NotFound(f"no campaign {key!r}")
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    if status == "active" and current.status != "active":
+        values["active_since"] = utcnow().date()
+    conn.execute(update(Campaign).where(Campaign.id == current.id).values(**values))
+
+
+def delete_by_key(conn: Connection, model: Any, key: str) -> None:
+    from sqlalchemy import delete
+
+    if conn.execute(delete(model).where(model.key == key)
+                    .execution_options(preserve_rowcount=True)).rowcount == 0:
+        raise NotFound(f"no {model.__tablename__[:-1]} {key!r}")

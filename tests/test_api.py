@@ -1,0 +1,177 @@
+"""The JSON API: every route times every role, the token acceptance flow, CSRF, errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from engine.config import Settings
+from engine.db import write_transaction
+from engine.users import create_token, create_user
+from tests.campaign_docs import BIRTHDAY, SEGMENTS, TEMPLATES
+from tests.conftest import Db
+from tests.world import customer, insert_world
+
+PASSWORD = "a long enough password"
+ROLES = ("viewer", "marketer", "admin")
+
+
+@pytest.fixture
+def app(db: Db) -> Iterator[Flask]:
+    from web import create_app
+
+    with write_transaction(db.engine) as conn:
+        for role in ROLES:
+            create_user(conn, role, role, PASSWORD)
+        insert_world(conn, [customer("C1", first_name="<b>Ana</b>", birth_date=date(1990, 3, 10),
+                                     registered_at=date(2020, 1, 1), phone="+27821234567",
+                                     phone_valid=True, marketing_consent=True)])
+    app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k"),
+                      "TESTING": True})
+    yield app
+    app.extensions["nudgeflow_engine"].dispose()
+
+
+def token_for(db: Db, role: str) -> dict[str, str]:
+    with write_transaction(db.engine) as conn:
+        return {"Authorization": f"Bearer {create_token(conn, role)}"}
+
+
+def session_client(app: Flask, role: str) -> tuple[FlaskClient, str]:
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    answer = client.post("/login", data={"name": role, "password": PASSWORD,
+                                         "csrf_token": csrf})
+    assert answer.status_code == 302
+    return client, csrf
+
+
+def api_routes(app: Flask) -> list[tuple[str, str]]:
+    fill = {"<key>": "birthday-bonus", "<external_id>": "C1", "<int:version>": "1",
+            "<int:run_id>": "1"}
+    out = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        path = rule.rule
+        for placeholder, value in fill.items():
+            path = path.replace(placeholder, value)
+        out += [(m, path) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return out
+
+
+def call(client: FlaskClient, method: str, path: str, headers: dict[str, str]) -> Any:
+    return client.open(path, method=method, headers=headers, json={} if method != "GET" else None)
+
+
+def test_every_route_times_every_role(app: Flask, db: Db) -> None:
+    routes = api_routes(app)
+    assert len(routes) >= 25
+    anonymous = app.test_client()
+    tokens = {role: token_for(db, role) for role in ROLES}
+    for method, path in routes:
+        answer = call(anonymous, method, path, {})
+        assert answer.status_code == 401, (method, path)
+        assert answer.json["error"]["code"] == "unauthorized"
+        for role in ROLES:
+            status = call(app.test_client(), method, path, tokens[role]).status_code
+            write = method != "GET"
+            if role == "viewer" and write:
+                assert status == 403, (role, method, path, status)
+            else:
+                assert status not in (401, 403) and status < 500, (role, method, path, status)
+
+
+def test_acceptance_with_a_token(app: Flask, db: Db) -> None:
+    client, auth = app.test_client(), token_for(db, "marketer")
+    assert client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth).status_code == 201
+    for template in TEMPLATES:
+        assert client.post("/api/v1/templates", json=template, headers=auth).status_code == 201
+    created = client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
+    assert created.status_code == 201, created.json
+    assert created.json["version"] == 1
+    preview = client.post("/api/v1/campaigns/birthday-bonus/preview",
+                          json={"date": "2025-03-10"}, headers=auth)
+    assert preview.json["counts"]["a"] == {"passed": 1}
+    assert [s["external_id"] for s in preview.json["sample"]] == ["C1"]
+    ran = client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
+                      headers=auth)
+    assert ran.json["status"] == "completed"
+    assert ran.json["counts"]["a"] == {"awarded": 1, "passed": 1}
+    timeline = client.get("/api/v1/customers/C1/activity", headers=auth).json
+    assert [a["kind"] for a in timeline] == ["bonus_awarded", "message_queued"]
+    balance = client.get("/api/v1/customers/C1/balance?date=2025-03-11", headers=auth).json
+    assert (balance["available"], balance["entries"][0]["expires_at"]) == (100, "2025-04-09")
+    runs = client.get("/api/v1/runs", headers=auth).json
+    assert [(r["campaign"], r["status"]) for r in runs] == [("birthday-bonus", "completed")]
+    # Each save is a version; the versions can be listed and fetched.
+    changed = {**BIRTHDAY, "graph": {**BIRTHDAY["graph"], "edges": BIRTHDAY["graph"]["edges"]}}
+    changed["graph"]["nodes"] = [dict(n) for n in BIRTHDAY["graph"]["nodes"]]
+    changed["graph"]["nodes"][2] = {**changed["graph"]["nodes"][2],
+                                    "config": {"amount": 150, "lifetime_days": 30}}
+    assert client.put("/api/v1/campaigns/birthday-bonus", json=changed,
+                      headers=auth).json["version"] == 2
+    versions = client.get("/api/v1/campaigns/birthday-bonus/versions", headers=auth).json
+    assert [v["version"] for v in versions] == [1, 2]
+    assert client.post("/api/v1/campaigns/birthday-bonus/pause",
+                       headers=auth).json["status"] == "paused"
+
+
+def test_errors_name_the_field_or_node(app: Flask, db: Db) -> None:
+    client, auth = app.test_client(), token_for(db, "marketer")
+    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
+    evil = client.post("/api/v1/templates", headers=auth, json={
+        "key": "evil", "channel": "sms", "body": "{{ ''.__class__.__mro__ }}"})
+    assert evil.status_code == 400
+    assert evil.json["error"]["details"] == [
+        {"path": "$.body", "message": "line 1: access to private attribute '__class__' is not "
+                                     "allowed"},
+        {"path": "$.body", "message": "line 1: access to private attribute '__mro__' is not "
+                                     "allowed"}]
+    bad = dict(BIRTHDAY, graph={**BIRTHDAY["graph"], "edges": [["t", "s"]]})
+    answer = client.post("/api/v1/campaigns/validate", json=bad, headers=auth)
+    assert answer.status_code == 400
+    assert {"path": "$.graph.nodes[2]", "message": "node 'a': not connected to the trigger"} \
+        in answer.json["error"]["details"]
+    strict = client.post("/api/v1/segments/preview", headers=auth,
+                         json={"rules": {"all": []}, "limit": 2.5})
+    assert strict.status_code == 400
+    assert strict.json["error"]["details"][0]["path"] == "$.limit"
+    missing = client.get("/api/v1/campaigns/nope", headers=auth)
+    assert missing.status_code == 404 and missing.json["error"]["message"] == "no campaign 'nope'"
+
+
+def test_session_writes_need_the_csrf_token(app: Flask) -> None:
+    client, csrf = session_client(app, "marketer")
+    assert client.get("/api/v1/segments").status_code == 200
+    refused = client.post("/api/v1/segments", json=SEGMENTS[0])
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "csrf"
+    accepted = client.post("/api/v1/segments", json=SEGMENTS[0], headers={"X-CSRFToken": csrf})
+    assert accepted.status_code == 201
+
+
+def test_failed_logins_are_limited(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    codes = [client.post("/login", data={"name": "admin", "password": "wrong",
+                                         "csrf_token": csrf}).status_code for _ in range(6)]
+    assert codes == [401] * 5 + [429]
+
+
+def test_openapi_describes_every_route(app: Flask, db: Db) -> None:
+    spec = app.test_client().get("/api/v1/openapi.json", headers=token_for(db, "viewer")).json
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    served = {(m, re.sub(r"<(?:int:)?(\w+)>", r"{\1}", p)) for m, p in
+              [(m, r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")
+               and "openapi" not in r.rule for m in r.methods - {"HEAD", "OPTIONS"}]}
+    assert served <= documented
+    assert spec["components"]["schemas"]["Error"]["properties"]["error"] == {
+        "$ref": "#/components/schemas/ErrorBody"}

@@ -1,0 +1,167 @@
+"""Response and query schemas of the API (request bodies reuse the engine's schemas)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+
+class CampaignSummary(ma.Schema):
+    key = ma.fields.String()
+    name = ma.fields.String()
+    status = ma.fields.String()
+    purpose = ma.fields.String()
+    timezone = ma.fields.String()
+    version = ma.fields.Integer()
+
+
+class CampaignOut(CampaignSummary):
+    graph = ma.fields.Dict()
+
+
+class VersionOut(ma.Schema):
+    version = ma.fields.Integer()
+    saved_at = ma.fields.DateTime()
+    saved_by = ma.fields.String(allow_none=True)
+    graph = ma.fields.Dict()
+
+
+class DateArgs(ma.Schema):
+    date = ma.fields.Date(load_default=None, metadata={"description": "default: today"})
+
+
+class RunOut(ma.Schema):
+    campaign = ma.fields.String()
+    date = ma.fields.String()
+    status = ma.fields.String()
+    version = ma.fields.Integer()
+    dry_run = ma.fields.Boolean()
+    counts = ma.fields.Dict()
+    timings = ma.fields.Dict()
+    error = ma.fields.String(allow_none=True)
+    seconds = ma.fields.Float()
+    sample = ma.fields.List(ma.fields.Dict())
+
+
+class Valid(ma.Schema):
+    valid = ma.fields.Boolean()
+
+
+class SegmentOut(ma.Schema):
+    key = ma.fields.String()
+    name = ma.fields.String()
+    rules = ma.fields.Dict()
+
+
+class PreviewIn(ma.Schema):
+    rules = ma.fields.Dict(required=True)
+    date = ma.fields.Date(load_default=None)
+    limit = ma.fields.Integer(strict=True, load_default=10, validate=ma.validate.Range(0, 100))
+
+
+class CustomerBrief(ma.Schema):
+    external_id = ma.fields.String()
+    first_name = ma.fields.String(allow_none=True)
+    last_name = ma.fields.String(allow_none=True)
+    email = ma.fields.String(allow_none=True)
+    phone = ma.fields.String(allow_none=True)
+
+
+class PreviewOut(ma.Schema):
+    as_of = ma.fields.String()
+    count = ma.fields.Integer()
+    sample = ma.fields.List(ma.fields.Nested(CustomerBrief))
+
+
+class TemplateOut(ma.Schema):
+    key = ma.fields.String()
+    name = ma.fields.String()
+    channel = ma.fields.String()
+    subject = ma.fields.String(allow_none=True)
+    body = ma.fields.String()
+    transliterate = ma.fields.Boolean()
+
+
+class SearchArgs(ma.Schema):
+    q = ma.fields.String(load_default=None, metadata={
+        "description": "part of a name, email, phone or external id"})
+    page = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(1, 100000))
+    per_page = ma.fields.Integer(strict=True, load_default=50, validate=ma.validate.Range(1, 500))
+
+
+class CustomerOut(CustomerBrief):
+    email_valid = ma.fields.Boolean()
+    phone_valid = ma.fields.Boolean()
+    gender = ma.fields.String(allow_none=True)
+    birth_date = ma.fields.Date(allow_none=True)
+    registered_at = ma.fields.Date(allow_none=True)
+    branch = ma.fields.String(allow_none=True)
+    region = ma.fields.String(allow_none=True)
+    status = ma.fields.String(allow_none=True)
+    email_opt_out = ma.fields.Boolean()
+    sms_opt_out = ma.fields.Boolean()
+    marketing_consent = ma.fields.Boolean()
+    attributes = ma.fields.Dict()
+
+
+class CustomerPage(ma.Schema):
+    page = ma.fields.Integer()
+    per_page = ma.fields.Integer()
+    total = ma.fields.Integer()
+    items = ma.fields.List(ma.fields.Nested(CustomerBrief))
+
+
+class ActivityArgs(ma.Schema):
+    kind = ma.fields.List(ma.fields.String(), load_default=None)
+    limit = ma.fields.Integer(strict=True, load_default=1000, validate=ma.validate.Range(1, 10000))
+
+
+class ActivityOut(ma.Schema):
+    at = ma.fields.String()
+    kind = ma.fields.String()
+    campaign = ma.fields.String(allow_none=True)
+    node_id = ma.fields.String(allow_none=True)
+    occurrence = ma.fields.String(allow_none=True)
+    summary = ma.fields.String()
+    details = ma.fields.Dict()
+
+
+class BalanceOut(ma.Schema):
+    as_of = ma.fields.String()
+    available = ma.fields.Integer()
+    expired = ma.fields.Integer()
+    entries = ma.fields.List(ma.fields.Dict())
+
+
+class MessageOut(ma.Schema):
+    id = ma.fields.Integer()
+    campaign = ma.fields.String()
+    node_id = ma.fields.String()
+    occurrence = ma.fields.String()
+    channel = ma.fields.String()
+    address = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+    skip_reason = ma.fields.String(allow_none=True)
+    subject = ma.fields.String(allow_none=True)
+    body = ma.fields.String(allow_none=True)
+    send_after = ma.fields.DateTime()
+    sent_at = ma.fields.DateTime(allow_none=True)
+    attempts = ma.fields.Integer()
+    last_error = ma.fields.String(allow_none=True)
+
+
+class RunsArgs(ma.Schema):
+    campaign = ma.fields.String(load_default=None)
+    limit = ma.fields.Integer(strict=True, load_default=100, validate=ma.validate.Range(1, 1000))
+
+
+class RunRow(ma.Schema):
+    id = ma.fields.Integer()
+    campaign = ma.fields.String()
+    run_date = ma.fields.Date()
+    version = ma.fields.Integer()
+    status = ma.fields.String()
+    counts = ma.fields.Dict()
+    timings = ma.fields.Dict(allow_none=True)
+    error = ma.fields.String(allow_none=True)
+    started_at = ma.fields.DateTime()
+    finished_at = ma.fields.DateTime(allow_none=True)

@@ -1,0 +1,86 @@
+"""/api/v1/segments: CRUD and preview (count and sample) of rules not yet saved."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask.views import MethodView
+from sqlalchemy import select
+
+from engine import segments
+from engine.campaigns import SegmentSchema, delete_by_key, save_segment
+from engine.db import write_transaction
+from engine.errors import NotFound, Problem, ValidationError
+from engine.models import Segment
+from web.api import Blueprint
+from web.api.schemas import PreviewIn, PreviewOut, SegmentOut
+from web.db import engine
+
+blp = Blueprint("segments", __name__, url_prefix="/api/v1/segments",
+                description="Segments: rules over customers, evaluated as of a date")
+COLUMNS = (Segment.key, Segment.name, Segment.rules)
+
+
+def _one(key: str) -> dict[str, Any]:
+    with engine().connect() as conn:
+        row = conn.execute(select(*COLUMNS).where(Segment.key == key)).first()
+    if row is None:
+        raise NotFound(f"no segment {key!r}")
+    return dict(row._mapping)
+
+
+def _save(data: dict[str, Any]) -> dict[str, Any]:
+    with write_transaction(engine()) as conn:
+        catalog = segments.load_catalog(conn)
+        catalog.pop(data["key"], None)
+        segments.validate_rules(data["rules"], catalog, key=data["key"], path="$.rules")
+        save_segment(conn, data)
+    return _one(data["key"])
+
+
+@blp.route("")
+class Segments(MethodView):
+    @blp.response(200, SegmentOut(many=True))
+    def get(self) -> Any:
+        with engine().connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(*COLUMNS).order_by(Segment.key))]
+
+    @blp.arguments(SegmentSchema)
+    @blp.response(201, SegmentOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        return _save(data)
+
+
+@blp.route("/preview")
+class Preview(MethodView):
+    @blp.arguments(PreviewIn)
+    @blp.response(200, PreviewOut)
+    def post(self, args: dict[str, Any]) -> Any:
+        day = args["date"] or date.today()
+        with engine().connect() as conn:
+            catalog = segments.load_catalog(conn)
+            segments.validate_rules(args["rules"], catalog, path="$.rules")
+            return {"as_of": day.isoformat(),
+                    "count": segments.count(conn, args["rules"], day, catalog),
+                    "sample": segments.sample(conn, args["rules"], day, args["limit"], catalog)}
+
+
+@blp.route("/<key>")
+class SegmentItem(MethodView):
+    @blp.response(200, SegmentOut)
+    def get(self, key: str) -> Any:
+        return _one(key)
+
+    @blp.arguments(SegmentSchema)
+    @blp.response(200, SegmentOut)
+    def put(self, data: dict[str, Any], key: str) -> Any:
+        _one(key)
+        if data["key"] != key:
+            raise ValidationError([Problem("$.key", f"expected {key!r} (the key in the URL)")])
+        return _save(data)
+
+    @blp.response(204)
+    def delete(self, key: str) -> None:
+        with write_transaction(engine()) as conn:
+            delete_by_key(conn, Segment, key)

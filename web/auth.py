@@ -1,0 +1,150 @@
+"""Who may do what. Secure by default: one gate in front of every route checks the login
+(session or bearer token) and the role, so a new route cannot forget to.
+
+Roles: viewer reads and exports; marketer also writes campaigns, segments and templates,
+previews, runs and cancels; admin also manages users, tokens, settings and credits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, url_for
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import select, update
+from werkzeug.security import check_password_hash
+
+from engine.models import ApiToken, User
+from engine.models.base import utcnow
+from engine.users import hash_token
+from web.errors import error_response
+
+RANK = {"viewer": 1, "marketer": 2, "admin": 3}
+PUBLIC_ENDPOINTS = {"auth.login", "unsubscribe.unsubscribe", "healthz", "static"}
+ADMIN_PREFIXES = ("/api/v1/settings", "/api/v1/users", "/api/v1/tokens")
+FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW = 5, 15 * 60
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+
+class Account(UserMixin):
+    def __init__(self, user_id: int, name: str, role: str) -> None:
+        self.id, self.name, self.role = user_id, name, role
+
+    def can(self, role: str) -> bool:
+        return RANK[self.role] >= RANK[role]
+
+
+def _engine() -> Any:
+    return current_app.extensions["nudgeflow_engine"]
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> Account | None:
+    with _engine().connect() as conn:
+        row = conn.execute(select(User.id, User.name, User.role)
+                           .where(User.id == int(user_id))).first()
+    return Account(*row) if row else None
+
+
+@login_manager.request_loader
+def _load_from_token(req: Any) -> Account | None:
+    header = req.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    digest = hash_token(header.removeprefix("Bearer ").strip())
+    with _engine().begin() as conn:
+        row = conn.execute(select(User.id, User.name, User.role, ApiToken.id.label("tid"))
+                           .join(ApiToken, ApiToken.user_id == User.id)
+                           .where(ApiToken.token_hash == digest)).first()
+        if row is None:
+            return None
+        conn.execute(update(ApiToken).where(ApiToken.id == row.tid)
+                     .values(last_used_at=utcnow()))
+    g.token_auth = True
+    return Account(row.id, row.name, row.role)
+
+
+def required_role() -> str:
+    if request.path.startswith(ADMIN_PREFIXES):
+        return "admin"
+    return "viewer" if request.method in ("GET", "HEAD", "OPTIONS") else "marketer"
+
+
+def gate() -> Any:
+    """Runs before every request: login, role, and CSRF for session-authenticated writes."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        if request.endpoint == "auth.login" and request.method == "POST":
+            csrf.protect()
+        return None
+    api = request.path.startswith("/api/")
+    if not current_user.is_authenticated:
+        if api:
+            return error_response(401, "unauthorized",
+                                  "log in or send Authorization: Bearer <token>")
+        return redirect(url_for("auth.login", next=request.path))
+    if not g.get("token_auth") and request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    role = required_role()
+    if not current_user.can(role):
+        return error_response(403, "forbidden",
+                              f"this needs the {role} role; you are {current_user.role}")
+    return None
+
+
+def _failures() -> dict[tuple[str, str], deque[float]]:
+    """Failed logins per (name, address), per app process (a shared store is future work)."""
+    return current_app.extensions.setdefault("nudgeflow_login_failures", defaultdict(deque))
+
+
+def _too_many(name: str) -> bool:
+    key, now = (name, request.remote_addr or "-"), time.monotonic()
+    attempts = _failures()[key]
+    while attempts and now - attempts[0] > FAILED_LOGIN_WINDOW:
+        attempts.popleft()
+    return len(attempts) >= FAILED_LOGIN_LIMIT
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    if request.method == "POST":
+        name = request.form.get("name", "")
+        if _too_many(name):
+            return render_template("login.html", error="Too many failed attempts; "
+                                   "try again in 15 minutes."), 429
+        with _engine().connect() as conn:
+            row = conn.execute(select(User.id, User.name, User.role, User.password_hash)
+                               .where(User.name == name)).first()
+        if row and check_password_hash(row.password_hash, request.form.get("password", "")):
+            _failures().pop((name, request.remote_addr or "-"), None)
+            login_user(Account(row.id, row.name, row.role))
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/") and not target.startswith("//")
+                            else "/")
+        _failures()[(name, request.remote_addr or "-")].append(time.monotonic())
+        error = "Unknown name or wrong password."
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    app.before_request(gate)
+    app.register_blueprint(bp)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> Any:
+        return error_response(400, "csrf", exc.description)

@@ -1,0 +1,69 @@
+"""One error shape for every API answer: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import Flask, jsonify
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import NotFound, NudgeflowError, ValidationError, flatten_messages
+
+
+class ErrorBody(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "machine-readable code"})
+    message = ma.fields.String(required=True)
+    details = ma.fields.List(ma.fields.Dict(), metadata={
+        "description": "one entry per problem: {path, message}"})
+
+
+class ErrorSchema(ma.Schema):
+    error = ma.fields.Nested(ErrorBody, required=True)
+
+
+def error_response(status: int, code: str, message: str,
+                   details: list[dict[str, str]] | None = None) -> tuple[Any, int]:
+    return jsonify({"error": {"code": code, "message": message,
+                              "details": details or []}}), status
+
+
+class NudgeflowApi(Api):
+    """flask-smorest's Api with our error shape (also documented in the OpenAPI file)."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages") or data.get("errors")
+        details = []
+        if messages:
+            # webargs nests by location ("json", "query"); the path starts at the document.
+            for location, inner in (messages.items() if isinstance(messages, dict) else []):
+                prefix = "$" if location == "json" else location
+                details += [{"path": p, "message": m} for p, m in flatten_messages(inner, prefix)]
+        code = (error.name or "error").lower().replace(" ", "_")
+        message = data.get("message") or error.description or error.name
+        if details:
+            code, message = "invalid_input", "the request is not valid"
+        response, status = error_response(error.code or 500, code, message, details)
+        for key, value in (data.get("headers") or {}).items():
+            response.headers[key] = value
+        return response, status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ValidationError)
+    def _invalid(exc: ValidationError) -> Any:
+        return error_response(400, "invalid_input", exc.title,
+                              [{"path": p.where, "message": p.message} for p in exc.problems])
+
+    @app.errorhandler(NotFound)
+    def _missing(exc: NotFound) -> Any:
+        return error_response(404, "not_found", str(exc))
+
+    @app.errorhandler(NudgeflowError)
+    def _other(exc: NudgeflowError) -> Any:
+        return error_response(400, "bad_request", str(exc))
+
