@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 
 import click
-from sqlalchemy import and_, insert, literal, select, update
 
 from engine.cli import Workspace, cli, echo_json, pass_ws
 from engine.db import write_transaction
-from engine.errors import NotFound
 
 
 @cli.command("dispatch")
@@ -76,30 +74,11 @@ def messages_group() -> None:
 @pass_ws
 def messages_cancel(ws: Workspace, key: str, run_id: int | None) -> None:
     """Cancel a campaign's queued and held messages (the STOP button), with activities."""
-    from engine.models import Activity, Campaign, Message
-    from engine.models.base import utcnow
+    from engine.cancel import cancel_messages
 
-    now = utcnow()
     with write_transaction(ws.engine) as conn:
-        campaign_id = conn.execute(select(Campaign.id).where(Campaign.key == key)).scalar()
-        if campaign_id is None:
-            raise NotFound(f"no campaign {key!r}")
-        which = and_(Message.campaign_id == campaign_id, Message.status.in_(("queued", "held")))
-        if run_id is not None:
-            which = and_(which, Message.run_id == run_id)
-        ids = list(conn.execute(select(Message.id).where(which)).scalars())
-        if ids:
-            conn.execute(update(Message).where(Message.id.in_(ids))
-                         .values(status="cancelled", lease_until=None))
-            conn.execute(insert(Activity).from_select(
-                ["customer_id", "at", "kind", "campaign_id", "node_id", "occurrence", "run_id",
-                 "message_id", "summary", "details"],
-                select(Message.customer_id, literal(now), literal("message_cancelled"),
-                       Message.campaign_id, Message.node_id, Message.occurrence, Message.run_id,
-                       Message.id, literal(f"Message cancelled (campaign {key} stopped)"),
-                       literal({}, Activity.details.type))
-                .where(Message.id.in_(ids))))
-    click.echo(f"{len(ids)} message(s) cancelled")
+        n = cancel_messages(conn, key, run_id)
+    click.echo(f"{n} message(s) cancelled")
 
 
 @cli.group("user")

@@ -261,72 +261,88 @@ def _existing(conn: Connection, table: Table, ids: Iterable[str]) -> dict[str, i
     return {ext: pk for ext, pk in rows}
 
 
+Located = tuple[str, str, dict[str, Any]]  # (where, what to call it, record)
+
+
+def from_file(path: Path) -> Iterator[Located]:
+    for line, record in read_records(path):
+        yield f"{path}:{line}", f"line {line}", record
+
+
+def from_list(records: list[Any]) -> Iterator[Located]:
+    """Records sent to the API: each is named by its JSON path."""
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ValidationError([Problem(f"$[{i}]", "expected an object")])
+        yield f"$[{i}]", f"$[{i}]", record
+
+
 def _run_import(
     engine: Engine,
-    path: Path,
+    records: Iterable[Located],
+    title: str,
     result: ImportResult,
     build: Callable[[dict[str, Any]], dict[str, Any]],
-    write: Callable[[Connection, list[tuple[int, dict[str, Any]]], list[Problem]], None],
+    write: Callable[[Connection, list[tuple[str, dict[str, Any]]], list[Problem]], None],
 ) -> ImportResult:
     problems: list[Problem] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     with write_transaction(engine) as conn:
-        for chunk in batched(read_records(path), BATCH):
-            good: list[tuple[int, dict[str, Any]]] = []
-            for line, record in chunk:
+        for chunk in batched(records, BATCH):
+            good: list[tuple[str, dict[str, Any]]] = []
+            for where, label, record in chunk:
                 result.rows += 1
                 try:
                     row = build(record)
                 except RowError as exc:
-                    problems.append(Problem(f"{path}:{line}", str(exc)))
+                    problems.append(Problem(where, str(exc)))
                     continue
                 if (first := seen.get(row["external_id"])) is not None:
                     problems.append(Problem(
-                        f"{path}:{line}",
-                        f"external_id: {row['external_id']!r} already appears on line {first}",
-                    ))
+                        where, f"external_id: {row['external_id']!r} already appears on {first}"))
                     continue
-                seen[row["external_id"]] = line
-                good.append((line, row))
+                seen[row["external_id"]] = label
+                good.append((where, row))
             if good:
                 write(conn, good, problems)
         if problems:
             # Raising inside the transaction rolls back every batch already written.
-            raise ValidationError(problems, title=f"{path}: {len(problems)} row error(s)")
+            raise ValidationError(problems, title=f"{title}: {len(problems)} row error(s)")
     return result
 
 
-def import_customers(engine: Engine, path: Path, region: str) -> ImportResult:
+def upsert_customers(engine: Engine, records: Iterable[Located], region: str,
+                     title: str = "customers") -> ImportResult:
+    """Validate and upsert customer records, all or nothing."""
     result = ImportResult("customers")
     table = Customer.__table__
 
-    def write(conn: Connection, rows: list[tuple[int, dict[str, Any]]], _p: list[Problem]) -> None:
+    def write(conn: Connection, rows: list[tuple[str, dict[str, Any]]], _p: list[Problem]) -> None:
         existing = _existing(conn, table, (r["external_id"] for _, r in rows))  # type: ignore[arg-type]
         result.updated += len(existing)
         result.inserted += len(rows) - len(existing)
         upsert(conn, table, [r for _, r in rows])  # type: ignore[arg-type]
 
-    return _run_import(
-        engine, path, result, lambda rec: customer_row(rec, region, result.warnings), write
-    )
+    return _run_import(engine, records, title, result,
+                       lambda rec: customer_row(rec, region, result.warnings), write)
 
 
-def import_invoices(engine: Engine, path: Path) -> ImportResult:
+def upsert_invoices(engine: Engine, records: Iterable[Located],
+                    title: str = "invoices") -> ImportResult:
+    """Validate and upsert invoice records (their customers must exist), all or nothing."""
     result = ImportResult("invoices")
     table = Invoice.__table__
 
-    def write(conn: Connection, rows: list[tuple[int, dict[str, Any]]], problems: list[Problem]) -> None:
+    def write(conn: Connection, rows: list[tuple[str, dict[str, Any]]], problems: list[Problem]) -> None:
         customers = _existing(
             conn, Customer.__table__, {r["customer_external_id"] for _, r in rows}  # type: ignore[arg-type]
         )
         ready = []
-        for line, row in rows:
+        for where, row in rows:
             owner = row.pop("customer_external_id")
             customer_id = customers.get(owner)
             if customer_id is None:
-                problems.append(Problem(
-                    f"{path}:{line}", f"customer_external_id: no customer {owner!r}"
-                ))
+                problems.append(Problem(where, f"customer_external_id: no customer {owner!r}"))
                 continue
             ready.append({**row, "customer_id": customer_id})
         existing = _existing(conn, table, (r["external_id"] for r in ready))  # type: ignore[arg-type]
@@ -335,4 +351,12 @@ def import_invoices(engine: Engine, path: Path) -> ImportResult:
         if ready:
             upsert(conn, table, ready)  # type: ignore[arg-type]
 
-    return _run_import(engine, path, result, invoice_row, write)
+    return _run_import(engine, records, title, result, invoice_row, write)
+
+
+def import_customers(engine: Engine, path: Path, region: str) -> ImportResult:
+    return upsert_customers(engine, from_file(path), region, title=str(path))
+
+
+def import_invoices(engine: Engine, path: Path) -> ImportResult:
+    return upsert_invoices(engine, from_file(path), title=str(path))

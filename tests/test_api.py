@@ -17,6 +17,7 @@ from engine.users import create_token, create_user
 from tests.campaign_docs import BIRTHDAY, SEGMENTS, TEMPLATES
 from tests.conftest import Db
 from tests.world import customer, insert_world
+from web.auth import ADMIN_PREFIXES, RANK
 
 PASSWORD = "a long enough password"
 ROLES = ("viewer", "marketer", "admin")
@@ -82,8 +83,9 @@ def test_every_route_times_every_role(app: Flask, db: Db) -> None:
         assert answer.json["error"]["code"] == "unauthorized"
         for role in ROLES:
             status = call(app.test_client(), method, path, tokens[role]).status_code
-            write = method != "GET"
-            if role == "viewer" and write:
+            needed = "admin" if path.startswith(ADMIN_PREFIXES) else \
+                "viewer" if method == "GET" else "marketer"
+            if RANK[role] < RANK[needed]:
                 assert status == 403, (role, method, path, status)
             else:
                 assert status not in (401, 403) and status < 500, (role, method, path, status)
@@ -175,3 +177,67 @@ def test_openapi_describes_every_route(app: Flask, db: Db) -> None:
     assert served <= documented
     assert spec["components"]["schemas"]["Error"]["properties"]["error"] == {
         "$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_records_messages_and_admin(app: Flask, db: Db) -> None:
+    client = app.test_client()
+    marketer, admin, viewer = (token_for(db, r) for r in ("marketer", "admin", "viewer"))
+    bulk = client.post("/api/v1/customers/bulk", headers=marketer, json={"records": [
+        {"external_id": "B1", "first_name": "Bo", "phone": "082 123 4567"},
+        {"external_id": "B2", "birth_date": "1990-13-01"},
+        {"external_id": "B1"}]})
+    assert bulk.status_code == 400
+    assert bulk.json["error"]["details"] == [
+        {"path": "$[1]", "message": "birth_date: expected an ISO date (YYYY-MM-DD), got "
+                                    "'1990-13-01'"},
+        {"path": "$[2]", "message": "external_id: 'B1' already appears on $[0]"}]
+    assert client.get("/api/v1/customers?q=bo", headers=viewer).json["total"] == 0
+    ok = client.post("/api/v1/customers/bulk", headers=marketer, json={"records": [
+        {"external_id": "B1", "first_name": "Bo", "phone": "082 123 4567"}]})
+    assert ok.json == {"kind": "customers", "rows": 1, "inserted": 1, "updated": 0,
+                       "warnings": {}}
+    one = client.put("/api/v1/customers/B1", headers=marketer, json={"last_name": "Li"})
+    assert one.json["updated"] == 1
+    got = client.get("/api/v1/customers/B1", headers=viewer).json
+    assert (got["first_name"], got["last_name"], got["phone"]) == ("Bo", "Li", "+27821234567")
+    invoice = client.put("/api/v1/invoices/I1", headers=marketer, json={
+        "customer_external_id": "B1", "amount": "10.50", "due_date": "2026-01-31"})
+    assert invoice.json["inserted"] == 1
+    # Settings, credits, users and tokens are the admin's.
+    assert client.put("/api/v1/settings", headers=marketer,
+                      json={"consent_mode": "ignore"}).status_code == 403
+    assert client.put("/api/v1/settings", headers=admin,
+                      json={"consent_mode": "ignore"}).json["consent_mode"] == "ignore"
+    assert client.post("/api/v1/settings/credits", headers=admin,
+                       json={"channel": "sms", "units": 50}).json == {"email": None, "sms": 50}
+    made = client.post("/api/v1/users", headers=admin, json={
+        "name": "zoe", "role": "viewer", "password": PASSWORD})
+    assert made.status_code == 201 and "password" not in made.json
+    token = client.post("/api/v1/tokens", headers=admin, json={"user": "zoe"}).json["token"]
+    assert client.get("/api/v1/runs", headers={"Authorization": f"Bearer {token}"}
+                      ).status_code == 200
+
+
+def test_run_export_streams_csv(app: Flask, db: Db) -> None:
+    client, auth = app.test_client(), token_for(db, "marketer")
+    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
+    for template in TEMPLATES:
+        client.post("/api/v1/templates", json=template, headers=auth)
+    client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
+    client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
+                headers=auth)
+    [run] = client.get("/api/v1/runs", headers=auth).json
+    answer = client.get(f"/api/v1/runs/{run['id']}/export.csv", headers=auth)
+    assert answer.mimetype == "text/csv"
+    lines = answer.get_data(as_text=True).splitlines()
+    assert lines[0] == ("external_id,first_name,last_name,node_id,occurrence,effect,channel,"
+                        "status,skip_reason,points,expires_at")
+    assert sorted(lines[1:]) == [
+        "C1,<b>Ana</b>,,a,2025-03-10,bonus,,awarded,,100,2025-04-09",
+        "C1,<b>Ana</b>,,m,2025-03-10,message,sms,queued,,,",
+    ]
+    cancelled = client.post("/api/v1/messages/cancel", headers=auth,
+                            json={"campaign": "birthday-bonus"})
+    assert cancelled.json == {"count": 1}
+    assert [m["status"] for m in client.get("/api/v1/messages?campaign=birthday-bonus",
+                                            headers=auth).json] == ["cancelled"]

@@ -17,6 +17,7 @@ class Blueprint(SmorestBlueprint):
 
 
 def blueprints() -> list[Blueprint]:
-    from web.api import campaigns, customers, runs, segments, templates
+    from web.api import admin, campaigns, customers, messages, records, runs, segments, templates
 
-    return [campaigns.blp, segments.blp, templates.blp, customers.blp, runs.blp]
+    return [campaigns.blp, segments.blp, templates.blp, customers.blp, records.blp, runs.blp,
+            messages.blp, admin.blp]

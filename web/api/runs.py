@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Any
 
+from flask import Response, stream_with_context
 from flask.views import MethodView
-from sqlalchemy import select
+from sqlalchemy import Date, Integer, String, literal, select, union_all
 
 from engine.errors import NotFound
-from engine.models import Campaign, Run
+from engine.models import BonusLedger, Campaign, Customer, Message, Run
 from web.api import Blueprint
 from web.api.schemas import RunRow, RunsArgs
 from web.db import engine
@@ -41,3 +45,49 @@ class RunItem(MethodView):
         if row is None:
             raise NotFound(f"no run {run_id}")
         return dict(row._mapping)
+
+
+EXPORT_COLUMNS = ("external_id", "first_name", "last_name", "node_id", "occurrence", "effect",
+                  "channel", "status", "skip_reason", "points", "expires_at")
+
+
+@blp.route("/<int:run_id>/export.csv")
+class RunExport(MethodView):
+    @blp.doc(responses={"200": {"description": "who the run affected, one row per effect",
+                                "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    def get(self, run_id: int) -> Any:
+        """Who a run affected, streamed as CSV (memory stays flat for any size)."""
+        with engine().connect() as conn:
+            if conn.execute(select(Run.id).where(Run.id == run_id)).first() is None:
+                raise NotFound(f"no run {run_id}")
+        messages = (select(Customer.external_id, Customer.first_name, Customer.last_name,
+                           Message.node_id, Message.occurrence, literal("message"),
+                           Message.channel, Message.status, Message.skip_reason,
+                           literal(None, Integer), literal(None, Date))
+                    .join(Customer, Customer.id == Message.customer_id)
+                    .where(Message.run_id == run_id))
+        awards = (select(Customer.external_id, Customer.first_name, Customer.last_name,
+                         BonusLedger.node_id, BonusLedger.occurrence, literal("bonus"),
+                         literal(None, String), literal("awarded"), literal(None, String),
+                         BonusLedger.amount, BonusLedger.expires_at)
+                  .join(Customer, Customer.id == BonusLedger.customer_id)
+                  .where(BonusLedger.run_id == run_id, BonusLedger.kind == "accrual"))
+        stmt: Any = union_all(messages, awards)
+        db = engine()
+
+        def rows() -> Iterator[str]:
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(EXPORT_COLUMNS)
+            with db.connect() as conn:
+                result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
+                for chunk in result.partitions():
+                    for row in chunk:
+                        writer.writerow(["" if v is None else v for v in row])
+                    yield out.getvalue()
+                    out.seek(0)
+                    out.truncate()
+            yield out.getvalue()
+
+        return Response(stream_with_context(rows()), mimetype="text/csv", headers={
+            "Content-Disposition": f"attachment; filename=run-{run_id}.csv"})

@@ -165,3 +165,72 @@ class RunRow(ma.Schema):
     error = ma.fields.String(allow_none=True)
     started_at = ma.fields.DateTime()
     finished_at = ma.fields.DateTime(allow_none=True)
+
+
+class MessagesArgs(ma.Schema):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
+        ("queued", "sending", "sent", "failed", "held", "cancelled", "skipped")))
+    campaign = ma.fields.String(load_default=None)
+    limit = ma.fields.Integer(strict=True, load_default=100, validate=ma.validate.Range(1, 1000))
+
+
+class CancelIn(ma.Schema):
+    campaign = ma.fields.String(required=True)
+    run_id = ma.fields.Integer(strict=True, load_default=None)
+
+
+class Count(ma.Schema):
+    count = ma.fields.Integer()
+
+
+class SettingsIO(ma.Schema):
+    consent_mode = ma.fields.String(validate=ma.validate.OneOf(("require", "ignore")))
+    reply_to = ma.fields.Email(allow_none=True)
+    sender = ma.fields.Email(allow_none=True)
+
+
+class CreditsIn(ma.Schema):
+    channel = ma.fields.String(required=True, validate=ma.validate.OneOf(("email", "sms")))
+    units = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 10**9))
+
+
+class CreditsOut(ma.Schema):
+    email = ma.fields.Integer(allow_none=True)
+    sms = ma.fields.Integer(allow_none=True)
+
+
+class UserIn(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
+    role = ma.fields.String(required=True,
+                            validate=ma.validate.OneOf(("admin", "marketer", "viewer")))
+    password = ma.fields.String(required=True, load_only=True)
+
+
+class UserOut(ma.Schema):
+    name = ma.fields.String()
+    role = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class TokenIn(ma.Schema):
+    user = ma.fields.String(required=True)
+    name = ma.fields.String(load_default=None)
+
+
+class TokenOut(ma.Schema):
+    token = ma.fields.String()
+
+
+class ImportOut(ma.Schema):
+    kind = ma.fields.String()
+    rows = ma.fields.Integer()
+    inserted = ma.fields.Integer()
+    updated = ma.fields.Integer()
+    warnings = ma.fields.Dict()
+
+
+class Records(ma.Schema):
+    """A JSON array of records, as in the import files (at most 10,000)."""
+
+    records = ma.fields.List(ma.fields.Dict(), required=True,
+                             validate=ma.validate.Length(min=1, max=10_000))

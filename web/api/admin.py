@@ -1,0 +1,77 @@
+"""Admin-only: /api/v1/settings (consent mode, sender defaults, credits), users and tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from sqlalchemy import select
+
+from engine import credits
+from engine.db import write_transaction
+from engine.models import User
+from engine.users import create_token, create_user
+from engine.workspace import set_setting, workspace_settings
+from web.api import Blueprint
+from web.api.schemas import CreditsIn, CreditsOut, SettingsIO, TokenIn, TokenOut, UserIn, UserOut
+from web.db import engine
+
+blp = Blueprint("admin", __name__, url_prefix="/api/v1",
+                description="Workspace settings, credits, users and tokens (admin)")
+
+
+@blp.route("/settings")
+class Settings(MethodView):
+    @blp.response(200, SettingsIO)
+    def get(self) -> Any:
+        with engine().connect() as conn:
+            return workspace_settings(conn)
+
+    @blp.arguments(SettingsIO)
+    @blp.response(200, SettingsIO)
+    def put(self, data: dict[str, Any]) -> Any:
+        with write_transaction(engine()) as conn:
+            for key, value in data.items():
+                set_setting(conn, key, value)
+            return workspace_settings(conn)
+
+
+@blp.route("/settings/credits")
+class Credits(MethodView):
+    @blp.response(200, CreditsOut)
+    def get(self) -> Any:
+        with engine().connect() as conn:
+            return credits.balances(conn)
+
+    @blp.arguments(CreditsIn)
+    @blp.response(200, CreditsOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        with write_transaction(engine()) as conn:
+            credits.add(conn, data["channel"], data["units"])
+            return credits.balances(conn)
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @blp.response(200, UserOut(many=True))
+    def get(self) -> Any:
+        with engine().connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(User.name, User.role, User.created_at).order_by(User.name))]
+
+    @blp.arguments(UserIn)
+    @blp.response(201, UserOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        with write_transaction(engine()) as conn:
+            create_user(conn, data["name"], data["role"], data["password"])
+            return dict(conn.execute(select(User.name, User.role, User.created_at)
+                                     .where(User.name == data["name"])).one()._mapping)
+
+
+@blp.route("/tokens")
+class Tokens(MethodView):
+    @blp.arguments(TokenIn)
+    @blp.response(201, TokenOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        with write_transaction(engine()) as conn:
+            return {"token": create_token(conn, data["user"], data["name"])}

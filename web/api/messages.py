@@ -1,0 +1,45 @@
+"""/api/v1/messages: the outbox by status and campaign, and the STOP button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from sqlalchemy import select
+
+from engine.cancel import cancel_messages
+from engine.db import write_transaction
+from engine.models import Campaign, Message
+from web.api import Blueprint
+from web.api.schemas import CancelIn, Count, MessageOut, MessagesArgs
+from web.db import engine
+
+blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages", description="The outbox")
+
+
+@blp.route("")
+class Messages(MethodView):
+    @blp.arguments(MessagesArgs, location="query")
+    @blp.response(200, MessageOut(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        stmt = (select(Message.id, Campaign.key.label("campaign"), Message.node_id,
+                       Message.occurrence, Message.channel, Message.address, Message.status,
+                       Message.skip_reason, Message.subject, Message.body, Message.send_after,
+                       Message.sent_at, Message.attempts, Message.last_error)
+                .join(Campaign, Campaign.id == Message.campaign_id)
+                .order_by(Message.id.desc()).limit(args["limit"]))
+        if args["status"]:
+            stmt = stmt.where(Message.status == args["status"])
+        if args["campaign"]:
+            stmt = stmt.where(Campaign.key == args["campaign"])
+        with engine().connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+@blp.route("/cancel")
+class Cancel(MethodView):
+    @blp.arguments(CancelIn)
+    @blp.response(200, Count)
+    def post(self, args: dict[str, Any]) -> Any:
+        with write_transaction(engine()) as conn:
+            return {"count": cancel_messages(conn, args["campaign"], args["run_id"])}
