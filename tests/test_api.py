@@ -55,8 +55,8 @@ def session_client(app: Flask, role: str) -> tuple[FlaskClient, str]:
 
 
 def api_routes(app: Flask) -> list[tuple[str, str]]:
-    fill = {"<key>": "birthday-bonus", "<external_id>": "C1", "<int:version>": "1",
-            "<int:run_id>": "1"}
+    fill = {"<key>": "birthday-bonus", "<external_id>": "C1",
+            "<int(max=2147483647):version>": "1", "<int(max=2147483647):run_id>": "1"}
     out = []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1"):
@@ -171,7 +171,7 @@ def test_failed_logins_are_limited(app: Flask) -> None:
 def test_openapi_describes_every_route(app: Flask, db: Db) -> None:
     spec = app.test_client().get("/api/v1/openapi.json", headers=token_for(db, "viewer")).json
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
-    served = {(m, re.sub(r"<(?:int:)?(\w+)>", r"{\1}", p)) for m, p in
+    served = {(m, re.sub(r"<(?:int(?:\(.*?\))?:)?(\w+)>", r"{\1}", p)) for m, p in
               [(m, r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")
                and "openapi" not in r.rule for m in r.methods - {"HEAD", "OPTIONS"}]}
     assert served <= documented

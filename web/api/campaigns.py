@@ -87,7 +87,7 @@ class Versions(MethodView):
                 .order_by(CampaignVersion.version))]
 
 
-@blp.route("/<key>/versions/<int:version>")
+@blp.route("/<key>/versions/<int(max=2147483647):version>")
 class Version(MethodView):
     @blp.response(200, VersionOut)
     def get(self, key: str, version: int) -> Any:

@@ -35,7 +35,7 @@ class Runs(MethodView):
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-@blp.route("/<int:run_id>")
+@blp.route("/<int(max=2147483647):run_id>")
 class RunItem(MethodView):
     @blp.response(200, RunRow)
     def get(self, run_id: int) -> Any:
@@ -51,7 +51,7 @@ EXPORT_COLUMNS = ("external_id", "first_name", "last_name", "node_id", "occurren
                   "channel", "status", "skip_reason", "points", "expires_at")
 
 
-@blp.route("/<int:run_id>/export.csv")
+@blp.route("/<int(max=2147483647):run_id>/export.csv")
 class RunExport(MethodView):
     @blp.doc(responses={"200": {"description": "who the run affected, one row per effect",
                                 "content": {"text/csv": {"schema": {"type": "string"}}}}})

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import marshmallow as ma
+
+
+class UtcDateTime(ma.fields.DateTime):
+    """Our timestamps are stored as naive UTC; they go out as RFC 3339 with the offset."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any,
+                   **kwargs: Any) -> Any:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class CampaignSummary(ma.Schema):
@@ -20,7 +33,7 @@ class CampaignOut(CampaignSummary):
 
 class VersionOut(ma.Schema):
     version = ma.fields.Integer()
-    saved_at = ma.fields.DateTime()
+    saved_at = UtcDateTime()
     saved_by = ma.fields.String(allow_none=True)
     graph = ma.fields.Dict()
 
@@ -143,8 +156,8 @@ class MessageOut(ma.Schema):
     skip_reason = ma.fields.String(allow_none=True)
     subject = ma.fields.String(allow_none=True)
     body = ma.fields.String(allow_none=True)
-    send_after = ma.fields.DateTime()
-    sent_at = ma.fields.DateTime(allow_none=True)
+    send_after = UtcDateTime()
+    sent_at = UtcDateTime(allow_none=True)
     attempts = ma.fields.Integer()
     last_error = ma.fields.String(allow_none=True)
 
@@ -163,8 +176,8 @@ class RunRow(ma.Schema):
     counts = ma.fields.Dict()
     timings = ma.fields.Dict(allow_none=True)
     error = ma.fields.String(allow_none=True)
-    started_at = ma.fields.DateTime()
-    finished_at = ma.fields.DateTime(allow_none=True)
+    started_at = UtcDateTime()
+    finished_at = UtcDateTime(allow_none=True)
 
 
 class MessagesArgs(ma.Schema):
@@ -209,7 +222,7 @@ class UserIn(ma.Schema):
 class UserOut(ma.Schema):
     name = ma.fields.String()
     role = ma.fields.String()
-    created_at = ma.fields.DateTime()
+    created_at = UtcDateTime()
 
 
 class TokenIn(ma.Schema):
