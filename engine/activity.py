@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -19,8 +20,10 @@ def customer_id(conn: Connection, external_id: str) -> int:
 
 
 def timeline(conn: Connection, cid: int, kinds: list[str] | None = None,
-             limit: int = 1000) -> list[dict[str, Any]]:
-    """Activities of one customer, oldest first."""
+             limit: int = 1000, *, campaign: str | None = None, since: date | None = None,
+             until: date | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    """Activities of one customer, oldest first, optionally by kind, campaign and date range
+    (`until` inclusive)."""
     stmt = (select(Activity.at, Activity.kind, Campaign.key.label("campaign"), Activity.node_id,
                    Activity.occurrence, Activity.summary, Activity.details)
             .outerjoin(Campaign, Campaign.id == Activity.campaign_id)
@@ -28,6 +31,14 @@ def timeline(conn: Connection, cid: int, kinds: list[str] | None = None,
             .order_by(Activity.at, Activity.id).limit(limit))
     if kinds:
         stmt = stmt.where(Activity.kind.in_(kinds))
+    if campaign:
+        stmt = stmt.where(Campaign.key == campaign)
+    if since:
+        stmt = stmt.where(Activity.at >= datetime.combine(since, time()))
+    if until:
+        stmt = stmt.where(Activity.at < datetime.combine(until + timedelta(days=1), time()))
+    if offset:
+        stmt = stmt.offset(offset)
     return [{**r._mapping, "at": r.at.isoformat(timespec="seconds"),
              "details": {k: v for k, v in (r.details or {}).items() if v is not None}}
             for r in conn.execute(stmt)]

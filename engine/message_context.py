@@ -4,7 +4,7 @@ unsubscribe link. Built for a whole batch with a handful of grouped queries."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -105,12 +105,12 @@ def bonuses(conn: Connection, rows: list[Any]) -> dict[tuple[int, int, str], dic
             for b in found if (b.campaign_id, b.customer_id, b.occurrence) in keys}
 
 
-def context(row: Any, figures: dict[str, Any], bonus: dict[str, Any] | None, today: date,
-            unsubscribe_url: str) -> dict[str, Any]:
-    mapping = row._mapping
-    customer = {name: mapping[label] for name, label in CUSTOMER_LABELS}
+def customer_dict(mapping: Any, figures: dict[str, Any], today: date,
+                  prefix: str = "c_") -> dict[str, Any]:
+    """A customer as templates see it: columns, attributes and derived fields as of today."""
+    customer = {name: mapping[f"{prefix}{name}"] for name, _ in CUSTOMER_LABELS}
     born, reg = customer["birth_date"], customer["registered_at"]
-    customer |= figures | {
+    return customer | figures | {
         "age": _age(born, today),
         "days_since_registration": (today - reg).days if reg else None,
         "days_until_birthday": days_until(born.month * 100 + born.day, today) if born else None,
@@ -119,9 +119,32 @@ def context(row: Any, figures: dict[str, Any], bonus: dict[str, Any] | None, tod
         "has_valid_phone": bool(customer["phone"] and customer["phone_valid"]),
         "full_name": " ".join(p for p in (customer["first_name"], customer["last_name"]) if p),
     }
+
+
+def context(row: Any, figures: dict[str, Any], bonus: dict[str, Any] | None, today: date,
+            unsubscribe_url: str) -> dict[str, Any]:
     invoice = None if row.invoice_id is None else {
         "external_id": row.i_external_id, "amount": row.i_amount, "currency": row.i_currency,
         "due_date": row.i_due_date, "paid_at": row.i_paid_at}
-    return {"customer": customer, "invoice": invoice, "bonus": bonus,
-            "campaign": {"key": row.campaign_key, "name": row.campaign_name},
+    return {"customer": customer_dict(row._mapping, figures, today), "invoice": invoice,
+            "bonus": bonus, "campaign": {"key": row.campaign_key, "name": row.campaign_name},
             "today": today, "unsubscribe_url": unsubscribe_url}
+
+
+def preview_context(conn: Connection, customer_id: int, today: date,
+                    unsubscribe_url: str) -> dict[str, Any]:
+    """The context for previewing a template for one customer: their next unpaid invoice and
+    an example award stand in for what a campaign would provide."""
+    row = conn.execute(select(*CUSTOMER_COLUMNS).where(Customer.id == customer_id)).one()
+    figures = customer_figures(conn, {customer_id}, today)[customer_id]
+    invoice = conn.execute(
+        select(Invoice.external_id, Invoice.amount, Invoice.currency, Invoice.due_date,
+               Invoice.paid_at)
+        .where(Invoice.customer_id == customer_id, Invoice.paid_at.is_(None))
+        .order_by(Invoice.due_date).limit(1)).first()
+    return {"customer": customer_dict(row._mapping, figures, today, prefix=""),
+            "invoice": dict(invoice._mapping) if invoice else None,
+            "bonus": {"amount": 100, "expires_at": today + timedelta(days=30),
+                      "legal_entity": None, "description": "Preview"},
+            "campaign": {"key": "preview", "name": "Preview"}, "today": today,
+            "unsubscribe_url": unsubscribe_url}

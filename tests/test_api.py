@@ -241,3 +241,33 @@ def test_run_export_streams_csv(app: Flask, db: Db) -> None:
     assert cancelled.json == {"count": 1}
     assert [m["status"] for m in client.get("/api/v1/messages?campaign=birthday-bonus",
                                             headers=auth).json] == ["cancelled"]
+
+
+def test_template_preview_activity_filters_and_segment_export(app: Flask, db: Db) -> None:
+    client, auth = app.test_client(), token_for(db, "marketer")
+    client.post("/api/v1/templates", headers=auth, json={
+        "key": "hello", "channel": "sms", "transliterate": True,
+        "body": "Labas {{ customer.first_name }}! Jūsų {{ bonus.amount }} taškų."})
+    preview = client.post("/api/v1/templates/hello/preview", headers=auth,
+                          json={"customer": "C1"}).json
+    assert preview == {"subject": None, "body": "Labas <b>Ana</b>! Jusu 100 tasku.",
+                       "sms_encoding": "gsm7", "sms_parts": 1, "characters": 33}
+    missing = client.post("/api/v1/templates/hello/preview", headers=auth,
+                          json={"customer": "nobody"})
+    assert missing.status_code == 404
+    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
+    for template in TEMPLATES:
+        client.post("/api/v1/templates", json=template, headers=auth)
+    client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
+    client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
+                headers=auth)
+    url = "/api/v1/customers/C1/activity"
+    assert [a["kind"] for a in client.get(f"{url}?kind=bonus_awarded", headers=auth).json] == [
+        "bonus_awarded"]
+    assert len(client.get(f"{url}?campaign=birthday-bonus", headers=auth).json) == 2
+    assert client.get(f"{url}?campaign=other", headers=auth).json == []
+    assert client.get(f"{url}?until=2000-01-01", headers=auth).json == []
+    assert len(client.get(f"{url}?limit=1&offset=1", headers=auth).json) == 1
+    export = client.get("/api/v1/segments/member-1y/export.csv?date=2025-03-10", headers=auth)
+    assert export.get_data(as_text=True).splitlines() == [
+        "external_id,first_name,last_name,email,phone", "C1,<b>Ana</b>,,,+27821234567"]

@@ -65,7 +65,9 @@ class Activity(MethodView):
     @blp.response(200, ActivityOut(many=True))
     def get(self, args: dict[str, Any], external_id: str) -> Any:
         with engine().connect() as conn:
-            return timeline(conn, customer_id(conn, external_id), args["kind"], args["limit"])
+            return timeline(conn, customer_id(conn, external_id), args["kind"], args["limit"],
+                            campaign=args["campaign"], since=args["since"],
+                            until=args["until"], offset=args["offset"])
 
 
 @blp.route("/<external_id>/balance")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, stream_with_context
 from flask.views import MethodView
 from sqlalchemy import Date, Integer, String, literal, select, union_all
 
 from engine.errors import NotFound
 from engine.models import BonusLedger, Campaign, Customer, Message, Run
 from web.api import Blueprint
+from web.api.csvstream import CSV_DOC, stream_csv
 from web.api.schemas import RunRow, RunsArgs
 from web.db import engine
 
@@ -53,8 +50,7 @@ EXPORT_COLUMNS = ("external_id", "first_name", "last_name", "node_id", "occurren
 
 @blp.route("/<int(max=2147483647):run_id>/export.csv")
 class RunExport(MethodView):
-    @blp.doc(responses={"200": {"description": "who the run affected, one row per effect",
-                                "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    @blp.doc(**CSV_DOC)
     def get(self, run_id: int) -> Any:
         """Who a run affected, streamed as CSV (memory stays flat for any size)."""
         with engine().connect() as conn:
@@ -72,22 +68,4 @@ class RunExport(MethodView):
                          BonusLedger.amount, BonusLedger.expires_at)
                   .join(Customer, Customer.id == BonusLedger.customer_id)
                   .where(BonusLedger.run_id == run_id, BonusLedger.kind == "accrual"))
-        stmt: Any = union_all(messages, awards)
-        db = engine()
-
-        def rows() -> Iterator[str]:
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(EXPORT_COLUMNS)
-            with db.connect() as conn:
-                result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
-                for chunk in result.partitions():
-                    for row in chunk:
-                        writer.writerow(["" if v is None else v for v in row])
-                    yield out.getvalue()
-                    out.seek(0)
-                    out.truncate()
-            yield out.getvalue()
-
-        return Response(stream_with_context(rows()), mimetype="text/csv", headers={
-            "Content-Disposition": f"attachment; filename=run-{run_id}.csv"})
+        return stream_csv(EXPORT_COLUMNS, union_all(messages, awards), f"run-{run_id}.csv")

@@ -125,7 +125,23 @@ class CustomerPage(ma.Schema):
 
 class ActivityArgs(ma.Schema):
     kind = ma.fields.List(ma.fields.String(), load_default=None)
-    limit = ma.fields.Integer(strict=True, load_default=1000, validate=ma.validate.Range(1, 10000))
+    campaign = ma.fields.String(load_default=None)
+    since = ma.fields.Date(load_default=None)
+    until = ma.fields.Date(load_default=None)
+    limit = ma.fields.Integer(strict=True, load_default=100, validate=ma.validate.Range(1, 1000))
+    offset = ma.fields.Integer(strict=True, load_default=0, validate=ma.validate.Range(0, 10**7))
+
+
+class RenderIn(ma.Schema):
+    customer = ma.fields.String(required=True, metadata={"description": "external id"})
+
+
+class RenderOut(ma.Schema):
+    subject = ma.fields.String(allow_none=True)
+    body = ma.fields.String()
+    sms_encoding = ma.fields.String(allow_none=True)
+    sms_parts = ma.fields.Integer(allow_none=True)
+    characters = ma.fields.Integer()
 
 
 class ActivityOut(ma.Schema):

@@ -12,9 +12,10 @@ from engine import segments
 from engine.campaigns import SegmentSchema, delete_by_key, save_segment
 from engine.db import write_transaction
 from engine.errors import NotFound, Problem, ValidationError
-from engine.models import Segment
+from engine.models import Customer, Segment
 from web.api import Blueprint
-from web.api.schemas import PreviewIn, PreviewOut, SegmentOut
+from web.api.csvstream import CSV_DOC, stream_csv
+from web.api.schemas import DateArgs, PreviewIn, PreviewOut, SegmentOut
 from web.db import engine
 
 blp = Blueprint("segments", __name__, url_prefix="/api/v1/segments",
@@ -84,3 +85,20 @@ class SegmentItem(MethodView):
     def delete(self, key: str) -> None:
         with write_transaction(engine()) as conn:
             delete_by_key(conn, Segment, key)
+
+
+@blp.route("/<key>/export.csv")
+class Export(MethodView):
+    @blp.arguments(DateArgs, location="query")
+    @blp.doc(**CSV_DOC)
+    def get(self, args: dict[str, Any], key: str) -> Any:
+        """The segment's customers as of a date, streamed as CSV."""
+        _one(key)
+        with engine().connect() as conn:
+            catalog = segments.load_catalog(conn)
+        stmt = (select(*segments.SAMPLE_COLUMNS[1:])
+                .where(segments.compile_rules({"segment": key}, args["date"] or date.today(),
+                                              catalog))
+                .order_by(Customer.id))
+        return stream_csv(["external_id", "first_name", "last_name", "email", "phone"], stmt,
+                          f"segment-{key}.csv")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
+from jinja2 import TemplateError
 from sqlalchemy import select
 
+from engine import sms
+from engine.activity import customer_id
 from engine.campaigns import delete_by_key, save_template
 from engine.db import write_transaction
 from engine.errors import NotFound, Problem, ValidationError
+from engine.message_context import preview_context
 from engine.models import Template
-from engine.templates import TemplateSchema
+from engine.templates import TemplateSchema, is_html, render
 from web.api import Blueprint
-from web.api.schemas import TemplateOut
+from web.api.schemas import RenderIn, RenderOut, TemplateOut
 from web.db import engine
 
 blp = Blueprint("templates", __name__, url_prefix="/api/v1/templates",
@@ -66,3 +72,30 @@ class TemplateItem(MethodView):
     def delete(self, key: str) -> None:
         with write_transaction(engine()) as conn:
             delete_by_key(conn, Template, key)
+
+
+@blp.route("/<key>/preview")
+class Preview(MethodView):
+    @blp.arguments(RenderIn)
+    @blp.response(200, RenderOut)
+    def post(self, args: dict[str, Any], key: str) -> Any:
+        """Render for a chosen customer, with SMS encoding and parts."""
+        template = _one(key)
+        settings = current_app.config["NUDGEFLOW_SETTINGS"]
+        with engine().connect() as conn:
+            ctx = preview_context(conn, customer_id(conn, args["customer"]), date.today(),
+                                  f"{settings.public_url}/u/preview")
+        html = template["channel"] == "email" and is_html(template["body"])
+        try:
+            body = render(template["body"], ctx, html=html)
+            subject = render(template["subject"], ctx) if template["subject"] else None
+            out: dict[str, Any] = {"subject": subject, "body": body, "sms_encoding": None,
+                                   "sms_parts": None, "characters": len(body)}
+            if template["channel"] == "sms":
+                text = sms.prepare(body, template["transliterate"])
+                out |= {"body": text.text, "sms_encoding": text.encoding,
+                        "sms_parts": text.parts, "characters": len(text.text)}
+        except (TemplateError, sms.SmsTooLong) as exc:
+            raise ValidationError([Problem("$.customer", f"cannot render for this customer: "
+                                                         f"{exc}")]) from None
+        return out
