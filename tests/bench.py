@@ -29,6 +29,7 @@ from engine.db import make_engine, write_transaction
 from engine.models import Activity, BonusLedger, Customer, Invoice, Message, Run
 from engine.schema import upgrade
 from tests.bench_dispatch import bench_dispatch
+from tests.bench_export import bench_export
 from tests.bench_import import bench_import
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,6 +281,7 @@ def main() -> None:
         populate(engine, args.customers)
         bench_segment(engine)
         bench_run(engine, url)
+        bench_export(engine, url, "past-due-30", RUN_DATE.isoformat())
         bench_dispatch(engine, min(100_000, args.customers // 2))
         engine.dispose()
 
