@@ -54,6 +54,17 @@ def session_client(app: Flask, role: str) -> tuple[FlaskClient, str]:
     return client, csrf
 
 
+def birthday_run(client: FlaskClient, auth: dict[str, str]) -> None:
+    """Save the birthday campaign with its segment and templates, and run it on C1's birthday."""
+    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
+    for template in TEMPLATES:
+        client.post("/api/v1/templates", json=template, headers=auth)
+    client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
+    answer = client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
+                         headers=auth)
+    assert answer.json["status"] == "completed"
+
+
 def api_routes(app: Flask) -> list[tuple[str, str]]:
     fill = {"<key>": "birthday-bonus", "<external_id>": "C1",
             "<int(max=2147483647):version>": "1", "<int(max=2147483647):run_id>": "1"}
@@ -220,12 +231,7 @@ def test_records_messages_and_admin(app: Flask, db: Db) -> None:
 
 def test_run_export_streams_csv(app: Flask, db: Db) -> None:
     client, auth = app.test_client(), token_for(db, "marketer")
-    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
-    for template in TEMPLATES:
-        client.post("/api/v1/templates", json=template, headers=auth)
-    client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
-    client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
-                headers=auth)
+    birthday_run(client, auth)
     [run] = client.get("/api/v1/runs", headers=auth).json
     answer = client.get(f"/api/v1/runs/{run['id']}/export.csv", headers=auth)
     assert answer.mimetype == "text/csv"
@@ -255,12 +261,7 @@ def test_template_preview_activity_filters_and_segment_export(app: Flask, db: Db
     missing = client.post("/api/v1/templates/hello/preview", headers=auth,
                           json={"customer": "nobody"})
     assert missing.status_code == 404
-    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
-    for template in TEMPLATES:
-        client.post("/api/v1/templates", json=template, headers=auth)
-    client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
-    client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
-                headers=auth)
+    birthday_run(client, auth)
     url = "/api/v1/customers/C1/activity"
     assert [a["kind"] for a in client.get(f"{url}?kind=bonus_awarded", headers=auth).json] == [
         "bonus_awarded"]
