@@ -171,9 +171,12 @@ def worker(ws: Workspace) -> None:
 @cli.command()
 @click.option("--customers", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--no-wait", is_flag=True, help="Set up and run today, then exit.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @pass_ws
-def demo(ws: Workspace, customers: int, no_wait: bool) -> None:
-    """A ready workspace: schema, demo customers and invoices, the example campaigns."""
+def demo(ws: Workspace, customers: int, no_wait: bool, host: str, port: int) -> None:
+    """A ready workspace (schema, demo customers and invoices, the example campaigns, an admin
+    login), then the app and the scheduler, as `serve` runs them."""
     from sqlalchemy import func, select
 
     from engine.campaigns import import_file
@@ -199,7 +202,18 @@ def demo(ws: Workspace, customers: int, no_wait: bool) -> None:
         dispatch_due(ws.engine, ws.settings)
         click.echo(f"messages written to {ws.settings.outbox_dir}/ (file provider)")
         return
-    _block_with_scheduler(ws)
+    import secrets
+
+    from engine.db import write_transaction
+    from engine.users import create_token, ensure_user
+
+    password = secrets.token_urlsafe(12)
+    with write_transaction(ws.engine) as conn:
+        ensure_user(conn, "admin", "admin", password)
+        token = create_token(conn, "admin", "demo")
+    click.echo(f"log in at http://{host}:{port}/login as admin / {password}")
+    click.echo(f"API: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/api/v1/campaigns")
+    _serve(ws, host, port)
 
 
 @cli.command()
@@ -208,13 +222,18 @@ def demo(ws: Workspace, customers: int, no_wait: bool) -> None:
 @pass_ws
 def serve(ws: Workspace, host: str, port: int) -> None:
     """Serve the web app and run the scheduler."""
+    _serve(ws, host, port)
+
+
+def _serve(ws: Workspace, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
-    from engine.scheduler import build_scheduler, catch_up
+    from engine.scheduler import build_scheduler, catch_up, dispatch_due
     from web import create_app
 
     app = create_app({"NUDGEFLOW_SETTINGS": ws.settings})
     catch_up(ws.engine, ws.settings)
+    dispatch_due(ws.engine, ws.settings)
     scheduler = build_scheduler(ws.engine, ws.settings)
     scheduler.start()
     try:

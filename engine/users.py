@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 from werkzeug.security import generate_password_hash
 
 from engine.errors import NotFound, Problem, ValidationError
@@ -45,3 +45,12 @@ def create_token(conn: Connection, user_name: str, label: str | None = None) -> 
     conn.execute(insert(ApiToken).values(user_id=user_id, token_hash=hash_token(token),
                                          name=label))
     return token
+
+
+def ensure_user(conn: Connection, name: str, role: str, password: str) -> None:
+    """Create the user, or give an existing one this role and password (the demo's admin)."""
+    if conn.execute(select(User.id).where(User.name == name)).first() is None:
+        create_user(conn, name, role, password)
+        return
+    conn.execute(update(User).where(User.name == name).values(
+        role=role, password_hash=generate_password_hash(password)))

@@ -59,3 +59,52 @@ def test_demo_sets_up_runs_and_writes_messages(nf, db: Db, tmp_path: Path) -> No
     assert again.code == 0 and "demo data" not in again.out
     with db.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Run)).scalar_one() == len(runs)
+
+
+def test_demo_serves_the_api_with_a_printed_login(empty_db: Db, tmp_path: Path) -> None:
+    """`make demo` as a user runs it: set up, print a login and a token, serve on a port."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "NUDGEFLOW_DATABASE_URL": empty_db.url,
+           "NUDGEFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
+           "NUDGEFLOW_INSTANCE_DIR": str(tmp_path / "instance")}
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "demo", "--customers", "200",
+                             "--port", str(port)], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not any(line.startswith("API: curl") for line in lines):
+            line = proc.stdout.readline()
+            assert line, "demo exited early:\n" + "".join(lines)
+            lines.append(line)
+        login = next(line for line in lines if line.startswith("log in at"))
+        assert login.startswith(f"log in at http://127.0.0.1:{port}/login as admin / ")
+        token = lines[-1].split("Bearer ", 1)[1].split("'", 1)[0]
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/campaigns",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            keys = [c["key"] for c in json.load(answer)]
+        assert keys == ["birthday-bonus", "installment-reminder", "past-due-blast",
+                        "spring-offer"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
