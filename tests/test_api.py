@@ -272,3 +272,13 @@ def test_template_preview_activity_filters_and_segment_export(app: Flask, db: Db
     export = client.get("/api/v1/segments/member-1y/export.csv?date=2025-03-10", headers=auth)
     assert export.get_data(as_text=True).splitlines() == [
         "external_id,first_name,last_name,email,phone", "C1,<b>Ana</b>,,,+27821234567"]
+
+
+def test_home_page_and_logout_for_every_role(app: Flask) -> None:
+    assert app.test_client().get("/").status_code == 302  # to the login page
+    for role in ROLES:
+        client, csrf = session_client(app, role)
+        page = client.get("/").get_data(as_text=True)
+        assert f"Logged in as <strong>{role}</strong> ({role})" in page
+        assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
+        assert client.get("/").status_code == 302

@@ -73,6 +73,8 @@ def _load_from_token(req: Any) -> Account | None:
 def required_role() -> str:
     if request.path.startswith(ADMIN_PREFIXES):
         return "admin"
+    if request.endpoint == "auth.logout":
+        return "viewer"
     return "viewer" if request.method in ("GET", "HEAD", "OPTIONS") else "marketer"
 
 
@@ -130,6 +132,12 @@ def login() -> Any:
         _failures()[(name, request.remote_addr or "-")].append(time.monotonic())
         error = "Unknown name or wrong password."
     return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.get("/")
+def home() -> Any:
+    """The landing page after login (the editor pages of issue 7 will hang off it)."""
+    return render_template("home.html", user=current_user)
 
 
 @bp.post("/logout")
