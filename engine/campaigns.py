@@ -207,3 +207,23 @@ def delete_by_key(conn: Connection, model: Any, key: str) -> None:
     if conn.execute(delete(model).where(model.key == key)
                     .execution_options(preserve_rowcount=True)).rowcount == 0:
         raise NotFound(f"no {model.__tablename__[:-1]} {key!r}")
+
+
+def export_document(conn: Connection) -> dict[str, Any]:
+    """Every segment, template and campaign as one campaign file (what `import campaigns` reads)."""
+    segments = [{"key": r.key, "name": r.name, "rules": r.rules} for r in conn.execute(
+        select(Segment.key, Segment.name, Segment.rules).order_by(Segment.key))]
+    templates = []
+    for r in conn.execute(select(Template.key, Template.name, Template.channel, Template.subject,
+                                 Template.body, Template.transliterate).order_by(Template.key)):
+        item = {"key": r.key, "name": r.name, "channel": r.channel, "body": r.body,
+                "transliterate": r.transliterate}
+        if r.subject is not None:
+            item["subject"] = r.subject
+        templates.append(item)
+    campaigns = [{"key": r.key, "name": r.name, "status": r.status, "purpose": r.purpose,
+                  "timezone": r.timezone, "graph": r.graph} for r in conn.execute(
+        select(Campaign.key, Campaign.name, Campaign.status, Campaign.purpose, Campaign.timezone,
+               Campaign.graph).order_by(Campaign.key))]
+    return {"version": FILE_VERSION, "segments": segments, "templates": templates,
+            "campaigns": campaigns}

@@ -182,3 +182,20 @@ def segment_preview_cmd(ws: Workspace, key: str | None, rules_json: str | None,
     click.echo(f"{total} customers as of {day}")
     for c in sample:
         click.echo(f"  {c['external_id']} {c['first_name'] or ''} {c['last_name'] or ''}".rstrip())
+
+
+@cli.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (default: standard output).")
+@pass_ws
+def export_cmd(ws: Workspace, output: Path | None) -> None:
+    """Export every segment, template and campaign as a campaign file (import-compatible)."""
+    from engine.campaigns import export_document
+
+    with ws.engine.connect() as conn:
+        text = json.dumps(export_document(conn), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"exported to {output}")

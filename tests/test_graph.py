@@ -127,3 +127,22 @@ def test_registry_rejects_unknown_and_duplicate_types() -> None:
         node_class("wait")
     with pytest.raises(RegistryError, match="node type 'trigger' registered twice"):
         build_registry(Trigger, Trigger)
+
+
+def test_export_round_trips_through_import(nf, db: Db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert nf("import", "campaigns", "campaigns.example.json").code == 0
+    out = tmp_path / "export.json"
+    assert nf("export", "--output", str(out)).out == f"exported to {out}\n"
+    exported = json.loads(out.read_text())
+    original = json.loads(Path("campaigns.example.json").read_text())
+    assert [c["key"] for c in exported["campaigns"]] == sorted(
+        c["key"] for c in original["campaigns"])
+    by_key = {c["key"]: c for c in exported["campaigns"]}
+    assert by_key["birthday-bonus"]["graph"]["nodes"][2]["config"] == {
+        "amount": 100, "lifetime_days": 30, "legal_entity": "Main",
+        "description": "Birthday bonus"}
+    # Importing the export changes nothing: no new versions.
+    assert nf("import", "campaigns", str(out)).code == 0
+    with db.engine.connect() as conn:
+        assert set(conn.execute(select(Campaign.version)).scalars()) == {1}
+    assert json.loads(nf("export").out) == exported
