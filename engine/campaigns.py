@@ -183,9 +183,8 @@ def save_document(conn: Connection, raw: Any, key: str | None = None,
                   saved_by: str | None = None) -> dict[str, Any]:
     """Validate one campaign document against the saved segments and templates and save it."""
     clean, _ = load_campaign(raw, references(conn))
-    if key is not None and clean["key"] != key:
-        raise ValidationError([Problem("$.key", f"expected {key!r} (the key in the URL), "
-                                                f"got {clean['key']!r}")])
+    if key is not None:
+        require_key(key, clean["key"])
     save_campaign(conn, clean, saved_by)
     return clean
 
@@ -199,6 +198,21 @@ def set_status(conn: Connection, key: str, status: str) -> None:
     if status == "active" and current.status != "active":
         values["active_since"] = utcnow().date()
     conn.execute(update(Campaign).where(Campaign.id == current.id).values(**values))
+
+
+def require_key(expected: str, given: str) -> None:
+    """A document saved at a key (the URL's) must carry that key."""
+    if given != expected:
+        raise ValidationError([Problem("$.key", f"expected {expected!r} (the key in the URL), "
+                                                f"got {given!r}")])
+
+
+def get_by_key(conn: Connection, model: Any, columns: Any, key: str) -> dict[str, Any]:
+    """One segment, template or campaign by key, as a dict of the given columns."""
+    row = conn.execute(select(*columns).where(model.key == key)).first()
+    if row is None:
+        raise NotFound(f"no {model.__tablename__[:-1]} {key!r}")
+    return dict(row._mapping)
 
 
 def delete_by_key(conn: Connection, model: Any, key: str) -> None:

@@ -9,9 +9,8 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from engine import segments
-from engine.campaigns import SegmentSchema, delete_by_key, save_segment
+from engine.campaigns import SegmentSchema, delete_by_key, get_by_key, require_key, save_segment
 from engine.db import write_transaction
-from engine.errors import NotFound, Problem, ValidationError
 from engine.models import Customer, Segment
 from web.api import Blueprint
 from web.api.csvstream import CSV_DOC, stream_csv
@@ -25,10 +24,7 @@ COLUMNS = (Segment.key, Segment.name, Segment.rules)
 
 def _one(key: str) -> dict[str, Any]:
     with engine().connect() as conn:
-        row = conn.execute(select(*COLUMNS).where(Segment.key == key)).first()
-    if row is None:
-        raise NotFound(f"no segment {key!r}")
-    return dict(row._mapping)
+        return get_by_key(conn, Segment, COLUMNS, key)
 
 
 def _save(data: dict[str, Any]) -> dict[str, Any]:
@@ -77,8 +73,7 @@ class SegmentItem(MethodView):
     @blp.response(200, SegmentOut)
     def put(self, data: dict[str, Any], key: str) -> Any:
         _one(key)
-        if data["key"] != key:
-            raise ValidationError([Problem("$.key", f"expected {key!r} (the key in the URL)")])
+        require_key(key, data["key"])
         return _save(data)
 
     @blp.response(204)

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from engine import sms
 from engine.activity import customer_id
-from engine.campaigns import delete_by_key, save_template
+from engine.campaigns import delete_by_key, get_by_key, require_key, save_template
 from engine.db import write_transaction
-from engine.errors import NotFound, Problem, ValidationError
+from engine.errors import Problem, ValidationError
 from engine.message_context import preview_context
 from engine.models import Template
 from engine.templates import TemplateSchema, is_html, render
@@ -30,10 +30,7 @@ COLUMNS = (Template.key, Template.name, Template.channel, Template.subject, Temp
 
 def _one(key: str) -> dict[str, Any]:
     with engine().connect() as conn:
-        row = conn.execute(select(*COLUMNS).where(Template.key == key)).first()
-    if row is None:
-        raise NotFound(f"no template {key!r}")
-    return dict(row._mapping)
+        return get_by_key(conn, Template, COLUMNS, key)
 
 
 @blp.route("")
@@ -62,8 +59,7 @@ class TemplateItem(MethodView):
     @blp.response(200, TemplateOut)
     def put(self, data: dict[str, Any], key: str) -> Any:
         _one(key)
-        if data["key"] != key:
-            raise ValidationError([Problem("$.key", f"expected {key!r} (the key in the URL)")])
+        require_key(key, data["key"])
         with write_transaction(engine()) as conn:
             save_template(conn, data)
         return _one(key)
