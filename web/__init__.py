@@ -1,5 +1,6 @@
 """The Flask app factory: auth (sessions and bearer tokens, roles, CSRF), the JSON API under
-/api/v1 with its OpenAPI document, and the public unsubscribe endpoint."""
+/api/v1 with its OpenAPI document, the pages (campaign editor, segments, templates, customers,
+runs, settings, users) and the public unsubscribe endpoint."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.extensions["nudgeflow_engine"] = make_engine(settings.database_url)
 
-    from web import auth, errors, unsubscribe
+    from web import auth, errors, pages, unsubscribe
     from web.api import blueprints
 
     auth.init_app(app)
@@ -35,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
     app.register_blueprint(unsubscribe.bp)
+    pages.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -24,7 +24,7 @@ from web.errors import error_response
 
 RANK = {"viewer": 1, "marketer": 2, "admin": 3}
 PUBLIC_ENDPOINTS = {"auth.login", "unsubscribe.unsubscribe", "healthz", "static"}
-ADMIN_PREFIXES = ("/api/v1/settings", "/api/v1/users", "/api/v1/tokens")
+ADMIN_PREFIXES = ("/api/v1/settings", "/api/v1/users", "/api/v1/tokens", "/settings", "/users")
 FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW = 5, 15 * 60
 
 bp = Blueprint("auth", __name__)
@@ -94,8 +94,10 @@ def gate() -> Any:
         csrf.protect()
     role = required_role()
     if not current_user.can(role):
-        return error_response(403, "forbidden",
-                              f"this needs the {role} role; you are {current_user.role}")
+        text = f"this needs the {role} role; you are {current_user.role}"
+        if api:
+            return error_response(403, "forbidden", text)
+        return render_template("error.html", title="Not allowed", text=text), 403
     return None
 
 
@@ -136,8 +138,8 @@ def login() -> Any:
 
 @bp.get("/")
 def home() -> Any:
-    """The landing page after login (the editor pages of issue 7 will hang off it)."""
-    return render_template("home.html", user=current_user)
+    """The landing page after login: the campaigns."""
+    return redirect(url_for("campaign_pages.index"))
 
 
 @bp.post("/logout")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -61,6 +61,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(NotFound)
     def _missing(exc: NotFound) -> Any:
+        if not request.path.startswith("/api/"):
+            return render_template("error.html", title="Not found", text=str(exc)), 404
         return error_response(404, "not_found", str(exc))
 
     @app.errorhandler(NudgeflowError)

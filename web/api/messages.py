@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from sqlalchemy import select
 
 from engine.cancel import cancel_messages
 from engine.db import write_transaction
+from engine.lookup import messages_query
 from engine.models import Campaign, Message
 from web.api import Blueprint
 from web.api.schemas import CancelIn, Count, MessageOut, MessagesArgs
@@ -22,12 +22,7 @@ class Messages(MethodView):
     @blp.arguments(MessagesArgs, location="query")
     @blp.response(200, MessageOut(many=True))
     def get(self, args: dict[str, Any]) -> Any:
-        stmt = (select(Message.id, Campaign.key.label("campaign"), Message.node_id,
-                       Message.occurrence, Message.channel, Message.address, Message.status,
-                       Message.skip_reason, Message.subject, Message.body, Message.send_after,
-                       Message.sent_at, Message.attempts, Message.last_error)
-                .join(Campaign, Campaign.id == Message.campaign_id)
-                .order_by(Message.id.desc()).limit(args["limit"]))
+        stmt = messages_query().order_by(Message.id.desc()).limit(args["limit"])
         if args["status"]:
             stmt = stmt.where(Message.status == args["status"])
         if args["campaign"]:

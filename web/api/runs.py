@@ -8,15 +8,14 @@ from flask.views import MethodView
 from sqlalchemy import Date, Integer, String, literal, select, union_all
 
 from engine.errors import NotFound
-from engine.models import BonusLedger, Campaign, Customer, Message, Run
+from engine.lookup import list_runs, runs_query
+from engine.models import BonusLedger, Customer, Message, Run
 from web.api import Blueprint
 from web.api.csvstream import CSV_DOC, stream_csv
 from web.api.schemas import RunRow, RunsArgs
 from web.db import engine
 
 blp = Blueprint("runs", __name__, url_prefix="/api/v1/runs", description="The runs log")
-COLUMNS = (Run.id, Campaign.key.label("campaign"), Run.run_date, Run.version, Run.status,
-           Run.counts, Run.timings, Run.error, Run.started_at, Run.finished_at)
 
 
 @blp.route("")
@@ -24,12 +23,8 @@ class Runs(MethodView):
     @blp.arguments(RunsArgs, location="query")
     @blp.response(200, RunRow(many=True))
     def get(self, args: dict[str, Any]) -> Any:
-        stmt = (select(*COLUMNS).join(Campaign, Campaign.id == Run.campaign_id)
-                .order_by(Run.run_date.desc(), Run.id.desc()).limit(args["limit"]))
-        if args["campaign"]:
-            stmt = stmt.where(Campaign.key == args["campaign"])
         with engine().connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            return list_runs(conn, args["campaign"], args["limit"])
 
 
 @blp.route("/<int(max=2147483647):run_id>")
@@ -37,8 +32,7 @@ class RunItem(MethodView):
     @blp.response(200, RunRow)
     def get(self, run_id: int) -> Any:
         with engine().connect() as conn:
-            row = conn.execute(select(*COLUMNS).join(Campaign, Campaign.id == Run.campaign_id)
-                               .where(Run.id == run_id)).first()
+            row = conn.execute(runs_query().where(Run.id == run_id)).first()
         if row is None:
             raise NotFound(f"no run {run_id}")
         return dict(row._mapping)

@@ -7,6 +7,8 @@ from typing import Any
 
 import marshmallow as ma
 
+from engine.templates import TemplateSchema
+
 
 class UtcDateTime(ma.fields.DateTime):
     """Our timestamps are stored as naive UTC; they go out as RFC 3339 with the offset."""
@@ -134,6 +136,10 @@ class ActivityArgs(ma.Schema):
 
 class RenderIn(ma.Schema):
     customer = ma.fields.String(required=True, metadata={"description": "external id"})
+
+
+class DraftRenderIn(RenderIn):
+    template = ma.fields.Nested(TemplateSchema, required=True)
 
 
 class RenderOut(ma.Schema):

@@ -19,7 +19,7 @@ from engine.message_context import preview_context
 from engine.models import Template
 from engine.templates import TemplateSchema, is_html, render
 from web.api import Blueprint
-from web.api.schemas import RenderIn, RenderOut, TemplateOut
+from web.api.schemas import DraftRenderIn, RenderIn, RenderOut, TemplateOut
 from web.db import engine
 
 blp = Blueprint("templates", __name__, url_prefix="/api/v1/templates",
@@ -70,28 +70,41 @@ class TemplateItem(MethodView):
             delete_by_key(conn, Template, key)
 
 
+def _render_for(template: dict[str, Any], external_id: str) -> dict[str, Any]:
+    """Render a template for one customer, with SMS encoding and parts."""
+    settings = current_app.config["NUDGEFLOW_SETTINGS"]
+    with engine().connect() as conn:
+        ctx = preview_context(conn, customer_id(conn, external_id), date.today(),
+                              f"{settings.public_url}/u/preview")
+    html = template["channel"] == "email" and is_html(template["body"])
+    try:
+        body = render(template["body"], ctx, html=html)
+        subject = render(template["subject"], ctx) if template["subject"] else None
+        out: dict[str, Any] = {"subject": subject, "body": body, "sms_encoding": None,
+                               "sms_parts": None, "characters": len(body)}
+        if template["channel"] == "sms":
+            text = sms.prepare(body, template["transliterate"])
+            out |= {"body": text.text, "sms_encoding": text.encoding,
+                    "sms_parts": text.parts, "characters": len(text.text)}
+    except (TemplateError, sms.SmsTooLong) as exc:
+        raise ValidationError([Problem("$.customer", f"cannot render for this customer: "
+                                                     f"{exc}")]) from None
+    return out
+
+
+@blp.route("/preview")
+class DraftPreview(MethodView):
+    @blp.arguments(DraftRenderIn)
+    @blp.response(200, RenderOut)
+    def post(self, args: dict[str, Any]) -> Any:
+        """Check and render a template not saved yet (the editor's live preview)."""
+        return _render_for(args["template"], args["customer"])
+
+
 @blp.route("/<key>/preview")
 class Preview(MethodView):
     @blp.arguments(RenderIn)
     @blp.response(200, RenderOut)
     def post(self, args: dict[str, Any], key: str) -> Any:
         """Render for a chosen customer, with SMS encoding and parts."""
-        template = _one(key)
-        settings = current_app.config["NUDGEFLOW_SETTINGS"]
-        with engine().connect() as conn:
-            ctx = preview_context(conn, customer_id(conn, args["customer"]), date.today(),
-                                  f"{settings.public_url}/u/preview")
-        html = template["channel"] == "email" and is_html(template["body"])
-        try:
-            body = render(template["body"], ctx, html=html)
-            subject = render(template["subject"], ctx) if template["subject"] else None
-            out: dict[str, Any] = {"subject": subject, "body": body, "sms_encoding": None,
-                                   "sms_parts": None, "characters": len(body)}
-            if template["channel"] == "sms":
-                text = sms.prepare(body, template["transliterate"])
-                out |= {"body": text.text, "sms_encoding": text.encoding,
-                        "sms_parts": text.parts, "characters": len(text.text)}
-        except (TemplateError, sms.SmsTooLong) as exc:
-            raise ValidationError([Problem("$.customer", f"cannot render for this customer: "
-                                                         f"{exc}")]) from None
-        return out
+        return _render_for(_one(key), args["customer"])

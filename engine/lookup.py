@@ -1,0 +1,65 @@
+"""Read queries shared by the API and the pages: customer search, a customer's messages,
+the runs log and the campaigns overview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, or_, select
+
+from engine.models import Campaign, Customer, Message, Run
+
+BRIEF = (Customer.external_id, Customer.first_name, Customer.last_name, Customer.email,
+         Customer.phone)
+MESSAGE_COLUMNS = (Message.id, Campaign.key.label("campaign"), Message.node_id,
+                   Message.occurrence, Message.channel, Message.address, Message.status,
+                   Message.skip_reason, Message.subject, Message.body, Message.send_after,
+                   Message.sent_at, Message.attempts, Message.last_error)
+RUN_COLUMNS = (Run.id, Campaign.key.label("campaign"), Run.run_date, Run.version, Run.status,
+               Run.counts, Run.timings, Run.error, Run.started_at, Run.finished_at)
+
+
+def search_customers(conn: Connection, q: str | None, page: int, per_page: int) -> dict[str, Any]:
+    """One page of customers whose id, name, email or phone contains `q` (any case)."""
+    where = []
+    if q:
+        needle = f"%{q.lower()}%"
+        where.append(or_(*(func.lower(c).like(needle) for c in BRIEF)))
+    total = conn.execute(select(func.count()).select_from(Customer).where(*where)).scalar_one()
+    rows = conn.execute(select(*BRIEF).where(*where).order_by(Customer.id)
+                        .limit(per_page).offset((page - 1) * per_page)).all()
+    return {"page": page, "per_page": per_page, "total": total,
+            "items": [dict(r._mapping) for r in rows]}
+
+
+def messages_query() -> Select[Any]:
+    return select(*MESSAGE_COLUMNS).join(Campaign, Campaign.id == Message.campaign_id)
+
+
+def customer_messages(conn: Connection, cid: int) -> list[dict[str, Any]]:
+    rows = conn.execute(messages_query().where(Message.customer_id == cid).order_by(Message.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def runs_query() -> Select[Any]:
+    return select(*RUN_COLUMNS).join(Campaign, Campaign.id == Run.campaign_id)
+
+
+def list_runs(conn: Connection, campaign: str | None, limit: int) -> list[dict[str, Any]]:
+    stmt = runs_query().order_by(Run.run_date.desc(), Run.id.desc()).limit(limit)
+    if campaign:
+        stmt = stmt.where(Campaign.key == campaign)
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def campaigns_overview(conn: Connection) -> list[dict[str, Any]]:
+    """Every campaign with its latest run (date, status, per-node counts)."""
+    latest = (select(Run.campaign_id, func.max(Run.id).label("run_id"))
+              .group_by(Run.campaign_id).subquery())
+    stmt = (select(Campaign.key, Campaign.name, Campaign.status, Campaign.purpose,
+                   Campaign.version, Run.id.label("run_id"), Run.run_date,
+                   Run.status.label("run_status"), Run.counts)
+            .outerjoin(latest, latest.c.campaign_id == Campaign.id)
+            .outerjoin(Run, Run.id == latest.c.run_id)
+            .order_by(Campaign.key))
+    return [dict(r._mapping) for r in conn.execute(stmt)]

@@ -1,0 +1,38 @@
+"""Server-rendered pages: the campaign editor and the pages around it.
+
+Pages read through the engine; every write goes through the JSON API (one path, one
+validation, one error shape), called by small scripts with the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def figures(counts: dict[str, Any] | None) -> str:
+    """One node's run figures: {"queued": 3, "skipped": {"opted_out": 1}} ->
+    "queued 3 · skipped opted_out 1"."""
+    parts = []
+    for name, value in (counts or {}).items():
+        if isinstance(value, dict):
+            if value:
+                parts.append(f"{name} " + ", ".join(f"{k} {v}" for k, v in value.items()))
+        else:
+            parts.append(f"{name} {value}")
+    return " · ".join(parts)
+
+
+def node_counts(counts: dict[str, Any] | None) -> str:
+    """A run's figures, node by node."""
+    return "; ".join(f"{node}: {figures(c)}" for node, c in (counts or {}).items())
+
+
+def init_app(app: Flask) -> None:
+    from web.pages import admin, campaigns, customers, runs, segments, templates
+
+    for module in (campaigns, segments, templates, customers, runs, admin):
+        app.register_blueprint(module.bp)
+    app.add_template_filter(figures)
+    app.add_template_filter(node_counts)

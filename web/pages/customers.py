@@ -1,0 +1,59 @@
+"""Customer pages: search, and the profile (details, consents, bonus balance with expiries,
+messages with their rendered text, and the activity timeline with filters)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import select
+
+from engine.activity import customer_id, timeline
+from engine.ledger import balance
+from engine.lookup import customer_messages, search_customers
+from engine.models import Campaign, Customer
+from engine.models.effects import ACTIVITY_KINDS
+from web.db import engine
+
+bp = Blueprint("customer_pages", __name__)
+PER_PAGE = 50
+
+
+def _int_arg(name: str, default: int) -> int:
+    value = request.args.get(name, type=int)
+    return value if value is not None and 0 < value < 10**6 else default
+
+
+def _date_arg(name: str) -> date | None:
+    """A YYYY-MM-DD filter; anything else (the date inputs send nothing else) is no filter."""
+    try:
+        return date.fromisoformat(request.args.get(name) or "")
+    except ValueError:
+        return None
+
+
+@bp.get("/customers")
+def index() -> Any:
+    q = (request.args.get("q") or "").strip() or None
+    with engine().connect() as conn:
+        found = search_customers(conn, q, _int_arg("page", 1), PER_PAGE)
+    pages = max(1, -(-found["total"] // PER_PAGE))
+    return render_template("pages/customers.html", q=q or "", found=found, pages=pages)
+
+
+@bp.get("/customers/<external_id>")
+def profile(external_id: str) -> Any:
+    filters = {"kind": [k for k in request.args.getlist("kind") if k in ACTIVITY_KINDS],
+               "campaign": request.args.get("campaign") or None,
+               "since": _date_arg("since"), "until": _date_arg("until")}
+    with engine().connect() as conn:
+        cid = customer_id(conn, external_id)
+        person = conn.execute(select(Customer.__table__).where(Customer.id == cid)).one()._mapping
+        events = timeline(conn, cid, filters["kind"] or None, 500, campaign=filters["campaign"],
+                          since=filters["since"], until=filters["until"])
+        campaigns = conn.execute(select(Campaign.key).order_by(Campaign.key)).scalars().all()
+        return render_template(
+            "pages/customer.html", customer=person, events=events, filters=filters,
+            balance=balance(conn, cid, date.today()), messages=customer_messages(conn, cid),
+            kinds=ACTIVITY_KINDS, campaigns=campaigns)

@@ -1,0 +1,138 @@
+// Shared page helpers. Every write goes through the JSON API with the session cookie and the
+// CSRF token; text from the server is always set with textContent, never parsed as HTML.
+"use strict";
+
+const nf = (() => {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const error = (body && body.error) || {};
+      super(error.message || `request failed (${status})`);
+      this.status = status;
+      this.details = error.details || [];
+    }
+  }
+
+  async function api(method, url, body) {
+    const response = await fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "Accept": "application/json",
+                "X-CSRFToken": csrf},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 204) return null;
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  // el("p", {class: "x", onclick: f}, "text", child) builds DOM without HTML parsing.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else if (name === "value") node.value = value;
+      else node.setAttribute(name, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  function debounce(fn, ms) {
+    let timer;
+    return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  }
+
+  // One node's run figures: {"passed": 3, "skipped": {"opted_out": 1}} -> "passed 3 · skipped opted_out 1".
+  function figures(counts) {
+    return Object.entries(counts || {}).map(([name, value]) => {
+      if (value && typeof value === "object") {
+        const parts = Object.entries(value).map(([k, v]) => `${k} ${v}`);
+        return parts.length ? `${name} ${parts.join(", ")}` : null;
+      }
+      return `${name} ${value}`;
+    }).filter(Boolean).join(" · ");
+  }
+
+  function message(box, text) {
+    if (!box) return;
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  // Show an API error on a form: each detail next to the field its path names ($.field or
+  // $.field[0]...), the rest in the form's alert box.
+  function showFormErrors(form, error) {
+    clearFormErrors(form);
+    const loose = [];
+    for (const detail of error.details || []) {
+      const match = /^\$\.([A-Za-z_]+)/.exec(detail.path || "");
+      const field = match && form.querySelector(`[name="${match[1]}"]`);
+      if (field) {
+        field.setAttribute("aria-invalid", "true");
+        const note = el("p", {class: "field-error"}, detail.message);
+        (field.closest(".field") || field.parentNode).append(note);
+      } else {
+        loose.push(detail.path ? `${detail.path}: ${detail.message}` : detail.message);
+      }
+    }
+    const text = loose.length ? `${error.message}: ${loose.join("; ")}` : error.message;
+    message(form.querySelector(".form-error"), text);
+  }
+
+  function clearFormErrors(form) {
+    form.querySelectorAll(".field-error").forEach((n) => n.remove());
+    form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
+    message(form.querySelector(".form-error"), "");
+  }
+
+  function formValues(form) {
+    const body = {};
+    for (const field of form.elements) {
+      if (!field.name || field.disabled) continue;
+      if (field.type === "checkbox") body[field.name] = field.checked;
+      else if (field.type === "number") body[field.name] = field.value === "" ? null : Number(field.value);
+      else if (field.value === "" && field.dataset.empty === "null") body[field.name] = null;
+      else body[field.name] = field.value;
+    }
+    return body;
+  }
+
+  // <form data-api-method="PUT" data-api-url="/api/v1/..." [data-reload] [data-done="text"]
+  //  [data-show="field"]>: submitted as JSON to the API, errors shown on the fields.
+  function bindApiForms() {
+    document.querySelectorAll("form[data-api-url]").forEach((form) => {
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const button = form.querySelector('[type="submit"]');
+        button.disabled = true;
+        try {
+          const answer = await api(form.dataset.apiMethod, form.dataset.apiUrl, formValues(form));
+          clearFormErrors(form);
+          if (form.hasAttribute("data-reload")) { window.location.reload(); return; }
+          const done = form.querySelector(".form-done");
+          if (done) done.textContent = form.dataset.show ? answer[form.dataset.show] : form.dataset.done;
+        } catch (error) {
+          showFormErrors(form, error);
+        } finally {
+          button.disabled = false;
+        }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", bindApiForms);
+
+  function boot() {
+    const node = document.getElementById("boot");
+    return node ? JSON.parse(node.textContent) : {};
+  }
+
+  return {api, el, debounce, figures, message, showFormErrors, clearFormErrors, boot};
+})();

@@ -1,0 +1,568 @@
+// The campaign editor: a Drawflow canvas (vendored, MIT) holding the campaign graph, a palette,
+// a side panel that edits the selected node's config, and the API calls (save, activate, pause,
+// versions, preview and run for a date). Node configs live in Drawflow's node data; the saved
+// document is built from it, so what is on the canvas is what is saved.
+"use strict";
+
+(() => {
+  const {api, el, figures, message} = nf;
+  const boot = nf.boot();
+  const TYPES = {
+    "trigger": {label: "Trigger", prefix: "trigger", inputs: 0},
+    "segment-select": {label: "Segment select", prefix: "segment", inputs: 1},
+    "award-bonus": {label: "Award bonus", prefix: "award", inputs: 1},
+    "send-message": {label: "Send message", prefix: "message", inputs: 1},
+  };
+  const NODE_HTML = '<div class="nf-node"><div class="nf-title"></div><div class="nf-summary"></div>' +
+    '<div class="nf-counts"></div><ul class="nf-errors"></ul></div>';
+
+  const state = {
+    campaign: boot.campaign ? {...boot.campaign} : {key: "", name: "", status: "draft",
+      purpose: "marketing", timezone: "UTC", version: 0, graph: {nodes: [], edges: []}},
+    isNew: !boot.campaign,
+    dirty: false,
+    viewing: null,          // an older version shown read-only
+    sentNodes: [],          // node ids in the order of the last document sent
+    errors: {},             // node id -> [{field, message}]
+    selected: null,         // Drawflow id of the selected node
+  };
+
+  const canvas = document.getElementById("drawflow");
+  const editor = new Drawflow(canvas);
+  editor.reroute = false;
+  editor.start();
+  if (!boot.can_write) editor.editor_mode = "view";
+
+  const panel = document.getElementById("panel");
+  const panelTitle = document.getElementById("panel-title");
+  const alertBox = document.querySelector("#editor-messages .form-error");
+  const doneBox = document.querySelector("#editor-messages .form-done");
+  const banner = document.getElementById("readonly-banner");
+  const dateInput = document.getElementById("preview-date");
+  const versionSelect = document.getElementById("version-select");
+  dateInput.value = boot.today;
+
+  // Keys typed outside the canvas must not reach Drawflow (Delete would remove the node).
+  for (const area of document.querySelectorAll(".panel, .editor-bar, .palette")) {
+    area.addEventListener("keydown", (event) => event.stopPropagation());
+  }
+
+  // ---- the graph on the canvas -------------------------------------------------------------
+  const nodes = () => editor.drawflow.drawflow.Home.data;
+  const nodeById = (nid) => Object.values(nodes()).find((n) => n.data.nid === nid);
+
+  function freshId(type) {
+    const taken = new Set(Object.values(nodes()).map((n) => n.data.nid));
+    let i = 1;
+    while (taken.has(`${TYPES[type].prefix}${i}`)) i += 1;
+    return `${TYPES[type].prefix}${i}`;
+  }
+
+  function defaults(type) {
+    if (type === "trigger") return {kind: "date", field: boot.date_fields[0], offset_days: 0};
+    if (type === "segment-select") return boot.segments.length ? {segment: boot.segments[0].key} : {};
+    if (type === "send-message") {
+      return {...(boot.templates.length ? {template: boot.templates[0].key} : {channel: "email"}),
+              send_at: {mode: "now"}};
+    }
+    return {};
+  }
+
+  function addNode(type, x, y, nid, config) {
+    const data = {nid: nid || freshId(type), type, config: config || defaults(type)};
+    const id = editor.addNode(type, TYPES[type].inputs, 1, x, y, `nf-${type}`, data, NODE_HTML);
+    paint(id);
+    return id;
+  }
+
+  function summary(type, c) {
+    if (type === "trigger") {
+      const shift = c.offset_days ? ` ${c.offset_days > 0 ? "+" : ""}${c.offset_days} days` : "";
+      if (c.kind === "date") return `yearly on ${c.field || "?"}${shift}`;
+      if (c.kind === "invoice_due") return `invoice due${shift}`;
+      if (c.kind === "schedule") {
+        if (c.every === "week") return `every ${(c.weekdays || []).join(", ") || "?"}`;
+        if (c.every === "month") return `monthly on day ${c.day_of_month || "?"}`;
+        return "every day";
+      }
+      return "run by hand";
+    }
+    if (type === "segment-select") return c.rules ? "inline rules" : `segment ${c.segment || "?"}`;
+    if (type === "award-bonus") {
+      const life = c.lifetime_days ? `expires after ${c.lifetime_days} days` : "no expiry";
+      return `${c.amount || "?"} points, ${life}`;
+    }
+    const what = c.template ? `template ${c.template}` : `${c.channel || "?"} inline`;
+    const when = c.send_at || {mode: "now"};
+    const at = {now: "now", delay: `after ${when.hours} h`, at: `at ${when.time}`,
+                datetime: `on ${when.value}`}[when.mode] || when.mode;
+    return `${what}, ${at}`;
+  }
+
+  // Fill a node's box (title, summary, errors) with text; never with HTML.
+  function paint(id) {
+    const node = nodes()[id];
+    const box = document.querySelector(`#node-${id} .nf-node`);
+    if (!node || !box) return;
+    box.querySelector(".nf-title").textContent = `${TYPES[node.data.type].label} · ${node.data.nid}`;
+    box.querySelector(".nf-summary").textContent = summary(node.data.type, node.data.config);
+    const list = box.querySelector(".nf-errors");
+    list.replaceChildren(...(state.errors[node.data.nid] || []).map((e) => el("li", {}, e.message)));
+    document.getElementById(`node-${id}`).classList.toggle("has-error", list.children.length > 0);
+  }
+
+  function setCounts(counts) {
+    for (const [id, node] of Object.entries(nodes())) {
+      const box = document.querySelector(`#node-${id} .nf-counts`);
+      if (box) box.textContent = counts ? figures(counts[node.data.nid]) || "0" : "";
+    }
+  }
+
+  function documentFromCanvas() {
+    const list = Object.values(nodes()).sort((a, b) => a.id - b.id);
+    state.sentNodes = list.map((n) => n.data.nid);
+    const edges = [];
+    for (const n of list) {
+      for (const link of n.outputs.output_1.connections) {
+        edges.push([n.data.nid, nodes()[link.node].data.nid]);
+      }
+    }
+    const c = state.campaign;
+    return {key: c.key, name: c.name, status: c.status, purpose: c.purpose, timezone: c.timezone,
+            graph: {nodes: list.map((n) => ({id: n.data.nid, type: n.data.type, config: n.data.config,
+                                             position: {x: Math.round(n.pos_x), y: Math.round(n.pos_y)}})),
+                    edges}};
+  }
+
+  // Positions from the document, or a left-to-right layout by depth for files without them.
+  function layout(graph) {
+    const depth = {};
+    const parents = {};
+    for (const [a, b] of graph.edges) (parents[b] = parents[b] || []).push(a);
+    const depthOf = (id, seen = new Set()) => {
+      if (depth[id] !== undefined) return depth[id];
+      if (seen.has(id)) return 0;
+      seen.add(id);
+      depth[id] = Math.max(-1, ...(parents[id] || []).map((p) => depthOf(p, seen))) + 1;
+      return depth[id];
+    };
+    const rows = {};
+    return Object.fromEntries(graph.nodes.map((n) => {
+      if (n.position) return [n.id, n.position];
+      const d = depthOf(n.id);
+      rows[d] = (rows[d] || 0) + 1;
+      return [n.id, {x: 40 + d * 270, y: 40 + (rows[d] - 1) * 150}];
+    }));
+  }
+
+  function loadGraph(graph) {
+    editor.clear();
+    const at = layout(graph);
+    const ids = {};
+    for (const n of graph.nodes) {
+      ids[n.id] = addNode(n.type, at[n.id].x, at[n.id].y, n.id, JSON.parse(JSON.stringify(n.config)));
+    }
+    for (const [a, b] of graph.edges) {
+      if (ids[a] && ids[b] && TYPES[nodes()[ids[b]].data.type].inputs) {
+        editor.addConnection(ids[a], ids[b], "output_1", "input_1");
+      }
+    }
+    showCampaignPanel();
+  }
+
+  // ---- palette: drag and drop, or a click / Enter for the keyboard ----------------------------
+  function canvasPoint(clientX, clientY) {
+    const rect = editor.precanvas.getBoundingClientRect();
+    return {x: (clientX - rect.x) / editor.zoom, y: (clientY - rect.y) / editor.zoom};
+  }
+
+  for (const item of document.querySelectorAll(".palette-item")) {
+    item.addEventListener("dragstart", (event) => {
+      event.dataTransfer.setData("text/x-nudgeflow-node", item.dataset.node);
+      event.dataTransfer.effectAllowed = "copy";
+    });
+    item.addEventListener("click", () => {
+      if (!editable()) return;
+      const count = Object.keys(nodes()).length;
+      const rect = canvas.getBoundingClientRect();
+      const p = canvasPoint(rect.x + 40 + (count % 4) * 260, rect.y + 40 + Math.floor(count / 4) * 160);
+      select(addNode(item.dataset.node, p.x, p.y));
+    });
+  }
+  canvas.addEventListener("dragover", (event) => event.preventDefault());
+  canvas.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const type = event.dataTransfer.getData("text/x-nudgeflow-node");
+    if (!TYPES[type] || !editable()) return;
+    const p = canvasPoint(event.clientX, event.clientY);
+    select(addNode(type, p.x - 100, p.y - 30));
+  });
+
+  document.getElementById("zoom-in").addEventListener("click", () => editor.zoom_in());
+  document.getElementById("zoom-out").addEventListener("click", () => editor.zoom_out());
+  document.getElementById("zoom-reset").addEventListener("click", () => editor.zoom_reset());
+
+  const editable = () => boot.can_write && !state.viewing;
+  const changed = () => { state.dirty = true; setCounts(null); };
+  editor.on("nodeCreated", changed);
+  editor.on("nodeMoved", () => { state.dirty = true; });
+  editor.on("connectionCreated", changed);
+  editor.on("connectionRemoved", changed);
+  editor.on("nodeRemoved", () => { changed(); state.selected = null; showCampaignPanel(); });
+  editor.on("nodeSelected", (id) => { state.selected = String(id); showNodePanel(String(id)); });
+  editor.on("nodeUnselected", () => { state.selected = null; showCampaignPanel(); });
+  window.addEventListener("beforeunload", (event) => { if (state.dirty) event.preventDefault(); });
+
+  function select(id) {
+    document.querySelectorAll(".drawflow-node.selected").forEach((n) => n.classList.remove("selected"));
+    const element = document.getElementById(`node-${id}`);
+    element.classList.add("selected");
+    editor.node_selected = element;
+    state.selected = String(id);
+    showNodePanel(String(id));
+  }
+
+  // ---- the side panel -------------------------------------------------------------------------
+  let fieldSeq = 0;
+  function field(label, input, name) {
+    const id = `f${++fieldSeq}`;
+    input.id = id;
+    if (name) input.dataset.field = name;
+    if (!editable()) input.disabled = true;
+    const wrap = el("div", {class: "field"});
+    if (input.type === "checkbox") wrap.append(el("label", {for: id}, input, " ", label));
+    else wrap.append(el("label", {for: id}, label), input);
+    return wrap;
+  }
+
+  function select_(options, value, onchange) {
+    const s = el("select", {onchange: () => onchange(s.value)});
+    for (const [v, text] of options) s.append(el("option", {value: v}, text));
+    s.value = value === undefined || value === null ? "" : String(value);
+    return s;
+  }
+
+  function number(value, onchange, attrs) {
+    const input = el("input", {type: "number", step: 1, ...attrs, value: value ?? ""});
+    input.addEventListener("input", () => onchange(input.value === "" ? undefined : Number(input.value)));
+    return input;
+  }
+
+  function text(value, onchange, attrs) {
+    const input = el(attrs && attrs.rows ? "textarea" : "input", {...attrs, value: value ?? ""});
+    input.addEventListener("input", () => onchange(input.value === "" ? undefined : input.value));
+    return input;
+  }
+
+  function showCampaignPanel() {
+    panelTitle.textContent = "Campaign";
+    const c = state.campaign;
+    const set = (name) => (v) => { c[name] = v ?? ""; state.dirty = true; refreshTitle(); };
+    const key = text(c.key, set("key"), {required: true, pattern: "[a-z0-9][a-z0-9_-]*"});
+    if (!state.isNew) key.readOnly = true;
+    panel.replaceChildren(
+      field("Name", text(c.name, set("name"), {required: true}), "name"),
+      field("Key (used in URLs and files)", key, "key"),
+      field("Purpose", select_([["marketing", "marketing (needs consent)"], ["service", "service"]],
+                               c.purpose, set("purpose")), "purpose"),
+      field("Time zone (IANA)", text(c.timezone, set("timezone")), "timezone"),
+      el("p", {class: "hint"}, "Select a node on the canvas to edit it."),
+      nodeList(),
+    );
+    markPanelErrors(state.errors.$campaign || []);
+  }
+
+  // A keyboard route to every node: pick it from a list.
+  function nodeList() {
+    const items = Object.entries(nodes()).map(([id, n]) =>
+      el("li", {}, el("button", {type: "button", class: "link", onclick: () => select(id)},
+                      `${TYPES[n.data.type].label} · ${n.data.nid}`)));
+    return el("div", {}, el("h3", {}, "Nodes"), items.length ? el("ul", {class: "plain"}, items) :
+      el("p", {class: "hint"}, "The canvas is empty: drag a Trigger from the palette to start."));
+  }
+
+  function showNodePanel(id) {
+    const node = nodes()[id];
+    if (!node) return showCampaignPanel();
+    const c = node.data.config;
+    panelTitle.textContent = `${TYPES[node.data.type].label} · ${node.data.nid}`;
+    const update = (mutate, structural) => (value) => {
+      mutate(value);
+      state.dirty = true;
+      setCounts(null);
+      paint(id);
+      if (structural) showNodePanel(id);
+    };
+    const put = (name, structural) => update((v) => { if (v === undefined) delete c[name]; else c[name] = v; }, structural);
+    const rows = FORMS[node.data.type](c, put, update);
+    panel.replaceChildren(...rows, connections(id));
+    markPanelErrors(state.errors[node.data.nid] || []);
+  }
+
+  const FORMS = {
+    "trigger": (c, put, update) => {
+      const kind = update((v) => {
+        for (const k of Object.keys(c)) delete c[k];
+        Object.assign(c, {kind: v}, v === "date" ? {field: boot.date_fields[0], offset_days: 0} :
+          v === "invoice_due" ? {offset_days: 0} : v === "schedule" ? {every: "day"} : {});
+      }, true);
+      const rows = [field("Fires", select_([["date", "on a yearly date (birthday, anniversary)"],
+        ["invoice_due", "for each unpaid invoice by due date"], ["schedule", "on a schedule"],
+        ["manual", "only when run by hand"]], c.kind, kind), "kind")];
+      if (c.kind === "date") {
+        rows.push(field("Date field", select_(boot.date_fields.map((f) => [f, f]), c.field, put("field")), "field"));
+      }
+      if (c.kind === "date" || c.kind === "invoice_due") {
+        rows.push(field("Offset in days (negative = before)",
+                        number(c.offset_days, put("offset_days"), {min: -366, max: 366}), "offset_days"));
+      }
+      if (c.kind === "schedule") {
+        rows.push(field("Every", select_([["day", "day"], ["week", "week"], ["month", "month"]], c.every,
+          update((v) => { c.every = v; delete c.weekdays; delete c.day_of_month;
+                          if (v === "week") c.weekdays = ["mon"]; if (v === "month") c.day_of_month = 1; }, true)), "every"));
+        if (c.every === "week") {
+          const days = el("fieldset", {"data-field": "weekdays"}, el("legend", {}, "Weekdays"));
+          for (const day of boot.weekdays) {
+            const box = el("input", {type: "checkbox", value: day, checked: (c.weekdays || []).includes(day),
+                                     disabled: !editable()});
+            box.addEventListener("change", () => {
+              c.weekdays = boot.weekdays.filter((d) => days.querySelector(`input[value="${d}"]`).checked);
+              state.dirty = true;
+              paint(state.selected);
+            });
+            days.append(el("label", {class: "inline"}, box, ` ${day}`));
+          }
+          rows.push(days);
+        }
+        if (c.every === "month") {
+          rows.push(field("Day of month (31 = last day)", number(c.day_of_month, put("day_of_month"), {min: 1, max: 31}), "day_of_month"));
+        }
+      }
+      return rows;
+    },
+    "segment-select": (c, put, update) => {
+      const source = c.rules ? "rules" : "segment";
+      const rows = [field("Keep customers in", select_([["segment", "a saved segment"], ["rules", "inline rules (JSON)"]],
+        source, update((v) => {
+          delete c.segment; delete c.rules;
+          if (v === "rules") c.rules = {all: []}; else if (boot.segments.length) c.segment = boot.segments[0].key;
+        }, true)), "source")];
+      if (source === "segment") {
+        const options = boot.segments.map((s) => [s.key, `${s.name} (${s.key})`]);
+        if (!c.segment) options.unshift(["", "choose a segment"]);
+        rows.push(field("Segment", select_(options, c.segment, put("segment")), "segment"));
+        rows.push(el("p", {class: "hint"}, el("a", {href: "/segments/new", target: "_blank"}, "Build a new segment")));
+      } else {
+        const area = el("textarea", {rows: 8, spellcheck: "false", value: JSON.stringify(c.rules, null, 2)});
+        area.addEventListener("input", () => {
+          try { c.rules = JSON.parse(area.value); area.removeAttribute("aria-invalid"); state.dirty = true; }
+          catch (_e) { area.setAttribute("aria-invalid", "true"); }
+        });
+        rows.push(field("Rules", area, "rules"));
+      }
+      return rows;
+    },
+    "award-bonus": (c, put) => [
+      field("Points", number(c.amount, put("amount"), {min: 1, required: true}), "amount"),
+      field("Lifetime in days (empty = never expires)", number(c.lifetime_days, put("lifetime_days"), {min: 1}), "lifetime_days"),
+      field("Legal entity", text(c.legal_entity, put("legal_entity")), "legal_entity"),
+      field("Description (shown in the balance)", text(c.description, put("description")), "description"),
+    ],
+    "send-message": (c, put, update) => {
+      const inline = !c.template;
+      const rows = [field("Content", select_([["template", "a saved template"], ["inline", "written here"]],
+        inline ? "inline" : "template", update((v) => {
+          delete c.template; delete c.channel; delete c.subject; delete c.body;
+          if (v === "template") c.template = boot.templates.length ? boot.templates[0].key : ""; else c.channel = "email";
+        }, true)), "content")];
+      if (!inline) {
+        rows.push(field("Template", select_(boot.templates.map((t) => [t.key, `${t.name || t.key} (${t.channel})`]),
+                                            c.template, put("template")), "template"));
+      } else {
+        rows.push(field("Channel", select_([["email", "email"], ["sms", "sms"]], c.channel, put("channel", true)), "channel"));
+        if (c.channel === "email") rows.push(field("Subject", text(c.subject, put("subject")), "subject"));
+        rows.push(field("Body", text(c.body, put("body"), {rows: 5}), "body"));
+      }
+      rows.push(field("Reply-to (empty = workspace default)", text(c.reply_to, put("reply_to"), {type: "email"}), "reply_to"));
+      rows.push(field("Sender", text(c.sender, put("sender")), "sender"));
+      const when = c.send_at || (c.send_at = {mode: "now"});
+      rows.push(field("Send", select_([["now", "as soon as possible"], ["delay", "after a delay"],
+        ["at", "at a time of day"], ["datetime", "at a date and time"]], when.mode,
+        update((v) => { c.send_at = {mode: v, ...(v === "delay" ? {hours: 2} : v === "at" ? {time: "09:30"} : {})}; }, true)), "send_at"));
+      const setWhen = (name) => (v) => { if (v === undefined) delete c.send_at[name]; else c.send_at[name] = v; state.dirty = true; paint(state.selected); };
+      if (when.mode === "delay") rows.push(field("Delay in hours", number(when.hours, setWhen("hours"), {min: 1, max: 336}), "hours"));
+      if (when.mode === "at") rows.push(field("Time of day (campaign time zone)", text(when.time, setWhen("time"), {type: "time"}), "time"));
+      if (when.mode === "datetime") {
+        rows.push(field("Date and time (UTC, at most 14 days after the run)",
+          text((when.value || "").slice(0, 16), (v) => setWhen("value")(v && `${v}:00+00:00`), {type: "datetime-local"}), "value"));
+      }
+      return rows;
+    },
+  };
+
+  // Outgoing connections, editable from the keyboard too.
+  function connections(id) {
+    const node = nodes()[id];
+    const links = node.outputs.output_1.connections.map((link) => {
+      const target = nodes()[link.node];
+      return el("li", {}, `→ ${target.data.nid} `, editable() ? el("button", {type: "button", class: "link",
+        onclick: () => { editor.removeSingleConnection(id, link.node, "output_1", "input_1"); showNodePanel(id); }},
+        "disconnect") : null);
+    });
+    const targets = Object.entries(nodes()).filter(([other, n]) => other !== id && TYPES[n.data.type].inputs &&
+      !node.outputs.output_1.connections.some((l) => l.node === other));
+    const box = el("div", {class: "connections"}, el("h3", {}, "Passes customers to"),
+                   links.length ? el("ul", {class: "plain"}, links) : el("p", {class: "hint"}, "nothing yet"));
+    if (editable() && targets.length) {
+      box.append(field("Connect to", select_([["", "choose a node"], ...targets.map(([other, n]) => [other, n.data.nid])], "",
+        (v) => { if (v) { editor.addConnection(id, v, "output_1", "input_1"); showNodePanel(id); } })));
+    }
+    if (editable()) {
+      box.append(el("button", {type: "button", class: "danger", onclick: () => editor.removeNodeId(`node-${id}`)},
+                    "Delete node"));
+    }
+    return box;
+  }
+
+  function markPanelErrors(errors) {
+    for (const e of errors) {
+      const target = panel.querySelector(`[data-field="${e.field}"]`);
+      const wrap = target ? (target.closest(".field") || target) : null;
+      if (target) target.setAttribute("aria-invalid", "true");
+      (wrap || panel).append(el("p", {class: "field-error"}, e.message));
+    }
+  }
+
+  // ---- talking to the API ------------------------------------------------------------------
+  function refreshTitle() {
+    const c = state.campaign;
+    document.getElementById("campaign-title").textContent = c.name || "New campaign";
+    const status = document.getElementById("campaign-status");
+    status.textContent = state.isNew ? "not saved" : c.status;
+    status.className = `status status-${c.status}`;
+    document.getElementById("campaign-version").textContent = state.isNew ? "" : `version ${c.version}`;
+    const canRun = boot.can_write && !state.isNew && !state.viewing;
+    document.getElementById("btn-save").disabled = !editable();
+    document.getElementById("btn-activate").disabled = !canRun || c.status === "active";
+    document.getElementById("btn-pause").disabled = !canRun || c.status !== "active";
+    document.getElementById("btn-preview").disabled = !boot.can_write || state.isNew || !!state.viewing;
+    document.getElementById("btn-run").disabled = !canRun;
+  }
+
+  function say(text) { message(alertBox, ""); message(doneBox, text); }
+  function fail(text) { message(doneBox, ""); message(alertBox, text); }
+
+  // Server errors: $.graph.nodes[i]... lands on the i-th node sent; the rest above the canvas.
+  function showErrors(error) {
+    state.errors = {};
+    const loose = [];
+    for (const d of error.details || []) {
+      const m = /^\$\.graph\.nodes\[(\d+)\](?:\.config\.([A-Za-z_]+))?/.exec(d.path || "");
+      const nid = m && state.sentNodes[Number(m[1])];
+      const top = /^\$\.([a-z_]+)$/.exec(d.path || "");
+      if (nid) (state.errors[nid] = state.errors[nid] || []).push({field: m[2] || "", message: d.message});
+      else if (top) (state.errors.$campaign = state.errors.$campaign || []).push({field: top[1], message: d.message});
+      else loose.push(d.message);
+    }
+    Object.keys(nodes()).forEach(paint);
+    fail(loose.length ? `${error.message}: ${loose.join("; ")}` : `${error.message}; see the marked nodes.`);
+    if (state.selected) showNodePanel(state.selected); else showCampaignPanel();
+  }
+
+  function clearErrors() {
+    state.errors = {};
+    Object.keys(nodes()).forEach(paint);
+  }
+
+  async function save() {
+    const doc = documentFromCanvas();
+    try {
+      const saved = state.isNew ? await api("POST", "/api/v1/campaigns", doc)
+        : await api("PUT", `/api/v1/campaigns/${encodeURIComponent(state.campaign.key)}`, doc);
+      Object.assign(state.campaign, saved);
+      if (state.isNew) {
+        state.isNew = false;
+        history.replaceState(null, "", `/campaigns/${encodeURIComponent(saved.key)}/edit`);
+      }
+      state.dirty = false;
+      clearErrors();
+      refreshTitle();
+      if (state.selected) showNodePanel(state.selected); else showCampaignPanel();
+      await loadVersions();
+      say(`Saved as version ${saved.version}.`);
+      return true;
+    } catch (error) {
+      showErrors(error);
+      return false;
+    }
+  }
+
+  async function setStatus(action) {
+    try {
+      const answer = await api("POST", `/api/v1/campaigns/${encodeURIComponent(state.campaign.key)}/${action}`);
+      state.campaign.status = answer.status;
+      refreshTitle();
+      say(`The campaign is ${answer.status}.`);
+    } catch (error) { fail(error.message); }
+  }
+
+  async function runFor(action) {
+    if (state.dirty && !(await save())) return;
+    const day = dateInput.value;
+    if (action === "run" && !window.confirm(`Run "${state.campaign.name}" for ${day}? ` +
+        "Points are awarded and messages queued for real.")) return;
+    try {
+      const result = await api("POST", `/api/v1/campaigns/${encodeURIComponent(state.campaign.key)}/${action}`,
+                               day ? {date: day} : {});
+      setCounts(result.counts);
+      if (result.status === "failed") return fail(`The run failed: ${result.error}`);
+      say(action === "run" ? `Run for ${result.date}: ${result.status} in ${result.seconds.toFixed(2)} s. ` +
+          "Counts are on the nodes; the runs log has the details."
+        : `Preview for ${result.date} (nothing written): counts are on the nodes.`);
+    } catch (error) { showErrors(error); }
+  }
+
+  async function loadVersions() {
+    if (state.isNew) { versionSelect.replaceChildren(el("option", {}, "not saved yet")); versionSelect.disabled = true; return; }
+    const versions = await api("GET", `/api/v1/campaigns/${encodeURIComponent(state.campaign.key)}/versions`);
+    state.versions = versions;
+    versionSelect.disabled = false;
+    versionSelect.replaceChildren(...versions.slice().reverse().map((v) => el("option", {value: v.version},
+      `v${v.version} · ${v.saved_at.slice(0, 16).replace("T", " ")}${v.saved_by ? ` · ${v.saved_by}` : ""}` +
+      (v.version === state.campaign.version ? " (current)" : ""))));
+    versionSelect.value = String(state.viewing || state.campaign.version);
+  }
+
+  let working = null;   // the current graph, kept while an older version is on show
+  versionSelect.addEventListener("change", () => {
+    const version = Number(versionSelect.value);
+    if (version === state.campaign.version) {
+      state.viewing = null;
+      editor.editor_mode = boot.can_write ? "edit" : "view";
+      if (working) loadGraph(working);
+      working = null;
+      message(banner, "");
+    } else {
+      if (!state.viewing) working = documentFromCanvas().graph;
+      const dirty = state.dirty;
+      state.viewing = version;
+      loadGraph(state.versions.find((v) => v.version === version).graph);
+      state.dirty = dirty;
+      editor.editor_mode = "view";
+      message(banner, `Viewing version ${version} (read-only). Choose the current version in History to edit.`);
+    }
+    refreshTitle();
+    showCampaignPanel();
+  });
+
+  document.getElementById("btn-save").addEventListener("click", save);
+  document.getElementById("btn-activate").addEventListener("click", () => setStatus("activate"));
+  document.getElementById("btn-pause").addEventListener("click", () => setStatus("pause"));
+  document.getElementById("btn-preview").addEventListener("click", () => runFor("preview"));
+  document.getElementById("btn-run").addEventListener("click", () => runFor("run"));
+
+  loadGraph(state.campaign.graph);
+  state.dirty = false;
+  refreshTitle();
+  loadVersions().catch((error) => fail(error.message));
+})();
