@@ -42,10 +42,8 @@
   const versionSelect = document.getElementById("version-select");
   dateInput.value = boot.today;
 
-  // Keys typed outside the canvas must not reach Drawflow (Delete would remove the node).
-  for (const area of document.querySelectorAll(".panel, .editor-bar, .palette")) {
-    area.addEventListener("keydown", (event) => event.stopPropagation());
-  }
+  // Drawflow hears keys (Delete) on the canvas only: a click on it takes the focus there.
+  canvas.addEventListener("mousedown", () => canvas.focus({preventScroll: true}));
 
   // ---- the graph on the canvas -------------------------------------------------------------
   const nodes = () => editor.drawflow.drawflow.Home.data;
@@ -151,7 +149,8 @@
       if (n.position) return [n.id, n.position];
       const d = depthOf(n.id);
       rows[d] = (rows[d] || 0) + 1;
-      return [n.id, {x: 40 + d * 270, y: 40 + (rows[d] - 1) * 150}];
+      // A zigzag keeps a four-step chain inside the canvas at 1280x800.
+      return [n.id, {x: 20 + d * 170, y: 40 + (d % 2) * 120 + (rows[d] - 1) * 240}];
     }));
   }
 
@@ -476,6 +475,7 @@
 
   async function save() {
     const doc = documentFromCanvas();
+    const before = state.campaign.version;
     try {
       const saved = state.isNew ? await api("POST", "/api/v1/campaigns", doc)
         : await api("PUT", `/api/v1/campaigns/${encodeURIComponent(state.campaign.key)}`, doc);
@@ -489,7 +489,8 @@
       refreshTitle();
       if (state.selected) showNodePanel(state.selected); else showCampaignPanel();
       await loadVersions();
-      say(`Saved as version ${saved.version}.`);
+      say(saved.version === before ? `No changes: still version ${saved.version}.`
+        : `Saved as version ${saved.version}.`);
       return true;
     } catch (error) {
       showErrors(error);

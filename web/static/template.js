@@ -1,0 +1,80 @@
+// The template editor: save through the API, and a live preview (debounced) rendered by the
+// server for a chosen customer, with characters, SMS parts and encoding.
+"use strict";
+
+(() => {
+  const {api, el, debounce, message} = nf;
+  const boot = nf.boot();
+  const form = document.getElementById("template-form");
+  const f = form.elements;
+  const customer = document.getElementById("tpl-customer");
+  const counter = document.getElementById("sms-counter");
+  const previewError = document.querySelector(".preview-error");
+  const template = boot.template;
+
+  for (const c of boot.customers) {
+    customer.append(el("option", {value: c.external_id},
+                       `${c.external_id} ${c.first_name || ""} ${c.last_name || ""}`.trim()));
+  }
+  if (template) {
+    f.key.value = template.key;
+    f.key.readOnly = true;
+    f.name.value = template.name || "";
+    f.channel.value = template.channel;
+    f.subject.value = template.subject || "";
+    f.body.value = template.body;
+    f.transliterate.checked = template.transliterate;
+  }
+  if (!boot.can_write) form.querySelector('[type="submit"]').hidden = true;
+
+  function doc() {
+    const sms = f.channel.value === "sms";
+    const out = {key: f.key.value || "draft", channel: f.channel.value, body: f.body.value,
+                 transliterate: sms && f.transliterate.checked};
+    if (f.name.value) out.name = f.name.value;
+    if (!sms) out.subject = f.subject.value;
+    return out;
+  }
+
+  function showChannel() {
+    const sms = f.channel.value === "sms";
+    document.getElementById("tpl-subject-field").hidden = sms;
+    document.getElementById("tpl-translit-field").hidden = !sms;
+  }
+
+  const preview = debounce(async () => {
+    if (!customer.value || !f.body.value) return;
+    try {
+      const out = await api("POST", "/api/v1/templates/preview", {template: doc(), customer: customer.value});
+      message(previewError, "");
+      document.getElementById("preview-subject").textContent = out.subject || "";
+      document.getElementById("preview-body").textContent = out.body;
+      counter.textContent = out.sms_parts === null ? `${out.characters} characters`
+        : `${out.characters} characters · ${out.sms_parts} SMS part${out.sms_parts === 1 ? "" : "s"} · ${out.sms_encoding}`;
+    } catch (error) {
+      const details = error.details.map((d) => `${d.path.replace("$.template.", "")}: ${d.message}`);
+      message(previewError, details.length ? details.join("; ") : error.message);
+    }
+  }, 350);
+
+  form.addEventListener("input", preview);
+  f.channel.addEventListener("change", () => { showChannel(); preview(); });
+  customer.addEventListener("change", preview);
+  showChannel();
+  preview();
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = doc();
+    body.key = f.key.value;
+    try {
+      const saved = template ? await api("PUT", `/api/v1/templates/${encodeURIComponent(template.key)}`, body)
+        : await api("POST", "/api/v1/templates", body);
+      nf.clearFormErrors(form);
+      form.querySelector(".form-done").textContent = "Saved.";
+      if (!template) window.location.assign(`/templates/${encodeURIComponent(saved.key)}`);
+    } catch (error) {
+      nf.showFormErrors(form, error);
+    }
+  });
+})();
