@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import Engine, text
 
 from engine.db import make_engine
@@ -116,3 +117,29 @@ def nf(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]):  # type: ig
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def app(db: Db) -> Iterator[Flask]:
+    """The web app over the test database: a user per role, and C1 (Ana, whose name is HTML)."""
+    from datetime import date
+
+    from engine.config import Settings
+    from engine.db import write_transaction
+    from engine.users import create_user
+    from tests.webapp import PASSWORD, ROLES
+    from tests.world import customer, insert_world
+    from web import create_app
+
+    with write_transaction(db.engine) as conn:
+        for role in ROLES:
+            create_user(conn, role, role, PASSWORD)
+        insert_world(conn, [customer("C1", first_name="<b>Ana</b>", birth_date=date(1990, 3, 10),
+                                     registered_at=date(2020, 1, 1), phone="+27821234567",
+                                     phone_valid=True, marketing_consent=True)])
+    app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k"),
+                      "TESTING": True})
+    yield app
+    app.extensions["nudgeflow_engine"].dispose()
+
+

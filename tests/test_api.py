@@ -3,66 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from engine.config import Settings
-from engine.db import write_transaction
-from engine.users import create_token, create_user
 from tests.campaign_docs import BIRTHDAY, SEGMENTS, TEMPLATES
 from tests.conftest import Db
-from tests.world import customer, insert_world
+from tests.webapp import PASSWORD, ROLES, birthday_run, session_client, token_for
 from web.auth import ADMIN_PREFIXES, RANK
-
-PASSWORD = "a long enough password"
-ROLES = ("viewer", "marketer", "admin")
-
-
-@pytest.fixture
-def app(db: Db) -> Iterator[Flask]:
-    from web import create_app
-
-    with write_transaction(db.engine) as conn:
-        for role in ROLES:
-            create_user(conn, role, role, PASSWORD)
-        insert_world(conn, [customer("C1", first_name="<b>Ana</b>", birth_date=date(1990, 3, 10),
-                                     registered_at=date(2020, 1, 1), phone="+27821234567",
-                                     phone_valid=True, marketing_consent=True)])
-    app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k"),
-                      "TESTING": True})
-    yield app
-    app.extensions["nudgeflow_engine"].dispose()
-
-
-def token_for(db: Db, role: str) -> dict[str, str]:
-    with write_transaction(db.engine) as conn:
-        return {"Authorization": f"Bearer {create_token(conn, role)}"}
-
-
-def session_client(app: Flask, role: str) -> tuple[FlaskClient, str]:
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
-    answer = client.post("/login", data={"name": role, "password": PASSWORD,
-                                         "csrf_token": csrf})
-    assert answer.status_code == 302
-    return client, csrf
-
-
-def birthday_run(client: FlaskClient, auth: dict[str, str]) -> None:
-    """Save the birthday campaign with its segment and templates, and run it on C1's birthday."""
-    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
-    for template in TEMPLATES:
-        client.post("/api/v1/templates", json=template, headers=auth)
-    client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
-    answer = client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
-                         headers=auth)
-    assert answer.json["status"] == "completed"
 
 
 def api_routes(app: Flask) -> list[tuple[str, str]]:
@@ -278,7 +227,8 @@ def test_home_page_and_logout_for_every_role(app: Flask) -> None:
     assert app.test_client().get("/").status_code == 302  # to the login page
     for role in ROLES:
         client, csrf = session_client(app, role)
-        page = client.get("/").get_data(as_text=True)
+        assert client.get("/").headers["Location"] == "/campaigns"
+        page = client.get("/campaigns").get_data(as_text=True)
         assert f"Logged in as <strong>{role}</strong> ({role})" in page
         assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
         assert client.get("/").status_code == 302

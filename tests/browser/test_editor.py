@@ -41,8 +41,9 @@ def disconnect(page: Any, source: str, target: str) -> None:
     source_id = node(page, source).get_attribute("id")
     target_id = node(page, target).get_attribute("id")
     line = page.locator(f".connection.node_out_{source_id}.node_in_{target_id} .main-path")
-    x, y = line.evaluate("""p => { const at = p.getPointAtLength(p.getTotalLength() / 2);
-        const m = p.getScreenCTM(); return [at.x * m.a + at.y * m.c + m.e, at.x * m.b + at.y * m.d + m.f]; }""")
+    x, y = line.evaluate("""p => {
+        const at = p.getPointAtLength(p.getTotalLength() / 2), m = p.getScreenCTM();
+        return [at.x * m.a + at.y * m.c + m.e, at.x * m.b + at.y * m.d + m.f]; }""")
     page.mouse.click(x, y)
     page.keyboard.press("Delete")
     assert line.count() == 0

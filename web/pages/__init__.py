@@ -10,12 +10,16 @@ from typing import Any
 
 from flask import Flask
 
+ORDER = ("passed", "awarded", "queued", "created", "skipped")
+
 
 def figures(counts: dict[str, Any] | None) -> str:
-    """One node's run figures: {"queued": 3, "skipped": {"opted_out": 1}} ->
-    "queued 3 · skipped opted_out 1"."""
+    """One node's run figures in a fixed order: {"skipped": {"opted_out": 1}, "queued": 3} ->
+    "queued 3 · skipped opted_out 1" (editor.js shows them the same way)."""
     parts = []
-    for name, value in (counts or {}).items():
+    ranked = sorted((counts or {}).items(),
+                    key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]))
+    for name, value in ranked:
         if isinstance(value, dict):
             if value:
                 parts.append(f"{name} " + ", ".join(f"{k} {v}" for k, v in value.items()))

@@ -50,8 +50,12 @@ const nf = (() => {
   }
 
   // One node's run figures: {"passed": 3, "skipped": {"opted_out": 1}} -> "passed 3 · skipped opted_out 1".
+  const ORDER = ["passed", "awarded", "queued", "created", "skipped"];
+  const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length);
   function figures(counts) {
-    return Object.entries(counts || {}).map(([name, value]) => {
+    const entries = Object.entries(counts || {});
+    entries.sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
+    return entries.map(([name, value]) => {
       if (value && typeof value === "object") {
         const parts = Object.entries(value).map(([k, v]) => `${k} ${v}`);
         return parts.length ? `${name} ${parts.join(", ")}` : null;

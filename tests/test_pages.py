@@ -1,0 +1,132 @@
+"""The server-rendered pages: who may open which, what they show after a birthday run, and that
+customer data is always escaped."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Flask
+
+from tests.conftest import Db
+from tests.webapp import ROLES, birthday_run, session_client, token_for
+
+PAGES = ["/campaigns", "/campaigns/new", "/campaigns/birthday-bonus/edit", "/segments",
+         "/segments/new", "/segments/member-1y", "/templates", "/templates/new",
+         "/templates/bday-sms", "/customers", "/customers?q=ana", "/customers/C1", "/runs",
+         "/runs?campaign=birthday-bonus", "/settings", "/users"]
+ADMIN_PAGES = {"/settings", "/users"}
+
+
+def boot_of(page: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="boot">(.*?)</script>',
+                                page, re.S)[1])  # type: ignore[index]
+
+
+def test_every_page_times_every_role(app: Flask, db: Db) -> None:
+    birthday_run(app.test_client(), token_for(db, "marketer"))
+    for path in PAGES:
+        answer = app.test_client().get(path)
+        assert answer.status_code == 302, path
+        assert answer.headers["Location"].startswith("/login?next=")
+    for role in ROLES:
+        client, _ = session_client(app, role)
+        for path in PAGES:
+            answer = client.get(path)
+            assert answer.mimetype == "text/html", (role, path)
+            if path in ADMIN_PAGES and role != "admin":
+                assert answer.status_code == 403, (role, path)
+                assert f"this needs the admin role; you are {role}" in answer.get_data(as_text=True)
+            else:
+                assert answer.status_code == 200, (role, path)
+        listing = client.get("/campaigns").get_data(as_text=True)
+        assert ("New campaign" in listing) == (role != "viewer")
+        assert ('href="/settings"' in listing) == (role == "admin")
+        editor = boot_of(client.get("/campaigns/birthday-bonus/edit").get_data(as_text=True))
+        assert editor["can_write"] == (role != "viewer")
+
+
+def test_customer_names_are_escaped_in_every_page(app: Flask, db: Db) -> None:
+    birthday_run(app.test_client(), token_for(db, "marketer"))
+    client, _ = session_client(app, "admin")
+    for path in PAGES:
+        page = client.get(path).get_data(as_text=True)
+        assert "<b>Ana</b>" not in page, path
+    for path in ("/customers", "/customers?q=ana", "/customers/C1"):
+        assert "&lt;b&gt;Ana&lt;/b&gt;" in client.get(path).get_data(as_text=True), path
+    # Data for the scripts is JSON inside a script tag, with < escaped as \u003c.
+    template_page = client.get("/templates/bday-sms").get_data(as_text=True)
+    assert boot_of(template_page)["customers"][0]["first_name"] == "<b>Ana</b>"
+
+
+def test_the_customer_page_after_a_birthday_run(app: Flask, db: Db) -> None:
+    birthday_run(app.test_client(), token_for(db, "marketer"))
+    client, _ = session_client(app, "viewer")
+    page = client.get("/customers/C1").get_data(as_text=True)
+    # Awarded on 2025-03-10 for 30 days: long expired by now.
+    balance = page[page.index('id="balance"'):page.index('id="messages"')]
+    assert "<strong>0</strong> points available" in balance
+    assert "100 expired" in balance
+    assert re.search(r"<td>2025-03-10</td><td>100</td><td>2025-04-09</td><td>expired</td>"
+                     r"<td>Birthday bonus \(Main\)</td>", balance)
+    messages = page[page.index('id="messages"'):page.index('id="timeline"')]
+    assert messages.count("<tr>") == 2  # the header and one message
+    assert "+27821234567" in messages and "status-queued" in messages
+    timeline = page[page.index('id="timeline"'):]
+    assert timeline.count('<li class="event') == 2
+    assert "Awarded 100 points: Birthday bonus, valid until 2025-04-09" in timeline
+    only_awards = client.get("/customers/C1?kind=bonus_awarded").get_data(as_text=True)
+    events = only_awards[only_awards.index('id="timeline"'):]
+    assert events.count('<li class="event') == 1 and "kind-bonus_awarded" in events
+    assert "No activity matches these filters" in client.get(
+        "/customers/C1?until=2000-01-01").get_data(as_text=True)
+    assert client.get("/customers/C1?since=not-a-date").status_code == 200
+
+
+def test_campaigns_list_and_runs_log_show_the_last_run(app: Flask, db: Db) -> None:
+    birthday_run(app.test_client(), token_for(db, "marketer"))
+    client, _ = session_client(app, "viewer")
+    listing = client.get("/campaigns").get_data(as_text=True)
+    row = listing[listing.index("birthday-bonus"):]
+    assert "status-active" in row and "2025-03-10" in row and "status-completed" in row
+    assert "a: passed 1 · awarded 1" in row
+    runs = client.get("/runs").get_data(as_text=True)
+    assert "<code>a</code>: passed 1 · awarded 1" in runs
+    assert "<code>m</code>: passed 1 · queued 1 · created 1" in runs
+    csv_link = re.search(r'href="(/api/v1/runs/\d+/export.csv)"', runs)[1]  # type: ignore[index]
+    exported = client.get(csv_link).get_data(as_text=True).splitlines()
+    assert exported[0].startswith("external_id,first_name")
+    assert sorted(line.split(",")[5] for line in exported[1:]) == ["bonus", "message"]
+
+
+def test_missing_things_are_html_pages(app: Flask) -> None:
+    client, _ = session_client(app, "viewer")
+    for path, text in (("/campaigns/nope/edit", "no campaign &#39;nope&#39;"),
+                       ("/customers/nope", "no customer with external_id &#39;nope&#39;"),
+                       ("/segments/nope", "no segment &#39;nope&#39;")):
+        answer = client.get(path)
+        assert (answer.status_code, answer.mimetype) == (404, "text/html"), path
+        assert text in answer.get_data(as_text=True)
+    assert client.get("/api/v1/campaigns/nope").json["error"]["code"] == "not_found"
+
+
+def test_draft_template_preview(app: Flask, db: Db) -> None:
+    client, auth = app.test_client(), token_for(db, "marketer")
+    draft = {"key": "draft", "channel": "sms", "body": "Hi {{ customer.first_name }}, ąčę!"}
+    answer = client.post("/api/v1/templates/preview", headers=auth,
+                         json={"template": draft, "customer": "C1"})
+    assert answer.status_code == 200, answer.json
+    assert answer.json == {"subject": None, "body": "Hi <b>Ana</b>, ąčę!", "sms_encoding": "ucs2",
+                           "sms_parts": 1, "characters": 19}
+    latin = client.post("/api/v1/templates/preview", headers=auth, json={
+        "template": {**draft, "transliterate": True}, "customer": "C1"}).json
+    assert (latin["body"], latin["sms_encoding"]) == ("Hi <b>Ana</b>, ace!", "gsm7")
+    escape = client.post("/api/v1/templates/preview", headers=auth, json={
+        "template": {**draft, "body": "{{ ''.__class__.__mro__ }}"}, "customer": "C1"})
+    assert escape.status_code == 400
+    assert escape.json["error"]["details"] == [{
+        "path": "$.template.body",
+        "message": "line 1: access to private attribute '__class__' is not allowed"}]
+    unknown = client.post("/api/v1/templates/preview", headers=auth,
+                          json={"template": draft, "customer": "nobody"})
+    assert unknown.status_code == 404

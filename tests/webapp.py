@@ -1,0 +1,42 @@
+"""Helpers for tests of the web app: users of every role, logins, tokens, a birthday run."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from engine.db import write_transaction
+from engine.users import create_token
+from tests.campaign_docs import BIRTHDAY, SEGMENTS, TEMPLATES
+from tests.conftest import Db
+
+PASSWORD = "a long enough password"
+ROLES = ("viewer", "marketer", "admin")
+
+
+def token_for(db: Db, role: str) -> dict[str, str]:
+    with write_transaction(db.engine) as conn:
+        return {"Authorization": f"Bearer {create_token(conn, role)}"}
+
+
+def session_client(app: Flask, role: str) -> tuple[FlaskClient, str]:
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    answer = client.post("/login", data={"name": role, "password": PASSWORD,
+                                         "csrf_token": csrf})
+    assert answer.status_code == 302
+    return client, csrf
+
+
+def birthday_run(client: FlaskClient, auth: dict[str, str]) -> None:
+    """Save the birthday campaign with its segment and templates, and run it on C1's birthday."""
+    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
+    for template in TEMPLATES:
+        client.post("/api/v1/templates", json=template, headers=auth)
+    client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
+    answer = client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
+                         headers=auth)
+    assert answer.json["status"] == "completed"
