@@ -221,6 +221,13 @@
     showNodePanel(String(id));
   }
 
+  function unselect() {
+    document.querySelectorAll(".drawflow-node.selected").forEach((n) => n.classList.remove("selected"));
+    editor.node_selected = null;
+    state.selected = null;
+    showCampaignPanel();
+  }
+
   // ---- the side panel -------------------------------------------------------------------------
   let fieldSeq = 0;
   function field(label, input, name) {
@@ -418,8 +425,9 @@
     }
     if (editable()) {
       box.append(el("button", {type: "button", class: "danger", onclick: () => editor.removeNodeId(`node-${id}`)},
-                    "Delete node"));
+                    "Delete node"), " ");
     }
+    box.append(el("button", {type: "button", onclick: unselect}, "Back to the campaign"));
     return box;
   }
 

@@ -177,7 +177,7 @@
         ` ${c.first_name || ""} ${c.last_name || ""}`)));
     } catch (error) {
       countBox.textContent = "–";
-      countLabel.textContent = error.details.map((d) => `${d.path}: ${d.message}`).join("; ") || error.message;
+      countLabel.textContent = (error.details || []).map((d) => `${d.path}: ${d.message}`).join("; ") || error.message;
       sample.replaceChildren();
     }
   }, 400);

@@ -52,7 +52,7 @@
       counter.textContent = out.sms_parts === null ? `${out.characters} characters`
         : `${out.characters} characters · ${out.sms_parts} SMS part${out.sms_parts === 1 ? "" : "s"} · ${out.sms_encoding}`;
     } catch (error) {
-      const details = error.details.map((d) => `${d.path.replace("$.template.", "")}: ${d.message}`);
+      const details = (error.details || []).map((d) => `${d.path.replace("$.template.", "")}: ${d.message}`);
       message(previewError, details.length ? details.join("; ") : error.message);
     }
   }, 350);

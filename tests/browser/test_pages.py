@@ -1,0 +1,200 @@
+"""The other pages in a real browser: version history, the keyboard, the segment builder, the
+template editor, settings, what a viewer may do, and the layout at 1280x800."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from engine.campaigns import save_document
+from engine.db import write_transaction
+from engine.models import Campaign, ChannelCredit, Segment, Setting, Template
+from tests.browser.conftest import Site, log_in
+from tests.campaign_docs import BIRTHDAY
+
+pytestmark = pytest.mark.browser
+
+
+def saved_birthday(site: Site) -> None:
+    doc = copy.deepcopy(BIRTHDAY)
+    for i, n in enumerate(doc["graph"]["nodes"]):
+        n["position"] = {"x": 20 + i * 170, "y": 40 + (i % 2) * 120}
+    with write_transaction(site.db.engine) as conn:
+        save_document(conn, doc, saved_by="tester")
+
+
+def node(page: Any, nid: str) -> Any:
+    return page.locator(".drawflow-node", has=page.locator(".nf-title", has_text=f"· {nid}"))
+
+
+def test_version_history_shows_older_versions_read_only(page: Any, site: Site) -> None:
+    saved_birthday(site)
+    log_in(page, site)
+    page.goto(f"{site.url}/campaigns/birthday-bonus/edit")
+    page.get_by_role("button", name="Award bonus · a").click()
+    page.locator("#panel").get_by_label("Points").fill("150")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#editor-messages .form-done")).to_have_text("Saved as version 2.")
+    expect(node(page, "a")).to_contain_text("150 points")
+
+    page.get_by_label("History").select_option("1")
+    expect(page.locator("#readonly-banner")).to_contain_text("Viewing version 1 (read-only)")
+    expect(node(page, "a")).to_contain_text("100 points")
+    expect(page.get_by_role("button", name="Save")).to_be_disabled()
+    expect(page.get_by_role("button", name="Run", exact=True)).to_be_disabled()
+    page.get_by_role("button", name="Award bonus · a").click()
+    expect(page.locator("#panel").get_by_label("Points")).to_be_disabled()
+    page.locator(".palette-item[data-node='trigger']").click()
+    assert page.locator(".drawflow-node").count() == 4   # nothing added while read-only
+
+    page.get_by_label("History").select_option("2")
+    expect(page.locator("#readonly-banner")).to_be_hidden()
+    expect(node(page, "a")).to_contain_text("150 points")
+    expect(page.get_by_role("button", name="Save")).to_be_enabled()
+    with site.db.engine.connect() as conn:
+        assert conn.execute(select(Campaign.version)).scalar_one() == 2
+
+
+def test_a_campaign_built_with_the_keyboard_alone(page: Any, site: Site) -> None:
+    log_in(page, site)
+    page.goto(f"{site.url}/campaigns/new")
+    page.locator(".palette-item[data-node='trigger']").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel-title")).to_have_text("Trigger · trigger1")
+    page.locator(".palette-item[data-node='send-message']").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel-title")).to_have_text("Send message · message1")
+    page.get_by_role("button", name="Back to the campaign").focus()
+    page.keyboard.press("Enter")
+    page.locator("#panel").get_by_label("Name").focus()
+    page.keyboard.type("Keyboard campaign")
+    page.keyboard.press("Tab")
+    page.keyboard.type("keyboard")
+    page.get_by_role("button", name="Trigger · trigger1").focus()
+    page.keyboard.press("Enter")
+    connect_to = page.locator("#panel").get_by_label("Connect to")
+    connect_to.focus()
+    page.keyboard.press("ArrowDown")       # the first choice: message1
+    expect(page.locator("#panel .connections")).to_contain_text("→ message1")
+    page.get_by_role("button", name="Save").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#editor-messages .form-done")).to_have_text("Saved as version 1.")
+    with site.db.engine.connect() as conn:
+        graph = conn.execute(select(Campaign.graph).where(Campaign.key == "keyboard")).scalar_one()
+    assert graph["edges"] == [["trigger1", "message1"]]
+    assert [n["config"] for n in graph["nodes"]] == [
+        {"kind": "date", "field": "birth_date", "offset_days": 0},
+        {"template": "bday-sms", "send_at": {"mode": "now"}, "reply_to": None, "sender": None}]
+
+
+def test_segment_builder_counts_as_you_type_and_saves(page: Any, site: Site) -> None:
+    log_in(page, site)
+    page.goto(f"{site.url}/segments/new")
+    page.get_by_label("Name").fill("Long-time members starting with A")
+    page.get_by_label("Key").fill("long-a")
+    rule = page.locator(".rule").first
+    rule.get_by_label("Field").select_option("days_since_registration")
+    rule.get_by_label("Operator").select_option(">=")
+    rule.get_by_label("Value").fill("365")
+    expect(page.locator("#seg-count")).to_have_text("3")        # Ana, Cara and Eve
+    page.get_by_role("button", name="Add group").click()
+    group = page.locator("fieldset.group fieldset.group")
+    group.get_by_role("button", name="Add condition").click()
+    inner = group.locator(".rule")
+    inner.get_by_label("Field").select_option("first_name")
+    inner.get_by_label("Operator").select_option("starts_with")
+    inner.get_by_label("Value").fill("a")
+    expect(page.locator("#seg-count")).to_have_text("1")
+    expect(page.locator("#seg-sample")).to_contain_text("C1 Ana Silva")
+    page.get_by_role("button", name="Save segment").click()
+    page.wait_for_url(f"{site.url}/segments/long-a")
+    expect(page.locator("#seg-count")).to_have_text("1")        # loaded back into the builder
+    with site.db.engine.connect() as conn:
+        rules = conn.execute(select(Segment.rules).where(Segment.key == "long-a")).scalar_one()
+    assert rules == {"all": [{"field": "days_since_registration", "op": ">=", "value": 365},
+                             {"any": [{"field": "first_name", "op": "starts_with", "value": "a"}]}]}
+
+
+def test_template_editor_previews_and_counts_sms_parts(page: Any, site: Site) -> None:
+    log_in(page, site)
+    page.goto(f"{site.url}/templates/new")
+    page.get_by_label("Key").fill("greeting")
+    page.get_by_label("Channel").select_option("sms")
+    page.get_by_label("Body").fill("Labas {{ customer.first_name }}, ačiū!")
+    expect(page.locator("#preview-body")).to_have_text("Labas Ana, ačiū!")
+    expect(page.locator("#sms-counter")).to_have_text("16 characters · 1 SMS part · ucs2")
+    page.get_by_label("Transliterate SMS to Latin letters").check()
+    expect(page.locator("#preview-body")).to_have_text("Labas Ana, aciu!")
+    expect(page.locator("#sms-counter")).to_have_text("16 characters · 1 SMS part · gsm7")
+    page.get_by_label("Body").fill("Hi {{ customer.nickname }}")
+    expect(page.locator(".preview-error")).to_contain_text("unknown field customer.nickname")
+    page.get_by_role("button", name="Save template").click()
+    expect(page.locator("#template-form .field-error")).to_contain_text(
+        "line 1: unknown field customer.nickname")
+    page.get_by_label("Body").fill("Hi {{ customer.first_name }}" + " x" * 80)
+    expect(page.locator("#sms-counter")).to_have_text("166 characters · 2 SMS parts · gsm7")
+    page.get_by_role("button", name="Save template").click()
+    page.wait_for_url(f"{site.url}/templates/greeting")
+    with site.db.engine.connect() as conn:
+        saved = conn.execute(select(Template.channel, Template.transliterate)
+                             .where(Template.key == "greeting")).one()
+    assert tuple(saved) == ("sms", True)
+
+
+def test_settings_and_credits(page: Any, site: Site) -> None:
+    log_in(page, site, "ada")
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Default sender email").fill("news@shop")  # the browser lets it through
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator("#sender ~ .field-error")).to_have_text("Not a valid email address.")
+    page.get_by_label("Default sender email").fill("news@shop.example")
+    page.get_by_label("Marketing consent").select_option("ignore")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.locator(".form-done").first).to_have_text("Settings saved.")
+    page.get_by_label("Channel").select_option("sms")
+    page.get_by_label("Units to add").fill("250")
+    page.get_by_role("button", name="Add credit").click()
+    expect(page.locator("#credit-balances")).to_contain_text("sms: 250")
+    with site.db.engine.connect() as conn:
+        settings = dict(conn.execute(select(Setting.key, Setting.value)).all())
+        assert conn.execute(select(ChannelCredit.balance)
+                            .where(ChannelCredit.channel == "sms")).scalar_one() == 250
+    assert (settings["sender"], settings["consent_mode"]) == ("news@shop.example", "ignore")
+
+
+def test_a_viewer_reads_but_cannot_change(page: Any, site: Site) -> None:
+    saved_birthday(site)
+    log_in(page, site, "vic")
+    page.goto(f"{site.url}/campaigns/birthday-bonus/edit")
+    for name in ("Save", "Activate", "Pause", "Preview"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_disabled()
+    page.locator(".palette-item[data-node='trigger']").click()
+    assert page.locator(".drawflow-node").count() == 4
+    expect(page.locator("#panel").get_by_label("Name")).to_be_disabled()
+    page.goto(f"{site.url}/settings")
+    expect(page.locator("[role=alert]")).to_contain_text("this needs the admin role")
+
+
+def test_every_page_fits_1280x800(page: Any, site: Site) -> None:
+    saved_birthday(site)
+    log_in(page, site, "ada")
+    for path in ("/campaigns", "/campaigns/new", "/campaigns/birthday-bonus/edit", "/segments",
+                 "/segments/member-1y", "/templates", "/templates/bday-sms", "/customers",
+                 "/customers/C4", "/runs", "/settings", "/users"):
+        page.goto(f"{site.url}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1280, (path, width)
+    page.goto(f"{site.url}/campaigns/birthday-bonus/edit")
+    canvas = page.locator("#drawflow").bounding_box()
+    assert canvas["y"] + canvas["height"] <= 800 and canvas["width"] >= 600
+    for nid in ("t", "s", "a", "m"):                # the whole example fits on the canvas
+        box = node(page, nid).bounding_box()
+        assert box["x"] + box["width"] <= canvas["x"] + canvas["width"], nid
+    # Eve's name is HTML; the page shows it as text.
+    page.goto(f"{site.url}/customers/C4")
+    expect(page.locator("h1")).to_contain_text("<img src=x onerror=alert(1)> <b>Eve</b>")
+    assert page.locator("h1 img, h1 b").count() == 0
