@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, or_, select
+from sqlalchemy import Connection, func, or_, select
 
 from engine.models import Campaign, Customer, Message, Run
+from engine.sql import AnySelect
 
 BRIEF = (Customer.external_id, Customer.first_name, Customer.last_name, Customer.email,
          Customer.phone)
@@ -32,7 +33,7 @@ def search_customers(conn: Connection, q: str | None, page: int, per_page: int) 
             "items": [dict(r._mapping) for r in rows]}
 
 
-def messages_query() -> Select[Any]:
+def messages_query() -> AnySelect:
     return select(*MESSAGE_COLUMNS).join(Campaign, Campaign.id == Message.campaign_id)
 
 
@@ -41,7 +42,7 @@ def customer_messages(conn: Connection, cid: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def runs_query() -> Select[Any]:
+def runs_query() -> AnySelect:
     return select(*RUN_COLUMNS).join(Campaign, Campaign.id == Run.campaign_id)
 
 

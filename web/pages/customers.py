@@ -44,7 +44,7 @@ def index() -> Any:
 
 @bp.get("/customers/<external_id>")
 def profile(external_id: str) -> Any:
-    filters = {"kind": [k for k in request.args.getlist("kind") if k in ACTIVITY_KINDS],
+    filters: dict[str, Any] = {"kind": [k for k in request.args.getlist("kind") if k in ACTIVITY_KINDS],
                "campaign": request.args.get("campaign") or None,
                "since": _date_arg("since"), "until": _date_arg("until")}
     with engine().connect() as conn:
