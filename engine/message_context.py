@@ -4,6 +4,8 @@ unsubscribe link. Built for a whole batch with a handful of grouped queries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,6 +15,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 from engine.models import BonusLedger, Campaign, Customer, Invoice, Message, Template
 from engine.segments.dates import anniversary, days_until, latest_birth_for_age
 from engine.segments.fields import CONTACTED
+from engine.templates import references
 
 CUSTOMER_COLUMNS = [c for c in Customer.__table__.c
                     if c.name not in ("created_at", "updated_at", "birth_mmdd")]
@@ -105,30 +108,78 @@ def bonuses(conn: Connection, rows: list[Any]) -> dict[tuple[int, int, str], dic
             for b in found if (b.campaign_id, b.customer_id, b.occurrence) in keys}
 
 
-def customer_dict(mapping: Any, figures: dict[str, Any], today: date,
-                  prefix: str = "c_") -> dict[str, Any]:
-    """A customer as templates see it: columns, attributes and derived fields as of today."""
-    customer = {name: mapping[f"{prefix}{name}"] for name, _ in CUSTOMER_LABELS}
-    born, reg = customer["birth_date"], customer["registered_at"]
-    return customer | figures | {
-        "age": _age(born, today),
-        "days_since_registration": (today - reg).days if reg else None,
-        "days_until_birthday": days_until(born.month * 100 + born.day, today) if born else None,
-        "next_birthday": anniversary(born.month, born.day, today.year) if born else None,
-        "has_valid_email": bool(customer["email"] and customer["email_valid"]),
-        "has_valid_phone": bool(customer["phone"] and customer["phone_valid"]),
-        "full_name": " ".join(p for p in (customer["first_name"], customer["last_name"]) if p),
-    }
+def _full_name(c: Callable[[str], Any], _today: date) -> str:
+    return " ".join(p for p in (c("first_name"), c("last_name")) if p)
 
 
-def context(row: Any, figures: dict[str, Any], bonus: dict[str, Any] | None, today: date,
-            unsubscribe_url: str) -> dict[str, Any]:
-    invoice = None if row.invoice_id is None else {
-        "external_id": row.i_external_id, "amount": row.i_amount, "currency": row.i_currency,
-        "due_date": row.i_due_date, "paid_at": row.i_paid_at}
-    return {"customer": customer_dict(row._mapping, figures, today), "invoice": invoice,
-            "bonus": bonus, "campaign": {"key": row.campaign_key, "name": row.campaign_name},
-            "today": today, "unsubscribe_url": unsubscribe_url}
+def _since(day: date | None, today: date) -> int | None:
+    return (today - day).days if day else None
+
+
+# Fields computed from the columns as of today; `c(name)` reads a column.
+DERIVED: dict[str, Callable[[Callable[[str], Any], date], Any]] = {
+    "age": lambda c, today: _age(c("birth_date"), today),
+    "days_since_registration": lambda c, today: _since(c("registered_at"), today),
+    "days_until_birthday": lambda c, today: (
+        days_until(c("birth_date").month * 100 + c("birth_date").day, today)
+        if c("birth_date") else None),
+    "next_birthday": lambda c, today: (
+        anniversary(c("birth_date").month, c("birth_date").day, today.year)
+        if c("birth_date") else None),
+    "has_valid_email": lambda c, _today: bool(c("email") and c("email_valid")),
+    "has_valid_phone": lambda c, _today: bool(c("phone") and c("phone_valid")),
+    "full_name": _full_name,
+}
+CUSTOMER_FIELDS = (*(name for name, _ in CUSTOMER_LABELS), *FIGURES, *DERIVED)
+
+
+def customer_fields(c: Callable[[str], Any], figures: dict[str, Any], today: date,
+                    names: Iterable[str] = CUSTOMER_FIELDS) -> dict[str, Any]:
+    """A customer as templates see it (columns, attributes, figures and derived fields as of
+    today), or only the fields in `names`. `c(name)` reads a column."""
+    out = {}
+    for name in names:
+        if (derive := DERIVED.get(name)) is not None:
+            out[name] = derive(c, today)
+        elif name in FIGURES:
+            if name in figures:  # read only when a template uses them
+                out[name] = figures[name]
+        else:
+            out[name] = c(name)
+    return out
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a (subject, body) pair of templates reads, so a batch builds only that."""
+
+    variables: frozenset[str]
+    customer: tuple[str, ...] | None    # the fields read; None: the whole customer
+    memo: bool                          # output depends only on the var.attr values it reads
+
+    @classmethod
+    def of(cls, *sources: str | None) -> Needs:
+        refs = frozenset().union(*(references(s) for s in sources if s))
+        wanted = {attr for var, attr in refs if var == "customer"}
+        return cls(frozenset(var for var, _ in refs),
+                   None if None in wanted else tuple(sorted(a for a in wanted if a is not None)),
+                   all(attr is not None for _, attr in refs))
+
+
+def context(row: Any, c: Callable[[str], Any], needs: Needs, figures: dict[str, Any],
+            bonus: dict[str, Any] | None, today: date, unsubscribe_url: str) -> dict[str, Any]:
+    """The variables a message's templates read (all of them when `needs` says so)."""
+    ctx: dict[str, Any] = {"today": today, "unsubscribe_url": unsubscribe_url, "bonus": bonus}
+    if "customer" in needs.variables:
+        ctx["customer"] = (customer_fields(c, figures, today) if needs.customer is None
+                           else customer_fields(c, figures, today, needs.customer))
+    if "invoice" in needs.variables:
+        ctx["invoice"] = None if row.invoice_id is None else {
+            "external_id": row.i_external_id, "amount": row.i_amount,
+            "currency": row.i_currency, "due_date": row.i_due_date, "paid_at": row.i_paid_at}
+    if "campaign" in needs.variables:
+        ctx["campaign"] = {"key": row.campaign_key, "name": row.campaign_name}
+    return ctx
 
 
 def preview_context(conn: Connection, customer_id: int, today: date,
@@ -142,7 +193,7 @@ def preview_context(conn: Connection, customer_id: int, today: date,
                Invoice.paid_at)
         .where(Invoice.customer_id == customer_id, Invoice.paid_at.is_(None))
         .order_by(Invoice.due_date).limit(1)).first()
-    return {"customer": customer_dict(row._mapping, figures, today, prefix=""),
+    return {"customer": customer_fields(row._mapping.__getitem__, figures, today),
             "invoice": dict(invoice._mapping) if invoice else None,
             "bonus": {"amount": 100, "expires_at": today + timedelta(days=30),
                       "legal_entity": None, "description": "Preview"},

@@ -105,6 +105,7 @@ def best_of(n: int, fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def populate(engine: Engine, n: int) -> None:
     upgrade(engine)
+    import_file(engine, ROOT / "campaigns.example.json")
     with engine.connect() as conn:
         have = conn.execute(select(func.count()).select_from(Customer)).scalar_one()
     if have == n:
@@ -232,7 +233,6 @@ def effect_counts(engine: Engine) -> tuple[int, int, int]:
 
 
 def bench_run(engine: Engine, url: str) -> dict[str, Any]:
-    import_file(engine, ROOT / "campaigns.example.json")
     with engine.connect() as conn:
         from engine.models import Campaign
 
@@ -254,7 +254,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--only", default="import,segment,run,export,dispatch",
+                        help="comma-separated benchmarks to run")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     targets = []
     if "sqlite" in args.backends:
         data = ROOT / "bench-data"
@@ -272,17 +275,22 @@ def main() -> None:
             admin.dispose()
         else:
             print("postgres: skipped (NUDGEFLOW_TEST_POSTGRES_URL is unset)")
-    with tempfile.TemporaryDirectory() as tmp:
-        print("sqlite (fresh file):")
-        bench_import(f"sqlite:///{tmp}/import.db", min(100_000, args.customers))
+    if "import" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print("sqlite (fresh file):")
+            bench_import(f"sqlite:///{tmp}/import.db", min(100_000, args.customers))
     for name, url in targets:
         print(f"{name}:")
         engine = make_engine(url)
         populate(engine, args.customers)
-        bench_segment(engine)
-        bench_run(engine, url)
-        bench_export(engine, url, "past-due-30", RUN_DATE.isoformat())
-        bench_dispatch(engine, min(100_000, args.customers // 2))
+        if "segment" in only:
+            bench_segment(engine)
+        if "run" in only:
+            bench_run(engine, url)
+        if "export" in only:
+            bench_export(engine, url, "past-due-30", RUN_DATE.isoformat())
+        if "dispatch" in only:
+            bench_dispatch(engine, min(100_000, args.customers // 2))
         engine.dispose()
 
 
