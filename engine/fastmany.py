@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection
@@ -53,10 +54,22 @@ class FastMany:
         if not rows:
             return
         c = self._compile(conn.dialect)
-        convert = {k: f for k, f in c.convert.items() if k not in c.fixed}
-        params: list[Any] = []
-        for row in rows:
-            values = {**c.fixed, **{k: (convert[k](v) if k in convert and v is not None else v)
-                                    for k, v in row.items()}}
-            params.append(tuple(values[n] for n in c.order) if c.order else values)
+        # Column by column: each value converted once (a batch shares its timestamps).
+        columns: dict[str, Any] = {}
+        for name in rows[0]:
+            values = [row[name] for row in rows]
+            convert = c.convert.get(name)
+            if convert is not None:
+                memo: dict[Any, Any] = {None: None}
+                try:
+                    values = [memo[v] if v in memo else memo.setdefault(v, convert(v))
+                              for v in values]
+                except TypeError:  # unhashable values (JSON documents)
+                    values = [None if v is None else convert(v) for v in values]
+            columns[name] = values
+        names = c.order or (*c.fixed, *columns)
+        table = [columns[n] if n in columns else repeat(c.fixed[n], len(rows)) for n in names]
+        params: list[Any] = list(zip(*table, strict=True))
+        if c.order is None:
+            params = [dict(zip(names, values, strict=True)) for values in params]
         conn.exec_driver_sql(c.sql, params)

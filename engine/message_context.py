@@ -4,13 +4,15 @@ unsubscribe link. Built for a whole batch with a handful of grouped queries."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, Text, and_, case, cast, func, or_, select
 
 from engine.models import BonusLedger, Campaign, Customer, Invoice, Message, Template
 from engine.segments.dates import anniversary, days_until, latest_birth_for_age
@@ -27,7 +29,11 @@ CUSTOMER_LABELS = [(c.name, f"c_{c.name}") for c in CUSTOMER_COLUMNS]
 
 def load_batch(conn: Connection, ids: list[int]) -> list[Any]:
     """The claimed messages with their customer, template, campaign and invoice."""
-    stmt = (select(Message.__table__, *(c.label(f"c_{c.name}") for c in CUSTOMER_COLUMNS),
+    # JSON documents come as text, decoded only when a template reads them (see json_text).
+    stmt = (select(*(cast(c, Text).label(c.name) if c.name == "inline_template" else c
+                     for c in Message.__table__.c),
+                   *(cast(c, Text).label(f"c_{c.name}") if c.name == "attributes"
+                     else c.label(f"c_{c.name}") for c in CUSTOMER_COLUMNS),
                    Template.subject.label("t_subject"), Template.body.label("t_body"),
                    Template.transliterate.label("t_transliterate"),
                    Campaign.key.label("campaign_key"), Campaign.name.label("campaign_name"),
@@ -41,6 +47,12 @@ def load_batch(conn: Connection, ids: list[int]) -> list[Any]:
             .outerjoin(Invoice, Invoice.id == Message.invoice_id)
             .where(Message.id.in_(ids)).order_by(Message.id))
     return list(conn.execute(stmt))
+
+
+@lru_cache(maxsize=1024)
+def json_text(text: str | None) -> Any:
+    """A JSON document selected as text (messages of a batch share their inline template)."""
+    return None if text is None else json.loads(text)
 
 
 def _age(born: date | None, today: date) -> int | None:

@@ -52,5 +52,13 @@ def json_object(conn: Connection, **items: Any) -> ColumnElement[Any]:
     return fn(*args)
 
 
+def json_object_no_nulls(conn: Connection, **items: Any) -> ColumnElement[Any]:
+    """json_object() without the members whose value is NULL."""
+    built = json_object(conn, **items)
+    if conn.dialect.name == "postgresql":
+        return func.jsonb_strip_nulls(built)
+    return func.json_patch("{}", built)  # a merge patch drops null members
+
+
 def no_invoice() -> ColumnElement[Any]:
     return cast(null(), Integer).label("invoice_id")

@@ -291,3 +291,33 @@ def test_dispatch_and_credits_cli(nf, ws: Db, tmp_path: Path) -> None:  # type: 
     assert txt.read_text().endswith("Sveiki Ona! Saskaita ona-1: 99.90 ZAR iki 2025-06-05.\n")
     assert nf("credits", "show", "--json").out.replace(" ", "").replace("\n", "") == \
         '{"email":null,"sms":9}'
+
+
+def test_each_message_renders_its_own_customer_whatever_the_template_reads(ws: Db) -> None:
+    """Contexts hold only what a template reads and equal inputs share one render: neither may
+    leak one customer's text into another's message."""
+    from sqlalchemy import update
+
+    from engine.campaigns import save_document
+
+    with write_transaction(ws.engine) as conn:
+        for ext, tier in (("ona", "gold"), ("jonas", "gold"), ("late-but-optout", "silver")):
+            conn.execute(update(Customer).where(Customer.external_id == ext)
+                         .values(attributes={"tier": tier}, email_opt_out=False))
+        save_document(conn, {"key": "tiers", "name": "Tiers", "status": "active",
+                             "purpose": "service", "graph": {"nodes": [
+                                 {"id": "t", "type": "trigger", "config": {"kind": "manual"}},
+                                 {"id": "m", "type": "send-message", "config": {
+                                     "channel": "email",
+                                     "subject": "{{ customer.attributes.tier }} for "
+                                                "{{ campaign.name }}",
+                                     "body": "{% set c = customer %}{{ c.first_name }}, "
+                                             "{{ customer.last_name or '-' }}"}}],
+                                 "edges": [["t", "m"]]}})
+    run_on(ws, "tiers", manual=True)
+    channel = RecordingChannel()
+    assert dispatch(ws.engine, SETTINGS, {"email": channel, "sms": channel}, now=NOW).sent == 3
+    assert sorted((m.to, m.subject, m.body) for m in channel.sent) == [
+        ("eve@example.com", "silver for Tiers", "Eve, -"),
+        ("jonas@example.com", "gold for Tiers", "Jonas, Kazlauskas"),
+        ("ona@example.com", "gold for Tiers", "Ona, Žemaitė")]
