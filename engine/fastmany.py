@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import ARRAY, Connection, bindparam, func, literal, update
 from sqlalchemy.engine import Dialect
 
 
@@ -73,3 +73,32 @@ class FastMany:
         if c.order is None:
             params = [dict(zip(names, values, strict=True)) for values in params]
         conn.exec_driver_sql(c.sql, params)
+
+
+class BulkUpdate:
+    """UPDATE table SET <constants>, <per-row columns> WHERE id = <row's id> AND <guard>, for a
+    whole batch: on PostgreSQL one UPDATE ... FROM unnest(<one array per column>) (an order of
+    magnitude faster there than executemany), elsewhere a FastMany executemany.
+
+    Rows are dicts with "id" and every per-row column."""
+
+    def __init__(self, table: Any, guard: Any, constants: dict[str, Any],
+                 per_row: Sequence[str]) -> None:
+        self.table, self.guard, self.constants = table, guard, constants
+        self.per_row = tuple(per_row)
+        self._many = FastMany(update(table).where(table.c.id == bindparam("id"), guard).values(
+            **constants, **{name: bindparam(name) for name in self.per_row}))
+
+    def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if conn.dialect.name != "postgresql":
+            self._many.run(conn, rows)
+            return
+        names = ("id", *self.per_row)
+        arrays = [literal([row[name] for row in rows], ARRAY(self.table.c[name].type))
+                  for name in names]
+        values = func.unnest(*arrays).table_valued(*names).render_derived(with_types=False)
+        conn.execute(update(self.table)
+                     .where(self.table.c.id == values.c.id, self.guard)
+                     .values(**self.constants, **{n: values.c[n] for n in self.per_row}))

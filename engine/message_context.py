@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Text, and_, case, cast, func, or_, select
 from engine.models import BonusLedger, Campaign, Customer, Invoice, Message, Template
 from engine.segments.dates import anniversary, days_until, latest_birth_for_age
 from engine.segments.fields import CONTACTED
+from engine.sql import among
 from engine.templates import references
 
 CUSTOMER_COLUMNS = [c for c in Customer.__table__.c
@@ -45,7 +46,7 @@ def load_batch(conn: Connection, ids: list[int]) -> list[Any]:
             .join(Campaign, Campaign.id == Message.campaign_id)
             .outerjoin(Template, Template.id == Message.template_id)
             .outerjoin(Invoice, Invoice.id == Message.invoice_id)
-            .where(Message.id.in_(ids)).order_by(Message.id))
+            .where(among(conn, Message.id, ids)).order_by(Message.id))
     return list(conn.execute(stmt))
 
 
@@ -72,16 +73,16 @@ def customer_figures(conn: Connection, customer_ids: set[int], today: date) -> d
                func.sum(case((and_(unpaid, Invoice.due_date < today), Invoice.amount), else_=0)),
                func.sum(case((unpaid, Invoice.amount), else_=0)),
                func.sum(case((unpaid, 1), else_=0)))
-        .where(Invoice.customer_id.in_(customer_ids)).group_by(Invoice.customer_id)).all()
+        .where(among(conn, Invoice.customer_id, customer_ids)).group_by(Invoice.customer_id)).all()
     bonus = dict(conn.execute(
         select(BonusLedger.customer_id, func.sum(BonusLedger.amount))
-        .where(BonusLedger.customer_id.in_(customer_ids), BonusLedger.booked_on <= today,
+        .where(among(conn, BonusLedger.customer_id, customer_ids), BonusLedger.booked_on <= today,
                BonusLedger.kind != "expiry",
                or_(BonusLedger.expires_at.is_(None), BonusLedger.expires_at > today))
         .group_by(BonusLedger.customer_id)).all())
     last = dict(conn.execute(
         select(Message.customer_id, func.max(Message.created_at))
-        .where(Message.customer_id.in_(customer_ids), Message.status.in_(CONTACTED))
+        .where(among(conn, Message.customer_id, customer_ids), Message.status.in_(CONTACTED))
         .group_by(Message.customer_id)).all())
     out: dict[int, dict[str, Any]] = {}
     for cid in customer_ids:

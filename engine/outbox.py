@@ -27,7 +27,6 @@ from sqlalchemy import (
     DateTime,
     Engine,
     and_,
-    bindparam,
     case,
     literal,
     or_,
@@ -41,7 +40,7 @@ from engine import credits, sms
 from engine.channels.base import Channel, Outcome, Outgoing
 from engine.config import Settings, secret_key
 from engine.db import write_transaction
-from engine.fastmany import FastMany
+from engine.fastmany import BulkUpdate, FastMany
 from engine.message_context import (
     FIGURES,
     Needs,
@@ -53,7 +52,7 @@ from engine.message_context import (
 )
 from engine.models import Activity, Message
 from engine.models.base import utcnow
-from engine.sql import insert_new, json_object_no_nulls
+from engine.sql import among, insert_new, json_object_no_nulls
 from engine.templates import is_html, references, render
 from engine.unsubscribe import make_token
 
@@ -242,16 +241,14 @@ def _take_credit(engine: Engine, items: list[Prepared], stats: DispatchStats) ->
     return ready
 
 
-_LEASED = and_(Message.id == bindparam("b_id"), Message.status == "sending")
-MARK_SENT = FastMany(update(Message).where(_LEASED).values(
-    status="sent", provider_id=bindparam("b_provider"), sent_at=bindparam("b_now"),
-    lease_until=None, subject=bindparam("b_subject"), body=bindparam("b_body"), last_error=None,
-    sms_encoding=bindparam("b_encoding"), sms_parts=bindparam("b_parts")))
-MARK_RETRY = FastMany(update(Message).where(_LEASED).values(
-    status="queued", send_after=bindparam("b_after"), lease_until=None,
-    last_error=bindparam("b_error")))
-MARK_FAILED = FastMany(update(Message).where(_LEASED).values(
-    status="failed", lease_until=None, last_error=bindparam("b_error")))
+_LEASED = Message.status == "sending"
+MARK_SENT = BulkUpdate(Message.__table__, _LEASED,
+                       {"status": "sent", "lease_until": None, "last_error": None},
+                       ("provider_id", "sent_at", "subject", "body", "sms_encoding", "sms_parts"))
+MARK_RETRY = BulkUpdate(Message.__table__, _LEASED, {"status": "queued", "lease_until": None},
+                        ("send_after", "last_error"))
+MARK_FAILED = BulkUpdate(Message.__table__, _LEASED, {"status": "failed", "lease_until": None},
+                         ("last_error",))
 ACTIVITY_COLUMNS = ("customer_id", "at", "kind", "campaign_id", "node_id", "occurrence",
                     "run_id", "message_id", "summary", "details")
 ADD_ACTIVITY = {name: FastMany(insert(Activity).on_conflict_do_nothing(), ACTIVITY_COLUMNS)
@@ -260,9 +257,9 @@ ADD_ACTIVITY = {name: FastMany(insert(Activity).on_conflict_do_nothing(), ACTIVI
 
 def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcome],
             settings: Settings, now: datetime, stats: DispatchStats) -> None:
-    """Write every outcome of a batch: three executemany updates straight to the driver
-    (engine.fastmany), the `message_sent` activities in one INSERT ... SELECT from the rows
-    just marked sent, and the (rare) `message_failed` activities."""
+    """Write every outcome of a batch: three bulk updates (engine.fastmany), the
+    `message_sent` activities in one INSERT ... SELECT from the rows just marked sent, and the
+    (rare) `message_failed` activities."""
     sent: list[dict[str, Any]] = []
     retry: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
@@ -278,14 +275,14 @@ def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcom
         if status == "sent":
             out = p.outgoing
             assert out is not None
-            sent.append({"b_id": row.id, "b_provider": o.provider_id, "b_now": now,
-                         "b_subject": out.subject, "b_body": out.body, "b_encoding": p.encoding,
-                         "b_parts": p.units if row.channel == "sms" else None})
+            sent.append({"id": row.id, "provider_id": o.provider_id, "sent_at": now,
+                         "subject": out.subject, "body": out.body, "sms_encoding": p.encoding,
+                         "sms_parts": p.units if row.channel == "sms" else None})
         elif status == "retry":
-            retry.append({"b_id": row.id, "b_after": now + backoff(row.attempts),
-                          "b_error": o.error})
+            retry.append({"id": row.id, "send_after": now + backoff(row.attempts),
+                          "last_error": o.error})
         else:
-            failed.append({"b_id": row.id, "b_error": o.error})
+            failed.append({"id": row.id, "last_error": o.error})
             activities.append(_activity(row, "message_failed",
                                         f"Message to {row.address} failed: {o.error}", now,
                                         {"error": o.error, "attempts": row.attempts}))
@@ -295,7 +292,7 @@ def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcom
         for channel, units in refunds.items():
             credits.give_back(conn, channel, units)
         if sent:
-            _sent_activities(conn, [r["b_id"] for r in sent], now)
+            _sent_activities(conn, [r["id"] for r in sent], now)
         ADD_ACTIVITY[conn.dialect.name].run(conn, activities)
     stats.sent += len(sent)
     stats.retried += len(retry)
@@ -311,7 +308,7 @@ def _sent_activities(conn: Connection, ids: list[int], now: datetime) -> None:
         (what + " sent to " + m.address).label("summary"),
         json_object_no_nulls(conn, provider_id=m.provider_id, attempts=m.attempts,
                              subject=m.subject, sms_parts=m.sms_parts).label("details"),
-    ).where(m.id.in_(ids), m.status == "sent"))
+    ).where(among(conn, m.id, ids), m.status == "sent"))
 
 
 def _activity(row: Any, kind: str, summary: str, now: datetime,
