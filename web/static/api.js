@@ -133,10 +133,28 @@ const nf = (() => {
 
   document.addEventListener("DOMContentLoaded", bindApiForms);
 
+  // The save button of a segment or template page: POST a new document (then open its page),
+  // PUT an existing one; errors are shown on the form's fields.
+  function bindSaveForm(form, kind, existing, documentOf) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const saved = existing
+          ? await api("PUT", `/api/v1/${kind}/${encodeURIComponent(existing.key)}`, documentOf())
+          : await api("POST", `/api/v1/${kind}`, documentOf());
+        clearFormErrors(form);
+        form.querySelector(".form-done").textContent = "Saved.";
+        if (!existing) window.location.assign(`/${kind}/${encodeURIComponent(saved.key)}`);
+      } catch (error) {
+        showFormErrors(form, error);
+      }
+    });
+  }
+
   function boot() {
     const node = document.getElementById("boot");
     return node ? JSON.parse(node.textContent) : {};
   }
 
-  return {api, el, debounce, figures, message, showFormErrors, clearFormErrors, boot};
+  return {api, el, debounce, figures, message, showFormErrors, clearFormErrors, bindSaveForm, boot};
 })();

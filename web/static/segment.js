@@ -196,17 +196,6 @@
   if (!boot.can_write) document.getElementById("seg-save").hidden = true;
   rerender();
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const doc = {key: form.elements.key.value, name: form.elements.name.value, rules: toRules(tree)};
-    try {
-      const saved = segment ? await api("PUT", `/api/v1/segments/${encodeURIComponent(segment.key)}`, doc)
-        : await api("POST", "/api/v1/segments", doc);
-      nf.clearFormErrors(form);
-      form.querySelector(".form-done").textContent = "Saved.";
-      if (!segment) window.location.assign(`/segments/${encodeURIComponent(saved.key)}`);
-    } catch (error) {
-      nf.showFormErrors(form, error);
-    }
-  });
+  nf.bindSaveForm(form, "segments", segment,
+                  () => ({key: form.elements.key.value, name: form.elements.name.value, rules: toRules(tree)}));
 })();

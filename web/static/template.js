@@ -63,18 +63,5 @@
   showChannel();
   preview();
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = doc();
-    body.key = f.key.value;
-    try {
-      const saved = template ? await api("PUT", `/api/v1/templates/${encodeURIComponent(template.key)}`, body)
-        : await api("POST", "/api/v1/templates", body);
-      nf.clearFormErrors(form);
-      form.querySelector(".form-done").textContent = "Saved.";
-      if (!template) window.location.assign(`/templates/${encodeURIComponent(saved.key)}`);
-    } catch (error) {
-      nf.showFormErrors(form, error);
-    }
-  });
+  nf.bindSaveForm(form, "templates", template, () => ({...doc(), key: f.key.value}));
 })();
