@@ -103,6 +103,25 @@ def test_demo_serves_the_api_with_a_printed_login(empty_db: Db, tmp_path: Path) 
             keys = [c["key"] for c in json.load(answer)]
         assert keys == ["birthday-bonus", "installment-reminder", "past-due-blast",
                         "spring-offer"]
+        # The printed password opens the web app: the campaigns list and the editor.
+        import http.cookiejar
+        import re
+        import urllib.parse
+
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        base = f"http://127.0.0.1:{port}"
+        page = browser.open(f"{base}/login", timeout=5).read().decode()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
+        form = urllib.parse.urlencode({"name": "admin", "password": login.split(" / ")[1].strip(),
+                                       "csrf_token": csrf}).encode()
+        with browser.open(f"{base}/login", data=form, timeout=5) as answer:
+            assert answer.url == f"{base}/campaigns"
+            listing = answer.read().decode()
+        for name in ("Birthday bonus", "Weekly past-due email", "Installment reminder SMS"):
+            assert name in listing
+        editor = browser.open(f"{base}/campaigns/birthday-bonus/edit", timeout=5).read().decode()
+        assert "drawflow-0.0.60/drawflow.min.js" in editor and '"key": "birthday-bonus"' in editor
     finally:
         proc.terminate()
         proc.wait(timeout=10)
