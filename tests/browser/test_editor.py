@@ -118,6 +118,7 @@ def test_build_the_birthday_campaign_by_drag_and_drop(page: Any, site: Site) -> 
     expect_text(node(page, "segment1").locator(".nf-counts"), "passed 1")   # Ana only
     expect_text(node(page, "award1").locator(".nf-counts"), "passed 1")
     expect_text(node(page, "message1").locator(".nf-counts"), "queued 1")
+    expect_text(page.locator("#preview-sample"), "Reaches, for example: C1 Ana Silva")
     with site.db.engine.connect() as conn:       # a preview writes nothing
         assert conn.execute(select(BonusLedger.id)).first() is None
 

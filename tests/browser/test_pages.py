@@ -37,9 +37,24 @@ def test_version_history_shows_older_versions_read_only(page: Any, site: Site) -
     page.goto(f"{site.url}/campaigns/birthday-bonus/edit")
     page.get_by_role("button", name="Award bonus · a").click()
     page.locator("#panel").get_by_label("Points").fill("150")
+    # Move it 60 px right and 200 px down by its title; zoom in and out again.
+    title = node(page, "a").locator(".nf-title").bounding_box()
+    page.mouse.move(title["x"] + 20, title["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(title["x"] + 80, title["y"] + 205, steps=6)
+    page.mouse.up()
+    page.get_by_role("button", name="Zoom in").click()
+    assert "scale(1.1)" in (page.locator(".drawflow").get_attribute("style") or "")
+    page.get_by_role("button", name="Reset").click()
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#editor-messages .form-done")).to_have_text("Saved as version 2.")
     expect(node(page, "a")).to_contain_text("150 points")
+    shown = node(page, "a").evaluate("n => [parseFloat(n.style.left), parseFloat(n.style.top)]")
+    with site.db.engine.connect() as conn:
+        graph = conn.execute(select(Campaign.graph)).scalar_one()
+    moved = next(n for n in graph["nodes"] if n["id"] == "a")["position"]
+    assert [moved["x"], moved["y"]] == [round(v) for v in shown]     # saved where it shows
+    assert moved["x"] >= 20 + 2 * 170 + 50 and moved["y"] >= 40 + 150  # from (360, 40)
 
     page.get_by_label("History").select_option("1")
     expect(page.locator("#readonly-banner")).to_contain_text("Viewing version 1 (read-only)")

@@ -202,9 +202,16 @@
   document.getElementById("zoom-reset").addEventListener("click", () => editor.zoom_reset());
 
   const editable = () => boot.can_write && !state.viewing;
-  const changed = () => { state.dirty = true; setCounts(null); };
+  const changed = () => { state.dirty = true; setCounts(null); showSample([]); };
   editor.on("nodeCreated", changed);
-  editor.on("nodeMoved", () => { state.dirty = true; });
+  // Drawflow 0.0.60 can leave a dragged node's stored position a step off from where it is
+  // drawn; what the user sees is what gets saved.
+  editor.on("nodeMoved", (id) => {
+    const node = nodes()[id], box = document.getElementById(`node-${id}`);
+    node.pos_x = parseFloat(box.style.left);
+    node.pos_y = parseFloat(box.style.top);
+    state.dirty = true;
+  });
   editor.on("connectionCreated", changed);
   editor.on("connectionRemoved", changed);
   editor.on("nodeRemoved", () => { changed(); state.selected = null; showCampaignPanel(); });
@@ -524,11 +531,22 @@
       const result = await api("POST", `/api/v1/campaigns/${encodeURIComponent(state.campaign.key)}/${action}`,
                                day ? {date: day} : {});
       setCounts(result.counts);
+      showSample(result.sample || []);
       if (result.status === "failed") return fail(`The run failed: ${result.error}`);
       say(action === "run" ? `Run for ${result.date}: ${result.status} in ${result.seconds.toFixed(2)} s. ` +
           "Counts are on the nodes; the runs log has the details."
         : `Preview for ${result.date} (nothing written): counts are on the nodes.`);
     } catch (error) { showErrors(error); }
+  }
+
+  // Who a preview reaches at the last node, each a link to their page.
+  function showSample(sample) {
+    const box = document.getElementById("preview-sample");
+    box.hidden = !sample.length;
+    box.replaceChildren(...(sample.length ? ["Reaches, for example: "] : []), ...sample.flatMap((c, i) => [
+      i ? ", " : "",
+      el("a", {href: `/customers/${encodeURIComponent(c.external_id)}`},
+         `${c.external_id} ${c.first_name || ""} ${c.last_name || ""}`.trim())]));
   }
 
   async function loadVersions() {
