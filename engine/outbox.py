@@ -26,10 +26,8 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
-    and_,
     case,
     literal,
-    or_,
     select,
     update,
 )
@@ -90,18 +88,23 @@ def backoff(attempts: int) -> timedelta:
 
 
 def claim(engine: Engine, now: datetime, limit: int) -> list[int]:
-    """Take up to `limit` due messages (or ones whose lease ran out) and lease them, in one
-    UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING id."""
+    """Take up to `limit` messages and lease them: first those whose lease ran out (a crashed
+    dispatcher's), then due ones by (send_after, id), each read in index order so a claim
+    costs the same for a queue of any length."""
     with write_transaction(engine) as conn:
-        due = or_(and_(Message.status == "queued", Message.send_after <= now),
-                  and_(Message.status == "sending", Message.lease_until < now))
-        pick = select(Message.id).where(due).order_by(Message.send_after, Message.id).limit(limit)
+        expired = (select(Message.id).where(Message.status == "sending", Message.lease_until < now)
+                   .order_by(Message.id).limit(limit))
+        due = (select(Message.id).where(Message.status == "queued", Message.send_after <= now)
+               .order_by(Message.send_after, Message.id))
         if conn.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        ids = conn.execute(update(Message).where(Message.id.in_(pick.scalar_subquery()))
-                           .values(status="sending", lease_until=now + LEASE,
-                                   attempts=Message.attempts + 1)
-                           .returning(Message.id)).scalars().all()
+            expired = expired.with_for_update(skip_locked=True)
+            due = due.with_for_update(skip_locked=True)
+        ids = list(conn.execute(expired).scalars())
+        if len(ids) < limit:
+            ids += conn.execute(due.limit(limit - len(ids))).scalars()
+        if ids:
+            conn.execute(update(Message).where(among(conn, Message.id, ids)).values(
+                status="sending", lease_until=now + LEASE, attempts=Message.attempts + 1))
     return sorted(ids)
 
 

@@ -70,7 +70,7 @@ class Message(Base):
         CheckConstraint(enum_check("status", MESSAGE_STATUSES), name="status"),
         CheckConstraint(enum_check("channel", CHANNELS), name="channel"),
         CheckConstraint("sms_encoding IS NULL OR sms_encoding IN ('gsm7', 'ucs2')", name="encoding"),
-        Index("ix_messages_status_send_after", "status", "send_after"),
+        Index("ix_messages_status_send_after_id", "status", "send_after", "id"),
         Index("ix_messages_customer_id_created_at", "customer_id", "created_at"),
         Index("ix_messages_run_id", "run_id"),
     )
