@@ -13,15 +13,14 @@ travels in SendGrid's custom_args (`nudgeflow_message_id`) so such a duplicate c
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections import Counter, deque
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from jinja2 import TemplateError
 from sqlalchemy import (
     Connection,
     DateTime,
@@ -34,25 +33,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from engine import credits, sms
-from engine.channels.base import Channel, Outcome, Outgoing
-from engine.config import Settings, secret_key
+from engine import credits
+from engine.channels.base import Channel, Outcome
+from engine.config import Settings
 from engine.db import write_transaction
 from engine.fastmany import BulkUpdate, FastMany
 from engine.message_context import (
     FIGURES,
-    Needs,
     bonuses,
-    context,
     customer_figures,
-    json_text,
     load_batch,
 )
 from engine.models import Activity, Message
 from engine.models.base import utcnow
+from engine.rendering import Prepared, prepare, source
 from engine.sql import among, insert_new, json_object_no_nulls
-from engine.templates import is_html, references, render
-from engine.unsubscribe import make_token
+from engine.templates import references
 
 log = logging.getLogger("nudgeflow.outbox")
 LEASE = timedelta(minutes=5)
@@ -71,16 +67,6 @@ class DispatchStats:
     def add(self, other: DispatchStats) -> None:
         for name in ("claimed", "sent", "retried", "failed", "held"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-@dataclass
-class Prepared:
-    row: Any
-    outgoing: Outgoing | None = None
-    units: int = 1
-    encoding: str | None = None
-    error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -108,120 +94,61 @@ def claim(engine: Engine, now: datetime, limit: int) -> list[int]:
     return sorted(ids)
 
 
-def _source(row: Any) -> tuple[str | None, str]:
-    """The (subject, body) template of a message: its node's inline text or its template."""
-    if row.inline_template:
-        inline = json_text(row.inline_template)
-        return inline.get("subject"), inline["body"]
-    return row.t_subject, row.t_body
+@dataclass
+class Batch:
+    """A claimed batch on its way: rendered, credit taken, waiting for its outcomes."""
+
+    now: datetime
+    stats: DispatchStats
+    items: list[Prepared] = field(default_factory=list)
+    sendable: list[Prepared] = field(default_factory=list)
 
 
-def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
-            awarded: Mapping[tuple[int, int, str], dict[str, Any]], settings: Settings,
-            now: datetime) -> list[Prepared]:
-    """Render each message; a message that cannot be rendered fails with the reason.
-
-    Each message's context holds only what its templates read, and a template that reads only
-    `var.attr` values is rendered once per distinct set of those values in the batch."""
-    secret = secret_key(settings)
-    today = now.date()
-    plans: dict[tuple[str | None, str], Needs] = {}
-    rendered: dict[tuple[Any, ...], str] = {}
-    index = {name: i for i, name in enumerate(rows[0]._fields)} if rows else {}
-    out = []
-    for row in rows:
-        subject_source, body_source = sources = _source(row)
-        needs = plans.get(sources) or plans.setdefault(sources, Needs.of(*sources))
-        marketing_email = row.channel == "email" and row.campaign_purpose == "marketing"
-        url = ""
-        # Signing costs more than rendering: only for links a message can carry.
-        if marketing_email or "unsubscribe_url" in needs.variables:
-            token = make_token(secret, row.customer_id, row.channel, row.campaign_id)
-            url = f"{settings.public_url}/u/{token}"
-        ctx = context(row, _columns(row, index), needs,
-                      figures.get(row.customer_id, {}),
-                      awarded.get((row.campaign_id, row.customer_id, row.occurrence)), today, url)
-        item = Prepared(row)
-        try:
-            html = row.channel == "email" and is_html(body_source)
-            body = _render(body_source, ctx, html, needs, rendered)
-            subject = _render(subject_source, ctx, False, needs, rendered) if subject_source \
-                else None
-            headers: dict[str, str] = {}
-            if row.channel == "sms":
-                text = sms.prepare(body, bool(row.t_transliterate))
-                body, item.units, item.encoding = text.text, text.parts, text.encoding
-            elif marketing_email:
-                headers = {"List-Unsubscribe": f"<{url}>",
-                           "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-            item.outgoing = Outgoing(row.id, row.channel, row.address, body, subject, html,
-                                     row.sender, row.reply_to, headers)
-        except (TemplateError, sms.SmsTooLong) as exc:
-            item.error = f"cannot render: {exc}"
-        out.append(item)
-    return out
-
-
-def _columns(row: Any, index: dict[str, int]) -> Callable[[str], Any]:
-    """Reads a customer column of a batch row by position (faster than by name)."""
-    def read(name: str) -> Any:
-        value = row[index[f"c_{name}"]]
-        return json.loads(value) if name == "attributes" and value is not None else value
-
-    return read
-
-
-def _render(source: str, ctx: dict[str, Any], html: bool, needs: Needs,
-            rendered: dict[tuple[Any, ...], str]) -> str:
-    if not needs.memo or "{" not in source:
-        return render(source, ctx, html=html)
-    key: tuple[Any, ...] = (source, html, *(
-        (var, attr, ctx[var].get(attr) if isinstance(ctx.get(var), dict) else ctx.get(var))
-        for var, attr in sorted(references(source), key=str)))
-    try:
-        return rendered[key]
-    except KeyError:
-        result = rendered[key] = render(source, ctx, html=html)
-        return result
-    except TypeError:  # an unhashable value (an attributes dict): no memo
-        return render(source, ctx, html=html)
-
-
-def dispatch_once(engine: Engine, settings: Settings, channels: Mapping[str, Channel],
-                  now: datetime | None = None, batch_size: int = 1000) -> DispatchStats:
-    """Claim one batch and see it through; returns what happened."""
-    now = now or utcnow()
-    stats = DispatchStats()
-    ids = claim(engine, now, batch_size)
-    stats.claimed = len(ids)
+def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int) -> Batch:
+    """Claim a batch, load and render it, take credit."""
+    batch = Batch(now or utcnow(), DispatchStats())
+    ids = claim(engine, batch.now, limit)
+    batch.stats.claimed = len(ids)
     if not ids:
-        return stats
+        return batch
     with engine.connect() as conn:
         rows = load_batch(conn, ids)
         # Aggregates and awards are read only when a template of the batch uses them.
         read: set[tuple[str, str | None]] = set()
-        for subject, body in {_source(r) for r in rows}:
+        for subject, body in {source(r) for r in rows}:
             read |= references(subject or "") | references(body or "")
         customers = {r.customer_id for r in rows}
         figures: Mapping[int, dict[str, Any]] = (
-            customer_figures(conn, customers, now.date())
+            customer_figures(conn, customers, batch.now.date())
             if read & {("customer", None), *(("customer", f) for f in FIGURES)}
             else {cid: {} for cid in customers})
         awarded = bonuses(conn, rows) if any(v == "bonus" for v, _ in read) else {}
-    items = prepare(rows, figures, awarded, settings, now)
-    sendable = _take_credit(engine, items, stats)
+    batch.items = prepare(rows, figures, awarded, settings, batch.now)
+    batch.sendable = _take_credit(engine, batch.items, batch.stats)
+    return batch
+
+
+def _send(channels: Mapping[str, Channel], batch: Batch) -> dict[int, Outcome]:
+    """Hand a batch to the providers (no database work: this may run on a sender thread)."""
     outcomes: dict[int, Outcome] = {}
     for channel in ("email", "sms"):
-        batch = [p.outgoing for p in sendable if p.outgoing and p.outgoing.channel == channel]
+        messages = [p.outgoing for p in batch.sendable
+                    if p.outgoing and p.outgoing.channel == channel]
         provider = channels[channel]
-        for start in range(0, len(batch), provider.max_batch):
-            for o in provider.send(batch[start:start + provider.max_batch]):
+        for start in range(0, len(messages), provider.max_batch):
+            for o in provider.send(messages[start:start + provider.max_batch]):
                 outcomes[o.message_id] = o
-    for p in items:
+    for p in batch.items:
         if p.error is not None:
             outcomes[p.row.id] = Outcome(p.row.id, "failed", error=p.error)
-    _record(engine, [p for p in items if p.row.id in outcomes], outcomes, settings, now, stats)
-    return stats
+    return outcomes
+
+
+def _finish(engine: Engine, settings: Settings, batch: Batch,
+            outcomes: Mapping[int, Outcome]) -> DispatchStats:
+    _record(engine, [p for p in batch.items if p.row.id in outcomes], outcomes, settings,
+            batch.now, batch.stats)
+    return batch.stats
 
 
 def _take_credit(engine: Engine, items: list[Prepared], stats: DispatchStats) -> list[Prepared]:
@@ -323,11 +250,36 @@ def _activity(row: Any, kind: str, summary: str, now: datetime,
 
 
 def dispatch(engine: Engine, settings: Settings, channels: Mapping[str, Channel],
-             now: datetime | None = None, batch_size: int = 1000) -> DispatchStats:
-    """Dispatch batches until nothing is due."""
+             now: datetime | None = None, batch_size: int = 1000,
+             in_flight: int = 2) -> DispatchStats:
+    """Dispatch batches until nothing is due.
+
+    Up to `in_flight` batches are with the providers at once, each on a sender thread: while
+    one is being sent, the next is claimed and rendered, so the provider's latency (the largest
+    cost against a real API) overlaps the database work. Every database step stays on this
+    thread, and a batch's messages stay leased until its outcomes are recorded."""
     total = DispatchStats()
-    while True:
-        stats = dispatch_once(engine, settings, channels, now, batch_size)
-        total.add(stats)
-        if stats.claimed < batch_size:
-            return total
+    pending: deque[tuple[Batch, Future[dict[int, Outcome]]]] = deque()
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="nudgeflow-send") as pool:
+        try:
+            while True:
+                batch = _take(engine, settings, now, batch_size)
+                drained = batch.stats.claimed < batch_size
+                if batch.items:
+                    pending.append((batch, pool.submit(_send, channels, batch)))
+                else:
+                    total.add(batch.stats)
+                while pending and (drained or len(pending) >= in_flight):
+                    done, sending = pending.popleft()
+                    total.add(_finish(engine, settings, done, sending.result()))
+                if drained:
+                    return total
+        except BaseException:
+            # Record what the providers answered for the other batches before giving up, so
+            # their messages are not sent again when the leases run out.
+            for done, sending in pending:
+                try:
+                    _finish(engine, settings, done, sending.result())
+                except Exception:
+                    log.exception("could not record a batch's outcomes")
+            raise

@@ -1,0 +1,109 @@
+"""Rendering a claimed batch: each message's context holds only what its templates read, and
+a template that reads only `var.attr` values is rendered once per distinct set of those values
+in the batch. A message that cannot be rendered carries the reason and fails."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jinja2 import TemplateError
+
+from engine import sms
+from engine.channels.base import Outgoing
+from engine.config import Settings, secret_key
+from engine.message_context import Needs, context, json_text
+from engine.templates import is_html, references, render
+from engine.unsubscribe import make_token
+
+
+@dataclass
+class Prepared:
+    row: Any
+    outgoing: Outgoing | None = None
+    units: int = 1
+    encoding: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def source(row: Any) -> tuple[str | None, str]:
+    """The (subject, body) template of a message: its node's inline text or its template."""
+    if row.inline_template:
+        inline = json_text(row.inline_template)
+        return inline.get("subject"), inline["body"]
+    return row.t_subject, row.t_body
+
+
+def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
+            awarded: Mapping[tuple[int, int, str], dict[str, Any]], settings: Settings,
+            now: datetime) -> list[Prepared]:
+    """Render each message; a message that cannot be rendered fails with the reason.
+
+    Each message's context holds only what its templates read, and a template that reads only
+    `var.attr` values is rendered once per distinct set of those values in the batch."""
+    secret = secret_key(settings)
+    today = now.date()
+    plans: dict[tuple[str | None, str], Needs] = {}
+    rendered: dict[tuple[Any, ...], str] = {}
+    index = {name: i for i, name in enumerate(rows[0]._fields)} if rows else {}
+    out = []
+    for row in rows:
+        subject_source, body_source = sources = source(row)
+        needs = plans.get(sources) or plans.setdefault(sources, Needs.of(*sources))
+        marketing_email = row.channel == "email" and row.campaign_purpose == "marketing"
+        url = ""
+        # Signing costs more than rendering: only for links a message can carry.
+        if marketing_email or "unsubscribe_url" in needs.variables:
+            token = make_token(secret, row.customer_id, row.channel, row.campaign_id)
+            url = f"{settings.public_url}/u/{token}"
+        ctx = context(row, _columns(row, index), needs,
+                      figures.get(row.customer_id, {}),
+                      awarded.get((row.campaign_id, row.customer_id, row.occurrence)), today, url)
+        item = Prepared(row)
+        try:
+            html = row.channel == "email" and is_html(body_source)
+            body = _render(body_source, ctx, html, needs, rendered)
+            subject = _render(subject_source, ctx, False, needs, rendered) if subject_source \
+                else None
+            headers: dict[str, str] = {}
+            if row.channel == "sms":
+                text = sms.prepare(body, bool(row.t_transliterate))
+                body, item.units, item.encoding = text.text, text.parts, text.encoding
+            elif marketing_email:
+                headers = {"List-Unsubscribe": f"<{url}>",
+                           "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+            item.outgoing = Outgoing(row.id, row.channel, row.address, body, subject, html,
+                                     row.sender, row.reply_to, headers)
+        except (TemplateError, sms.SmsTooLong) as exc:
+            item.error = f"cannot render: {exc}"
+        out.append(item)
+    return out
+
+
+def _columns(row: Any, index: dict[str, int]) -> Callable[[str], Any]:
+    """Reads a customer column of a batch row by position (faster than by name)."""
+    def read(name: str) -> Any:
+        value = row[index[f"c_{name}"]]
+        return json.loads(value) if name == "attributes" and value is not None else value
+
+    return read
+
+
+def _render(source: str, ctx: dict[str, Any], html: bool, needs: Needs,
+            rendered: dict[tuple[Any, ...], str]) -> str:
+    if not needs.memo or "{" not in source:
+        return render(source, ctx, html=html)
+    key: tuple[Any, ...] = (source, html, *(
+        (var, attr, ctx[var].get(attr) if isinstance(ctx.get(var), dict) else ctx.get(var))
+        for var, attr in sorted(references(source), key=str)))
+    try:
+        return rendered[key]
+    except KeyError:
+        result = rendered[key] = render(source, ctx, html=html)
+        return result
+    except TypeError:  # an unhashable value (an attributes dict): no memo
+        return render(source, ctx, html=html)
