@@ -52,6 +52,73 @@ def test_claims_are_disjoint_and_leases_expire_at_the_boundary(db: Db) -> None:
         assert set(conn.execute(select(Message.attempts)).scalars()) == {2}
 
 
+def _queue(db: Db, n: int) -> list[int]:
+    with write_transaction(db.engine) as conn:
+        cid = conn.execute(insert(Customer).values(external_id="c", attributes={})
+                           ).inserted_primary_key[0]
+        camp = conn.execute(insert(Campaign).values(key="k", name="k", graph={})
+                            ).inserted_primary_key[0]
+        conn.execute(insert(Message), [
+            {"campaign_id": camp, "node_id": "m", "customer_id": cid, "occurrence": str(i),
+             "channel": "email", "address": f"c{i}@example.com", "status": "queued",
+             "send_after": T0, "inline_template": {"subject": "S", "body": "B {{ today }}"}}
+            for i in range(n)])
+        return list(conn.execute(select(Message.id).order_by(Message.id)).scalars())
+
+
+class FailingSecondCall(RecordingChannel):
+    max_batch = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def send(self, batch: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("provider client crashed")
+        return super().send(batch)
+
+
+def test_batches_in_flight_are_each_sent_and_recorded_once(db: Db) -> None:
+    from sqlalchemy import func
+
+    from engine.models import Activity
+
+    ids = _queue(db, 2500)
+    channel = RecordingChannel()
+    channel.max_batch = 1000
+    stats = dispatch(db.engine, SETTINGS, {"email": channel, "sms": channel}, now=T0,
+                     batch_size=1000, in_flight=2)
+    assert (stats.claimed, stats.sent) == (2500, 2500)
+    assert sorted(m.message_id for m in channel.sent) == ids
+    with db.engine.connect() as conn:
+        assert set(conn.execute(select(Message.status)).scalars()) == {"sent"}
+        assert conn.execute(select(func.count()).select_from(Activity)
+                            .where(Activity.kind == "message_sent")).scalar_one() == 2500
+
+
+def test_a_crashing_provider_leaves_only_its_own_batch_leased(db: Db) -> None:
+    ids = _queue(db, 2500)
+    channel = FailingSecondCall()
+    try:
+        dispatch(db.engine, SETTINGS, {"email": channel, "sms": channel}, now=T0,
+                 batch_size=1000, in_flight=2)
+    except RuntimeError as exc:
+        assert str(exc) == "provider client crashed"
+    else:
+        raise AssertionError("the provider's crash must reach the caller")
+    with db.engine.connect() as conn:
+        status = dict(conn.execute(select(Message.id, Message.status)).all())
+    # Batch 1 was sent and recorded; batch 2 crashed and waits for its lease to run out;
+    # batch 3 (claimed while 2 was in flight, if it was) was recorded before giving up.
+    assert [status[i] for i in ids[:1000]] == ["sent"] * 1000
+    assert [status[i] for i in ids[1000:2000]] == ["sending"] * 1000
+    assert set(status[i] for i in ids[2000:]) <= {"sent", "queued"}
+    assert sorted(m.message_id for m in channel.sent) == [
+        i for i in ids if status[i] == "sent"]
+
+
 PERSON = st.fixed_dictionaries({
     "email_ok": st.booleans(), "has_email": st.booleans(), "phone_ok": st.booleans(),
     "email_opt_out": st.booleans(), "sms_opt_out": st.booleans(),
