@@ -28,7 +28,9 @@ SETTINGS = Settings(secret_key="k", public_url="https://nf.example")
 T0 = datetime(2025, 1, 1, 12, 0)
 
 
-def test_claims_are_disjoint_and_leases_expire_at_the_boundary(db: Db) -> None:
+def _queue(db: Db, n: int, minutes_apart: int = 0) -> list[int]:
+    """n queued emails, due at T0 (or each `minutes_apart` after the one before, the last
+    at T0 - minutes_apart); their ids."""
     with write_transaction(db.engine) as conn:
         cid = conn.execute(insert(Customer).values(external_id="c", attributes={})
                            ).inserted_primary_key[0]
@@ -36,9 +38,15 @@ def test_claims_are_disjoint_and_leases_expire_at_the_boundary(db: Db) -> None:
                             ).inserted_primary_key[0]
         conn.execute(insert(Message), [
             {"campaign_id": camp, "node_id": "m", "customer_id": cid, "occurrence": str(i),
-             "channel": "email", "address": "c@example.com", "status": "queued",
-             "send_after": T0 - timedelta(minutes=10 - i)} for i in range(5)])
-        ids = list(conn.execute(select(Message.id).order_by(Message.id)).scalars())
+             "channel": "email", "address": f"c{i}@example.com", "status": "queued",
+             "send_after": T0 - timedelta(minutes=minutes_apart * (n - i)),
+             "inline_template": {"subject": "S", "body": "B {{ today }}"}}
+            for i in range(n)])
+        return list(conn.execute(select(Message.id).order_by(Message.id)).scalars())
+
+
+def test_claims_are_disjoint_and_leases_expire_at_the_boundary(db: Db) -> None:
+    ids = _queue(db, 5, minutes_apart=1)
     a = claim(db.engine, T0, 2)
     b = claim(db.engine, T0, 2)
     c = claim(db.engine, T0, 2)
@@ -50,20 +58,6 @@ def test_claims_are_disjoint_and_leases_expire_at_the_boundary(db: Db) -> None:
     assert taken == ids
     with db.engine.connect() as conn:
         assert set(conn.execute(select(Message.attempts)).scalars()) == {2}
-
-
-def _queue(db: Db, n: int) -> list[int]:
-    with write_transaction(db.engine) as conn:
-        cid = conn.execute(insert(Customer).values(external_id="c", attributes={})
-                           ).inserted_primary_key[0]
-        camp = conn.execute(insert(Campaign).values(key="k", name="k", graph={})
-                            ).inserted_primary_key[0]
-        conn.execute(insert(Message), [
-            {"campaign_id": camp, "node_id": "m", "customer_id": cid, "occurrence": str(i),
-             "channel": "email", "address": f"c{i}@example.com", "status": "queued",
-             "send_after": T0, "inline_template": {"subject": "S", "body": "B {{ today }}"}}
-            for i in range(n)])
-        return list(conn.execute(select(Message.id).order_by(Message.id)).scalars())
 
 
 class FailingSecondCall(RecordingChannel):
