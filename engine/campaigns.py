@@ -9,15 +9,17 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from engine.db import write_transaction
-from engine.errors import NotFound, Problem, ValidationError
+from engine.errors import InUse, NotFound, Problem, ValidationError
 from engine.graph import KEY, Graph, build_graph, load_campaign
-from engine.models import Campaign, CampaignVersion, Segment, Template
+from engine.models import Campaign, CampaignVersion, Message, Segment, Template
 from engine.models.base import utcnow
 from engine.segments import validate_rules
+from engine.segments.rules import references as rule_references
 from engine.templates import TemplateSchema
+from nodes import REGISTRY
 from nodes.base import References
 
 FILE_VERSION = 1
@@ -215,12 +217,43 @@ def get_by_key(conn: Connection, model: Any, columns: Any, key: str) -> dict[str
     return dict(row._mapping)
 
 
+def users_of(conn: Connection, kind: str, key: str) -> list[str]:
+    """What still needs segment or template `key`: campaigns that are not archived (their
+    graph names it), other segments (their rules refer to it), and messages waiting to be
+    rendered with it."""
+    found = []
+    for ckey, graph in conn.execute(select(Campaign.key, Campaign.graph)
+                                    .where(Campaign.status != "archived")
+                                    .order_by(Campaign.key)):
+        for node in graph.get("nodes", []):
+            if (kind, key) in REGISTRY[node["type"]](node["id"], node["config"]).uses():
+                found.append(f"campaign {ckey!r}")
+                break
+    if kind == "segment":
+        found += [f"segment {other!r}" for other, rules in conn.execute(
+            select(Segment.key, Segment.rules).where(Segment.key != key).order_by(Segment.key))
+            if key in rule_references(rules)]
+    else:
+        waiting = conn.execute(
+            select(func.count()).select_from(Message)
+            .join(Template, Template.id == Message.template_id)
+            .where(Template.key == key, Message.status.in_(("queued", "held", "sending")))
+        ).scalar_one()
+        if waiting:
+            found.append(f"{waiting} message(s) waiting to be sent")
+    return found
+
+
 def delete_by_key(conn: Connection, model: Any, key: str) -> None:
+    """Delete a segment or template, unless something still needs it (InUse names what)."""
     from sqlalchemy import delete
 
+    kind = model.__tablename__[:-1]
+    if needed := users_of(conn, kind, key):
+        raise InUse(f"{kind} {key!r} is still used by {', '.join(needed)}")
     if conn.execute(delete(model).where(model.key == key)
                     .execution_options(preserve_rowcount=True)).rowcount == 0:
-        raise NotFound(f"no {model.__tablename__[:-1]} {key!r}")
+        raise NotFound(f"no {kind} {key!r}")
 
 
 def export_document(conn: Connection) -> dict[str, Any]:

@@ -18,6 +18,10 @@ class ConfigError(NudgeflowError):
     exit_code = 2
 
 
+class InUse(NudgeflowError):
+    """A segment or template that campaigns, segments or waiting messages still need."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation problem: where it is (a JSON path, FILE:LINE, a node id) and what is wrong."""

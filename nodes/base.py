@@ -70,6 +70,11 @@ class Node(ABC):
         problem is relative to the node's config ("segment", "template")."""
         return []
 
+    def uses(self) -> set[tuple[str, str]]:
+        """The saved things this node needs, as ("segment" | "template", key) pairs, so one
+        that a campaign still needs is not deleted."""
+        return set()
+
     @abstractmethod
     def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         """Return the pairs this node passes on, as a SELECT of

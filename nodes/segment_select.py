@@ -11,6 +11,7 @@ from engine.errors import Problem
 from engine.errors import ValidationError as RulesError
 from engine.models import Customer
 from engine.segments import compile_rules, validate_rules
+from engine.segments.rules import references as rule_references
 from engine.sql import AnySelect
 from nodes.base import Node, References, RunContext
 
@@ -41,6 +42,11 @@ class SegmentSelect(Node):
         except RulesError as exc:
             return exc.problems
         return []
+
+    def uses(self) -> set[tuple[str, str]]:
+        if "segment" in self.config:
+            return {("segment", self.config["segment"])}
+        return {("segment", key) for key in rule_references(self.config["rules"])}
 
     def rules(self) -> Any:
         return {"segment": self.config["segment"]} if "segment" in self.config \

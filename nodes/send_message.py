@@ -107,6 +107,9 @@ class SendMessage(Node):
             return [Problem("template", f"unknown template {key!r}")]
         return []
 
+    def uses(self) -> set[tuple[str, str]]:
+        return {("template", self.config["template"])} if "template" in self.config else set()
+
     def channel(self, ctx: RunContext) -> str:
         if "template" in self.config:
             return str(ctx.templates[self.config["template"]]["channel"])

@@ -232,3 +232,25 @@ def test_home_page_and_logout_for_every_role(app: Flask) -> None:
         assert f"Logged in as <strong>{role}</strong> ({role})" in page
         assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
         assert client.get("/").status_code == 302
+
+
+def test_a_segment_or_template_still_needed_is_not_deleted(app: Flask, db: Db) -> None:
+    client, auth = app.test_client(), token_for(db, "marketer")
+    birthday_run(client, auth)  # uses member-1y and bday-sms; Ana's SMS waits until 09:00
+    segment = client.delete("/api/v1/segments/member-1y", headers=auth)
+    assert segment.status_code == 409
+    assert segment.json["error"] == {
+        "code": "in_use", "details": [],
+        "message": "segment 'member-1y' is still used by campaign 'birthday-bonus'"}
+    template = client.delete("/api/v1/templates/bday-sms", headers=auth)
+    assert template.json["error"]["message"] == (
+        "template 'bday-sms' is still used by campaign 'birthday-bonus', "
+        "1 message(s) waiting to be sent")
+    assert client.get("/api/v1/segments/member-1y", headers=auth).status_code == 200
+    client.post("/api/v1/campaigns/birthday-bonus/archive", headers=auth)
+    assert client.delete("/api/v1/segments/member-1y", headers=auth).status_code == 204
+    assert client.delete("/api/v1/templates/bday-sms", headers=auth).status_code == 409
+    cancelled = client.post("/api/v1/messages/cancel", json={"campaign": "birthday-bonus"},
+                            headers=auth)
+    assert cancelled.json == {"count": 1}
+    assert client.delete("/api/v1/templates/bday-sms", headers=auth).status_code == 204

@@ -9,7 +9,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import NotFound, NudgeflowError, ValidationError, flatten_messages
+from engine.errors import InUse, NotFound, NudgeflowError, ValidationError, flatten_messages
 
 
 class ErrorBody(ma.Schema):
@@ -64,6 +64,10 @@ def register(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return render_template("error.html", title="Not found", text=str(exc)), 404
         return error_response(404, "not_found", str(exc))
+
+    @app.errorhandler(InUse)
+    def _in_use(exc: InUse) -> Any:
+        return error_response(409, "in_use", str(exc))
 
     @app.errorhandler(NudgeflowError)
     def _other(exc: NudgeflowError) -> Any:
