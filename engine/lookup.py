@@ -12,7 +12,8 @@ from engine.sql import AnySelect
 
 BRIEF = (Customer.external_id, Customer.first_name, Customer.last_name, Customer.email,
          Customer.phone)
-MESSAGE_COLUMNS = (Message.id, Campaign.key.label("campaign"), Message.node_id,
+MESSAGE_COLUMNS = (Message.id, Campaign.key.label("campaign"),
+                   Customer.external_id.label("customer"), Message.node_id,
                    Message.occurrence, Message.channel, Message.address, Message.status,
                    Message.skip_reason, Message.subject, Message.body, Message.send_after,
                    Message.sent_at, Message.attempts, Message.last_error)
@@ -34,7 +35,8 @@ def search_customers(conn: Connection, q: str | None, page: int, per_page: int) 
 
 
 def messages_query() -> AnySelect:
-    return select(*MESSAGE_COLUMNS).join(Campaign, Campaign.id == Message.campaign_id)
+    return (select(*MESSAGE_COLUMNS).join(Campaign, Campaign.id == Message.campaign_id)
+            .join(Customer, Customer.id == Message.customer_id))
 
 
 def customer_messages(conn: Connection, cid: int) -> list[dict[str, Any]]:

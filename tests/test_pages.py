@@ -14,7 +14,8 @@ from tests.webapp import ROLES, birthday_run, session_client, token_for
 PAGES = ["/campaigns", "/campaigns/new", "/campaigns/birthday-bonus/edit", "/segments",
          "/segments/new", "/segments/member-1y", "/templates", "/templates/new",
          "/templates/bday-sms", "/customers", "/customers?q=ana", "/customers/C1", "/runs",
-         "/runs?campaign=birthday-bonus", "/settings", "/users"]
+         "/runs?campaign=birthday-bonus", "/messages", "/messages?campaign=birthday-bonus",
+         "/messages?status=queued&campaign=nope", "/settings", "/users"]
 ADMIN_PAGES = {"/settings", "/users"}
 
 
@@ -130,3 +131,16 @@ def test_draft_template_preview(app: Flask, db: Db) -> None:
     unknown = client.post("/api/v1/templates/preview", headers=auth,
                           json={"template": draft, "customer": "nobody"})
     assert unknown.status_code == 404
+
+
+def test_the_messages_page_and_its_stop_button(app: Flask, db: Db) -> None:
+    birthday_run(app.test_client(), token_for(db, "marketer"))
+    viewer, _ = session_client(app, "viewer")
+    page = viewer.get("/messages?campaign=birthday-bonus").get_data(as_text=True)
+    assert 'href="/customers/C1">C1</a>' in page and "status-queued" in page
+    assert "Stop sending" not in page
+    marketer, _ = session_client(app, "marketer")
+    page = marketer.get("/messages?campaign=birthday-bonus").get_data(as_text=True)
+    assert 'data-api-url="/api/v1/messages/cancel"' in page
+    assert "Stop sending: cancel the queued and held messages of birthday-bonus" in page
+    assert "No messages." in marketer.get("/messages?status=sent").get_data(as_text=True)

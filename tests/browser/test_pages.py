@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from engine.campaigns import save_document
 from engine.db import write_transaction
-from engine.models import Campaign, ChannelCredit, Segment, Setting, Template
-from tests.browser.conftest import Site, log_in
+from engine.models import Campaign, ChannelCredit, Message, Segment, Setting, Template
+from tests.browser.conftest import TODAY, Site, log_in
 from tests.campaign_docs import BIRTHDAY
 
 pytestmark = pytest.mark.browser
@@ -194,12 +194,44 @@ def test_a_viewer_reads_but_cannot_change(page: Any, site: Site) -> None:
     expect(page.locator("[role=alert]")).to_contain_text("this needs the admin role")
 
 
+def test_stop_sending_archive_and_delete_what_is_no_longer_needed(page: Any, site: Site) -> None:
+    from engine.executor import run
+
+    saved_birthday(site)
+    assert run(site.db.engine, "birthday-bonus", TODAY).status == "completed"  # Ana's SMS waits
+    log_in(page, site)
+    page.goto(f"{site.url}/templates/bday-sms")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete template").click()
+    expect(page.locator("#template-form .form-error")).to_have_text(
+        "template 'bday-sms' is still used by campaign 'birthday-bonus', "
+        "1 message(s) waiting to be sent")
+
+    page.goto(f"{site.url}/campaigns/birthday-bonus/edit")
+    page.get_by_role("button", name="Stop sending").click()
+    expect(page.locator("#editor-messages .form-done")).to_have_text("Cancelled 1 waiting message.")
+    page.get_by_role("button", name="Archive").click()
+    expect(page.locator("#campaign-status")).to_have_text("archived")
+
+    page.get_by_role("link", name="Messages").click()
+    page.get_by_label("Campaign").select_option("birthday-bonus")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("tbody tr")).to_contain_text("cancelled")
+
+    page.goto(f"{site.url}/templates/bday-sms")
+    page.get_by_role("button", name="Delete template").click()
+    page.wait_for_url(f"{site.url}/templates")
+    with site.db.engine.connect() as conn:
+        assert conn.execute(select(Template.key)).scalars().all() == []
+        assert conn.execute(select(Message.status)).scalars().all() == ["cancelled"]
+
+
 def test_every_page_fits_1280x800(page: Any, site: Site) -> None:
     saved_birthday(site)
     log_in(page, site, "ada")
     for path in ("/campaigns", "/campaigns/new", "/campaigns/birthday-bonus/edit", "/segments",
                  "/segments/member-1y", "/templates", "/templates/bday-sms", "/customers",
-                 "/customers/C4", "/runs", "/settings", "/users"):
+                 "/customers/C4", "/messages", "/runs", "/settings", "/users"):
         page.goto(f"{site.url}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1280, (path, width)

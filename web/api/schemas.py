@@ -170,6 +170,7 @@ class BalanceOut(ma.Schema):
 class MessageOut(ma.Schema):
     id = ma.fields.Integer()
     campaign = ma.fields.String()
+    customer = ma.fields.String(metadata={"description": "the customer's external id"})
     node_id = ma.fields.String()
     occurrence = ma.fields.String()
     channel = ma.fields.String()

@@ -34,9 +34,9 @@ def node_counts(counts: dict[str, Any] | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from web.pages import admin, campaigns, customers, runs, segments, templates
+    from web.pages import admin, campaigns, customers, messages, runs, segments, templates
 
-    for module in (campaigns, segments, templates, customers, runs, admin):
+    for module in (campaigns, segments, templates, customers, messages, runs, admin):
         app.register_blueprint(module.bp)
     app.add_template_filter(figures)
     app.add_template_filter(node_counts)

@@ -109,11 +109,13 @@ const nf = (() => {
   }
 
   // <form data-api-method="PUT" data-api-url="/api/v1/..." [data-reload] [data-done="text"]
-  //  [data-show="field"]>: submitted as JSON to the API, errors shown on the fields.
+  //  [data-show="field"] [data-confirm="question"]>: submitted as JSON to the API, errors
+  //  shown on the fields.
   function bindApiForms() {
     document.querySelectorAll("form[data-api-url]").forEach((form) => {
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
+        if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
         const button = form.querySelector('[type="submit"]');
         button.disabled = true;
         try {
@@ -133,9 +135,23 @@ const nf = (() => {
 
   document.addEventListener("DOMContentLoaded", bindApiForms);
 
-  // The save button of a segment or template page: POST a new document (then open its page),
-  // PUT an existing one; errors are shown on the form's fields.
+  // The save and delete buttons of a segment or template page: POST a new document (then
+  // open its page), PUT an existing one, DELETE it (then back to the list); errors are shown
+  // on the form.
   function bindSaveForm(form, kind, existing, documentOf) {
+    const remove = form.querySelector(".delete");
+    if (remove && existing) {
+      remove.hidden = false;
+      remove.addEventListener("click", async () => {
+        if (!window.confirm(`Delete ${existing.key}?`)) return;
+        try {
+          await api("DELETE", `/api/v1/${kind}/${encodeURIComponent(existing.key)}`);
+          window.location.assign(`/${kind}`);
+        } catch (error) {
+          showFormErrors(form, error);
+        }
+      });
+    }
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {

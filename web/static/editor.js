@@ -281,8 +281,28 @@
       field("Time zone (IANA)", text(c.timezone, set("timezone")), "timezone"),
       el("p", {class: "hint"}, "Select a node on the canvas to edit it."),
       nodeList(),
+      ...(boot.can_write && !state.isNew ? [stopAndArchive()] : []),
     );
     markPanelErrors(state.errors.$campaign || []);
+  }
+
+  // The STOP button (cancel what waits to be sent) and archiving.
+  function stopAndArchive() {
+    const key = state.campaign.key;
+    return el("div", {class: "connections"}, el("h3", {}, "Stop"),
+      el("button", {type: "button", class: "danger", id: "btn-stop", onclick: async () => {
+        if (!window.confirm(`Cancel every queued and held message of ${key}?`)) return;
+        try {
+          const answer = await api("POST", "/api/v1/messages/cancel", {campaign: key});
+          say(`Cancelled ${answer.count} waiting message${answer.count === 1 ? "" : "s"}.`);
+        } catch (error) { fail(error.message); }
+      }}, "Stop sending"), " ",
+      el("button", {type: "button", class: "danger", onclick: async () => {
+        if (!window.confirm(`Archive ${key}? It will no longer run.`)) return;
+        await setStatus("archive");
+      }}, "Archive"),
+      el("p", {class: "hint"}, "Stop sending cancels the messages still waiting (queued or " +
+         "held for credit); Archive also stops the daily runs."));
   }
 
   // A keyboard route to every node: pick it from a list.
