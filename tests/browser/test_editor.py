@@ -63,24 +63,24 @@ def test_build_the_birthday_campaign_by_drag_and_drop(page: Any, site: Site) -> 
     panel.get_by_label("Name").fill("Birthday bonus")
     panel.get_by_label("Key (used in URLs and files)").fill("birthday-bonus")
 
-    drop(page, "trigger", 110, 80)
+    drop(page, "trigger", 105, 80)
     expect_text(page.locator("#panel-title"), "Trigger · trigger1")
     panel.get_by_label("Fires").select_option("date")
     panel.get_by_label("Date field").select_option("birth_date")
     panel.get_by_label("Offset in days (negative = before)").fill("0")
 
-    drop(page, "segment-select", 320, 280)
+    drop(page, "segment-select", 290, 280)
     expect_text(page.locator("#panel-title"), "Segment select · segment1")
     panel.get_by_label("Segment", exact=True).select_option("member-1y")
 
-    drop(page, "award-bonus", 530, 80)
+    drop(page, "award-bonus", 480, 80)
     panel.get_by_label("Points").fill("100")
     panel.get_by_label("Lifetime in days (empty = never expires)").fill("30")
     panel.get_by_label("Legal entity").fill("Main")
     panel.get_by_label("Description (shown in the balance)").fill("Birthday bonus")
     expect_text(node(page, "award1"), "100 points, expires after 30 days")
 
-    drop(page, "send-message", 700, 280)
+    drop(page, "send-message", 655, 280)
     panel.get_by_label("Template").select_option("bday-sms")
     panel.get_by_label("Send", exact=True).select_option("now")
 
