@@ -144,3 +144,13 @@ def test_the_messages_page_and_its_stop_button(app: Flask, db: Db) -> None:
     assert 'data-api-url="/api/v1/messages/cancel"' in page
     assert "Stop sending: cancel the queued and held messages of birthday-bonus" in page
     assert "No messages." in marketer.get("/messages?status=sent").get_data(as_text=True)
+
+
+def test_pages_carry_security_headers(app: Flask) -> None:
+    client, _ = session_client(app, "viewer")
+    for path in ("/login", "/campaigns", "/campaigns/birthday-bonus/edit", "/api/v1/campaigns"):
+        headers = client.get(path).headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"], path
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert (headers["X-Frame-Options"], headers["X-Content-Type-Options"]) == \
+            ("DENY", "nosniff"), path

@@ -125,9 +125,11 @@ def page(browser: Any) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: errors.append(msg.text)
+           if "Content Security Policy" in msg.text else None)
     yield tab
     context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert errors == [], f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def log_in(page: Any, site: Site, name: str = "mia") -> None:
