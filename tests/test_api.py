@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
+from engine.db import write_transaction
+from engine.models import LoginFailure
 from tests.campaign_docs import BIRTHDAY, SEGMENTS, TEMPLATES
 from tests.conftest import Db
 from tests.webapp import PASSWORD, ROLES, birthday_run, session_client, token_for
@@ -119,13 +123,33 @@ def test_session_writes_need_the_csrf_token(app: Flask) -> None:
     assert accepted.status_code == 201
 
 
-def test_failed_logins_are_limited(app: Flask) -> None:
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
-    codes = [client.post("/login", data={"name": "admin", "password": "wrong",
-                                         "csrf_token": csrf}).status_code for _ in range(6)]
-    assert codes == [401] * 5 + [429]
+def test_failed_logins_are_limited_across_processes(app: Flask, db: Db) -> None:
+    """Five failures per (name, address) in 15 minutes, counted in the database: two web
+    processes (two apps here) share the count."""
+    from engine.config import Settings
+    from web import create_app
+
+    other = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k"),
+                        "TESTING": True})
+    clients = []
+    for instance in (app, other):
+        client = instance.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
+        clients.append((client, csrf))
+
+    def attempt(i: int, password: str = "wrong") -> int:
+        client, csrf = clients[i % 2]
+        return int(client.post("/login", data={"name": "admin", "password": password,
+                                               "csrf_token": csrf}).status_code)
+
+    assert [attempt(i) for i in range(6)] == [401] * 5 + [429]
+    assert attempt(7, PASSWORD) == 429          # even the right password waits
+    assert attempt(0, PASSWORD) == 429
+    with write_transaction(db.engine) as conn:   # the window passes
+        conn.execute(update(LoginFailure).values(at=LoginFailure.at - timedelta(minutes=16)))
+    assert attempt(1, PASSWORD) == 302
+    other.extensions["nudgeflow_engine"].dispose()
 
 
 def test_openapi_describes_every_route(app: Flask, db: Db) -> None:

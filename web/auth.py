@@ -7,17 +7,17 @@ previews, runs and cancels; admin also manages users, tokens, settings and credi
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, insert, select, update
 from werkzeug.security import check_password_hash
 
-from engine.models import ApiToken, User
+from engine.db import write_transaction
+from engine.models import ApiToken, LoginFailure, User
 from engine.models.base import utcnow
 from engine.users import hash_token
 from web.errors import error_response
@@ -101,17 +101,36 @@ def gate() -> Any:
     return None
 
 
-def _failures() -> dict[tuple[str, str], deque[float]]:
-    """Failed logins per (name, address), per app process (a shared store is future work)."""
-    return current_app.extensions.setdefault("nudgeflow_login_failures", defaultdict(deque))
+def _key(name: str) -> tuple[str, str]:
+    return name[:100], (request.remote_addr or "-")[:64]
 
 
 def _too_many(name: str) -> bool:
-    key, now = (name, request.remote_addr or "-"), time.monotonic()
-    attempts = _failures()[key]
-    while attempts and now - attempts[0] > FAILED_LOGIN_WINDOW:
-        attempts.popleft()
-    return len(attempts) >= FAILED_LOGIN_LIMIT
+    """Failed logins per (name, address) in the window, counted in the database so every
+    web process sees the same attempts."""
+    who, address = _key(name)
+    since = utcnow() - timedelta(seconds=FAILED_LOGIN_WINDOW)
+    with _engine().connect() as conn:
+        failed = conn.execute(select(func.count()).select_from(LoginFailure).where(
+            LoginFailure.name == who, LoginFailure.address == address,
+            LoginFailure.at > since)).scalar_one()
+    return int(failed) >= FAILED_LOGIN_LIMIT
+
+
+def _remember_failure(name: str) -> None:
+    who, address = _key(name)
+    now = utcnow()
+    with write_transaction(_engine()) as conn:
+        conn.execute(delete(LoginFailure).where(
+            LoginFailure.at <= now - timedelta(seconds=FAILED_LOGIN_WINDOW)))
+        conn.execute(insert(LoginFailure).values(name=who, address=address, at=now))
+
+
+def _forget_failures(name: str) -> None:
+    who, address = _key(name)
+    with write_transaction(_engine()) as conn:
+        conn.execute(delete(LoginFailure).where(LoginFailure.name == who,
+                                                LoginFailure.address == address))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -126,12 +145,12 @@ def login() -> Any:
             row = conn.execute(select(User.id, User.name, User.role, User.password_hash)
                                .where(User.name == name)).first()
         if row and check_password_hash(row.password_hash, request.form.get("password", "")):
-            _failures().pop((name, request.remote_addr or "-"), None)
+            _forget_failures(name)
             login_user(Account(row.id, row.name, row.role))
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/") and not target.startswith("//")
                             else "/")
-        _failures()[(name, request.remote_addr or "-")].append(time.monotonic())
+        _remember_failure(name)
         error = "Unknown name or wrong password."
     return render_template("login.html", error=error), 401 if error else 200
 

@@ -1,6 +1,6 @@
 """The data model of DESIGN.md as typed SQLAlchemy 2.0 models."""
 
-from engine.models.auth import ApiToken, ChannelCredit, Setting, User
+from engine.models.auth import ApiToken, ChannelCredit, LoginFailure, Setting, User
 from engine.models.base import Base
 from engine.models.campaigns import Campaign, CampaignVersion, Run, Segment, Template
 from engine.models.customers import Customer, Invoice, birth_mmdd
@@ -16,6 +16,7 @@ __all__ = [
     "ChannelCredit",
     "Customer",
     "Invoice",
+    "LoginFailure",
     "Message",
     "Run",
     "Segment",
