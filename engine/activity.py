@@ -21,14 +21,17 @@ def customer_id(conn: Connection, external_id: str) -> int:
 
 def timeline(conn: Connection, cid: int, kinds: list[str] | None = None,
              limit: int = 1000, *, campaign: str | None = None, since: date | None = None,
-             until: date | None = None, offset: int = 0) -> list[dict[str, Any]]:
-    """Activities of one customer, oldest first, optionally by kind, campaign and date range
-    (`until` inclusive)."""
+             until: date | None = None, offset: int = 0,
+             newest_first: bool = False) -> list[dict[str, Any]]:
+    """Activities of one customer, oldest first (or newest first), optionally by kind,
+    campaign and date range (`until` inclusive)."""
+    order = (Activity.at.desc(), Activity.id.desc()) if newest_first else (Activity.at,
+                                                                           Activity.id)
     stmt = (select(Activity.at, Activity.kind, Campaign.key.label("campaign"), Activity.node_id,
                    Activity.occurrence, Activity.summary, Activity.details)
             .outerjoin(Campaign, Campaign.id == Activity.campaign_id)
             .where(Activity.customer_id == cid)
-            .order_by(Activity.at, Activity.id).limit(limit))
+            .order_by(*order).limit(limit))
     if kinds:
         stmt = stmt.where(Activity.kind.in_(kinds))
     if campaign:

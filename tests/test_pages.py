@@ -154,3 +154,29 @@ def test_pages_carry_security_headers(app: Flask) -> None:
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
         assert (headers["X-Frame-Options"], headers["X-Content-Type-Options"]) == \
             ("DENY", "nosniff"), path
+
+
+def test_a_long_timeline_pages_newest_first_and_keeps_its_filters(app: Flask, db: Db) -> None:
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import insert, select
+
+    from engine.db import write_transaction
+    from engine.models import Activity, Customer
+
+    with write_transaction(db.engine) as conn:
+        cid = conn.execute(select(Customer.id).where(Customer.external_id == "C1")).scalar_one()
+        start = datetime(2025, 1, 1, 8)
+        conn.execute(insert(Activity), [
+            {"customer_id": cid, "at": start + timedelta(hours=i), "kind": "unsubscribed",
+             "summary": f"event {i}", "details": {}} for i in range(205)])
+    client, _ = session_client(app, "viewer")
+    first = client.get("/customers/C1?kind=unsubscribed").get_data(as_text=True)
+    events = re.findall(r'<span class="summary">event (\d+)</span>', first)
+    assert len(events) == 200 and (events[0], events[-1]) == ("204", "5")
+    older = re.search(r'href="([^"]+)">Older activity', first)[1].replace("&amp;", "&")  # type: ignore[index]
+    assert "kind=unsubscribed" in older and "offset=200" in older
+    second = client.get(older).get_data(as_text=True)
+    assert re.findall(r'<span class="summary">event (\d+)</span>', second) == \
+        ["4", "3", "2", "1", "0"]
+    assert "Newer activity" in second and "Older activity" not in second

@@ -18,6 +18,7 @@ from web.db import engine
 
 bp = Blueprint("customer_pages", __name__)
 PER_PAGE = 50
+TIMELINE_PAGE = 200
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -50,10 +51,14 @@ def profile(external_id: str) -> Any:
     with engine().connect() as conn:
         cid = customer_id(conn, external_id)
         person = conn.execute(select(Customer.__table__).where(Customer.id == cid)).one()._mapping
-        events = timeline(conn, cid, filters["kind"] or None, 500, campaign=filters["campaign"],
-                          since=filters["since"], until=filters["until"])
+        offset = _int_arg("offset", 0)
+        events = timeline(conn, cid, filters["kind"] or None, TIMELINE_PAGE + 1,
+                          campaign=filters["campaign"], since=filters["since"],
+                          until=filters["until"], offset=offset, newest_first=True)
         campaigns = conn.execute(select(Campaign.key).order_by(Campaign.key)).scalars().all()
         return render_template(
-            "pages/customer.html", customer=person, events=events, filters=filters,
+            "pages/customer.html", customer=person, events=events[:TIMELINE_PAGE],
+            older=len(events) > TIMELINE_PAGE, offset=offset, page_size=TIMELINE_PAGE,
+            filters=filters,
             balance=balance(conn, cid, date.today()), messages=customer_messages(conn, cid),
             kinds=ACTIVITY_KINDS, campaigns=campaigns)
