@@ -1,8 +1,12 @@
-"""`trigger`: the root of every campaign; yields the (customer, occurrence) pairs due on a date."""
+"""`trigger`: the root of every campaign; yields the (customer, occurrence) pairs due on a date.
+
+A `date` trigger fires on the yearly anniversary of birth_date, registered_at or an imported
+date column (`attributes.NAME`, text as YYYY-MM-DD)."""
 
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,6 +26,7 @@ from sqlalchemy import (
 
 from engine.models import Customer, Invoice
 from engine.segments.dates import mmdd_falling_on
+from engine.segments.sqlfuncs import attr
 from engine.sql import AnySelect, no_invoice
 from nodes.base import Node, RunContext
 
@@ -29,10 +34,19 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DATE_FIELDS = ("birth_date", "registered_at")
 
 
+ATTRIBUTE_DATE = re.compile(r"^attributes\.[A-Za-z0-9_]{1,64}$")
+
+
+def _date_field(value: str) -> None:
+    if value not in DATE_FIELDS and not ATTRIBUTE_DATE.match(value):
+        raise ValidationError(f"expected {', '.join(DATE_FIELDS)} or attributes.NAME (an "
+                              f"imported column holding YYYY-MM-DD dates), not {value!r}")
+
+
 class TriggerSchema(Schema):
     kind = fields.String(required=True,
                          validate=validate.OneOf(("date", "invoice_due", "schedule", "manual")))
-    field = fields.String(validate=validate.OneOf(DATE_FIELDS))
+    field = fields.String(validate=_date_field)
     offset_days = fields.Integer(strict=True, load_default=0,
                                  validate=validate.Range(-366, 366))
     every = fields.String(validate=validate.OneOf(("day", "week", "month")))
@@ -61,6 +75,19 @@ class TriggerSchema(Schema):
 def _mmdd(conn_dialect: str, column: Any) -> Any:
     fmt = func.strftime("%m%d", column) if conn_dialect == "sqlite" else func.to_char(column, "MMDD")
     return cast(fmt, Integer)
+
+
+def _attribute_anniversary(dialect: str, name: str, event_day: date) -> Any:
+    """Customers whose attribute NAME is an ISO date (text) with its anniversary on
+    `event_day`, at least a year back. Compared as text: a value that is not a date never
+    matches and never raises."""
+    text = attr("text", name)
+    iso = (text.op("GLOB")("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]") if dialect == "sqlite"
+           else text.op("~")("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+    mmdd = cast(func.substr(text, 6, 2, type_=String) + func.substr(text, 9, 2, type_=String),
+                Integer)
+    return and_(iso, mmdd.in_(mmdd_falling_on(event_day)),
+                text < date(event_day.year, 1, 1).isoformat())
 
 
 def schedule_matches(config: dict[str, Any], day: date) -> bool:
@@ -96,6 +123,10 @@ class Trigger(Node):
                     or_(Invoice.paid_at.is_(None), Invoice.paid_at > day))
         if kind == "date":
             event_day = day - timedelta(days=self.config["offset_days"])
+            if self.config["field"].startswith("attributes."):
+                name = self.config["field"].removeprefix("attributes.")
+                return everyone.where(_attribute_anniversary(ctx.conn.dialect.name, name,
+                                                             event_day))
             column = getattr(Customer, self.config["field"])
             if self.config["field"] == "birth_date":
                 anniversary = Customer.birth_mmdd.in_(mmdd_falling_on(event_day))

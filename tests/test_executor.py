@@ -14,7 +14,7 @@ from engine.campaigns import import_file
 from engine.db import write_transaction
 from engine.executor import run
 from engine.ledger import expire
-from engine.models import Customer, Message, Run
+from engine.models import BonusLedger, Customer, Message, Run
 from engine.workspace import set_setting
 from tests.campaign_docs import BIRTHDAY, MONTHLY, REMINDER, document
 from tests.conftest import Db
@@ -203,3 +203,36 @@ def test_run_cli_json(nf, workspace: Db) -> None:  # type: ignore[no-untyped-def
     assert {(r["campaign"], r["status"]) for r in runs} == {
         ("birthday-bonus", "completed"), ("due-reminder", "completed"),
         ("month-end", "completed")}
+
+
+def test_a_date_trigger_on_an_imported_date_column(db: Db, tmp_path: Path) -> None:
+    """`attributes.contract_start` (text, YYYY-MM-DD, as CSV import leaves it) fires on its
+    anniversary; a value that is not a date, or a date less than a year back, never does."""
+    with write_transaction(db.engine) as conn:
+        insert_world(conn, [
+            customer("c2020", attributes={"contract_start": "2020-06-15"}),
+            customer("leap", attributes={"contract_start": "2020-02-29"}),
+            customer("new", attributes={"contract_start": "2025-06-15"}),
+            customer("junk", attributes={"contract_start": "15/06/2020"}),
+            customer("number", attributes={"contract_start": 20200615}),
+            customer("none"),
+        ])
+    doc = {"key": "contract-anniversary", "name": "Contract anniversary", "status": "active",
+           "purpose": "service", "graph": {"nodes": [
+               {"id": "t", "type": "trigger", "config": {
+                   "kind": "date", "field": "attributes.contract_start", "offset_days": 0}},
+               {"id": "a", "type": "award-bonus", "config": {"amount": 50}}],
+               "edges": [["t", "a"]]}}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(document(doc)))
+    import_file(db.engine, path)
+    awarded = {}
+    for d in (day("2025-06-15"), day("2025-02-28"), day("2025-03-01"), day("2026-06-15")):
+        result = run(db.engine, "contract-anniversary", d)
+        assert result.status == "completed", result.error
+        awarded[d.isoformat()] = result.counts["a"]["awarded"]
+    assert awarded == {"2025-06-15": 1, "2025-02-28": 1, "2025-03-01": 0, "2026-06-15": 2}
+    with db.engine.connect() as conn:
+        got = conn.execute(select(Customer.external_id).join(
+            BonusLedger, BonusLedger.customer_id == Customer.id).order_by(BonusLedger.id)).scalars()
+        assert list(got) == ["c2020", "leap", "c2020", "new"]

@@ -63,7 +63,11 @@ G = "$.campaigns[0].graph"
                                                        "value": "2099-01-01T09:00:00+00:00"}),
      [f"{G}.nodes[3].config.send_at.value: node 'm': at most 14 days ahead"]),
     (lambda g: g["nodes"][0]["config"].update(kind="date", field="first_name"),
-     [f"{G}.nodes[0].config.field: node 't': Must be one of: birth_date, registered_at."]),
+     [f"{G}.nodes[0].config.field: node 't': expected birth_date, registered_at or "
+      "attributes.NAME (an imported column holding YYYY-MM-DD dates), not 'first_name'"]),
+    (lambda g: g["nodes"][0]["config"].update(kind="date", field="attributes.a b"),
+     [f"{G}.nodes[0].config.field: node 't': expected birth_date, registered_at or "
+      "attributes.NAME (an imported column holding YYYY-MM-DD dates), not 'attributes.a b'"]),
     (lambda g: g["nodes"][1].update(type="wait"),
      [f"{G}.nodes[1].type: Must be one of: award-bonus, segment-select, send-message, "
       "trigger."]),

@@ -106,6 +106,29 @@ def test_a_campaign_built_with_the_keyboard_alone(page: Any, site: Site) -> None
         {"template": "bday-sms", "send_at": {"mode": "now"}, "reply_to": None, "sender": None}]
 
 
+def test_a_trigger_on_an_imported_date_column(page: Any, site: Site) -> None:
+    log_in(page, site)
+    page.goto(f"{site.url}/campaigns/new")
+    panel = page.locator("#panel")
+    panel.get_by_label("Name").fill("Contract anniversary")
+    panel.get_by_label("Key (used in URLs and files)").fill("contract")
+    page.locator(".palette-item[data-node='trigger']").click()
+    panel.get_by_label("Date field").select_option("attributes.")
+    panel.get_by_label("Column name (its values are YYYY-MM-DD dates)").fill("contract_start")
+    expect(node(page, "trigger1")).to_contain_text("yearly on attributes.contract_start")
+    page.locator(".palette-item[data-node='award-bonus']").click()
+    panel.get_by_label("Points").fill("50")
+    page.get_by_role("button", name="Back to the campaign").click()
+    page.get_by_role("button", name="Trigger · trigger1").click()
+    panel.get_by_label("Connect to").select_option(label="award1")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#editor-messages .form-done")).to_have_text("Saved as version 1.")
+    with site.db.engine.connect() as conn:
+        graph = conn.execute(select(Campaign.graph).where(Campaign.key == "contract")).scalar_one()
+    assert graph["nodes"][0]["config"] == {"kind": "date", "field": "attributes.contract_start",
+                                           "offset_days": 0}
+
+
 def test_segment_builder_counts_as_you_type_and_saves(page: Any, site: Site) -> None:
     log_in(page, site)
     page.goto(f"{site.url}/segments/new")

@@ -343,7 +343,15 @@
         ["invoice_due", "for each unpaid invoice by due date"], ["schedule", "on a schedule"],
         ["manual", "only when run by hand"]], c.kind, kind), "kind")];
       if (c.kind === "date") {
-        rows.push(field("Date field", select_(boot.date_fields.map((f) => [f, f]), c.field, put("field")), "field"));
+        const imported = (c.field || "").startsWith("attributes.");
+        rows.push(field("Date field", select_(
+          [...boot.date_fields.map((f) => [f, f]), ["attributes.", "an imported date column (attributes.…)"]],
+          imported ? "attributes." : c.field, put("field", true)), "field"));
+        if (imported) {
+          rows.push(field("Column name (its values are YYYY-MM-DD dates)",
+            text(c.field.slice("attributes.".length), (v) => { c.field = `attributes.${v ?? ""}`; state.dirty = true; paint(state.selected); }),
+            "field"));
+        }
       }
       if (c.kind === "date" || c.kind === "invoice_due") {
         rows.push(field("Offset in days (negative = before)",
