@@ -5,6 +5,7 @@ unsubscribe link. Built for a whole batch with a handful of grouped queries."""
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -47,7 +48,16 @@ def load_batch(conn: Connection, ids: list[int]) -> list[Any]:
             .outerjoin(Template, Template.id == Message.template_id)
             .outerjoin(Invoice, Invoice.id == Message.invoice_id)
             .where(among(conn, Message.id, ids)).order_by(Message.id))
-    return list(conn.execute(stmt))
+    result = conn.execute(stmt)
+    # Plain named tuples: the dispatcher reads a dozen fields of every row, and a named
+    # tuple's attribute costs a tenth of a Row's.
+    record = _record_type(tuple(result.keys()))
+    return [record._make(row) for row in result]
+
+
+@lru_cache(maxsize=8)
+def _record_type(fields: tuple[str, ...]) -> Any:
+    return namedtuple("BatchRow", fields)  # type: ignore[misc]
 
 
 @lru_cache(maxsize=1024)

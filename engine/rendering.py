@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateError
@@ -27,7 +28,6 @@ class Prepared:
     units: int = 1
     encoding: str | None = None
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def source(row: Any) -> tuple[str | None, str]:
@@ -93,13 +93,18 @@ def _columns(row: Any, index: dict[str, int]) -> Callable[[str], Any]:
     return read
 
 
+@lru_cache(maxsize=256)
+def _ordered_references(source: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple(sorted(references(source), key=str))
+
+
 def _render(source: str, ctx: dict[str, Any], html: bool, needs: Needs,
             rendered: dict[tuple[Any, ...], str]) -> str:
     if not needs.memo or "{" not in source:
         return render(source, ctx, html=html)
     key: tuple[Any, ...] = (source, html, *(
         (var, attr, ctx[var].get(attr) if isinstance(ctx.get(var), dict) else ctx.get(var))
-        for var, attr in sorted(references(source), key=str)))
+        for var, attr in _ordered_references(source)))
     try:
         return rendered[key]
     except KeyError:
