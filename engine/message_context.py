@@ -180,6 +180,12 @@ class Needs:
     customer: tuple[str, ...] | None    # the fields read; None: the whole customer
     memo: bool                          # output depends only on the var.attr values it reads
 
+    @property
+    def figures(self) -> bool:
+        """Whether a customer aggregate (invoices, ledger, messages) is read."""
+        return "customer" in self.variables and (
+            self.customer is None or any(f in FIGURES for f in self.customer))
+
     @classmethod
     def of(cls, *sources: str | None) -> Needs:
         refs = frozenset().union(*(references(s) for s in sources if s))

@@ -39,7 +39,7 @@ from engine.config import Settings
 from engine.db import write_transaction
 from engine.fastmany import BulkUpdate, FastMany
 from engine.message_context import (
-    FIGURES,
+    Needs,
     bonuses,
     customer_figures,
     load_batch,
@@ -48,7 +48,6 @@ from engine.models import Activity, Message
 from engine.models.base import utcnow
 from engine.rendering import Prepared, prepare, source
 from engine.sql import among, insert_new, json_object_no_nulls
-from engine.templates import references
 
 log = logging.getLogger("nudgeflow.outbox")
 LEASE = timedelta(minutes=5)
@@ -114,15 +113,12 @@ def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int) 
     with engine.connect() as conn:
         rows = load_batch(conn, ids)
         # Aggregates and awards are read only when a template of the batch uses them.
-        read: set[tuple[str, str | None]] = set()
-        for subject, body in {source(r) for r in rows}:
-            read |= references(subject or "") | references(body or "")
+        needs = [Needs.of(*pair) for pair in {source(r) for r in rows}]
         customers = {r.customer_id for r in rows}
         figures: Mapping[int, dict[str, Any]] = (
             customer_figures(conn, customers, batch.now.date())
-            if read & {("customer", None), *(("customer", f) for f in FIGURES)}
-            else {cid: {} for cid in customers})
-        awarded = bonuses(conn, rows) if any(v == "bonus" for v, _ in read) else {}
+            if any(n.figures for n in needs) else {cid: {} for cid in customers})
+        awarded = bonuses(conn, rows) if any("bonus" in n.variables for n in needs) else {}
     batch.items = prepare(rows, figures, awarded, settings, batch.now)
     batch.sendable = _take_credit(engine, batch.items, batch.stats)
     return batch
