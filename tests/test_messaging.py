@@ -321,3 +321,26 @@ def test_each_message_renders_its_own_customer_whatever_the_template_reads(ws: D
         ("eve@example.com", "silver for Tiers", "Eve, -"),
         ("jonas@example.com", "gold for Tiers", "Jonas, Kazlauskas"),
         ("ona@example.com", "gold for Tiers", "Ona, Žemaitė")]
+
+
+def test_a_birthday_sms_tells_the_points_awarded_upstream(db: Db, tmp_path: Path) -> None:
+    from tests.campaign_docs import BIRTHDAY, document
+
+    birthday = date(2025, 3, 10)
+    with write_transaction(db.engine) as conn:
+        insert_world(conn, [customer("ana", first_name="Ana", birth_date=date(1990, 3, 10),
+                                     registered_at=date(2020, 1, 1), phone="+27821234567",
+                                     phone_valid=True, marketing_consent=True)])
+    path = tmp_path / "c.json"
+    doc = document(BIRTHDAY)
+    doc["templates"][0]["body"] = ("Happy birthday {{ customer.first_name }}! "
+                                   "{{ bonus.amount }} points until {{ bonus.expires_at }}.")
+    path.write_text(json.dumps(doc))
+    import_file(db.engine, path)
+    run_on(db, "birthday-bonus", birthday)
+    channel = RecordingChannel()
+    stats = dispatch(db.engine, SETTINGS, {"email": channel, "sms": channel},
+                     now=datetime(2025, 3, 10, 9, 30))
+    assert stats.sent == 1
+    assert [(m.to, m.body) for m in channel.sent] == [
+        ("+27821234567", "Happy birthday Ana! 100 points until 2025-04-09.")]
