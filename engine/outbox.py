@@ -13,10 +13,12 @@ travels in SendGrid's custom_args (`nudgeflow_message_id`) so such a duplicate c
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -119,8 +121,9 @@ def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int) 
             customer_figures(conn, customers, batch.now.date())
             if any(n.figures for n in needs) else {cid: {} for cid in customers})
         awarded = bonuses(conn, rows) if any("bonus" in n.variables for n in needs) else {}
+        metered = {ch for ch, balance in credits.balances(conn).items() if balance is not None}
     batch.items = prepare(rows, figures, awarded, settings, batch.now)
-    batch.sendable = _take_credit(engine, batch.items, batch.stats)
+    batch.sendable = _take_credit(engine, batch.items, metered, batch.stats)
     return batch
 
 
@@ -147,24 +150,29 @@ def _finish(engine: Engine, settings: Settings, batch: Batch,
     return batch.stats
 
 
-def _take_credit(engine: Engine, items: list[Prepared], stats: DispatchStats) -> list[Prepared]:
-    """Take credit for each renderable message; those without credit wait as `held`."""
-    ready, held = [], []
+def _take_credit(engine: Engine, items: list[Prepared], metered: set[str],
+                 stats: DispatchStats) -> list[Prepared]:
+    """Take credit for each renderable message; those without credit wait as `held`.
+
+    `metered` are the channels that had a meter when the batch was loaded: a batch with none
+    of them takes no write lock here (a meter created while it is on its way starts counting
+    with the next batch)."""
+    ready = [p for p in items if p.error is None]
+    if not metered & {p.row.channel for p in ready}:
+        return ready
+    held = []
     with write_transaction(engine) as conn:
-        metered = {ch for ch, bal in credits.balances(conn).items() if bal is not None}
-        for p in items:
-            if p.error is not None:
-                continue
-            if p.row.channel not in metered or credits.take(conn, p.row.channel, p.units):
-                ready.append(p)
-            else:
-                held.append(p.row.id)
+        for channel in ("email", "sms"):
+            mine = [p for p in ready if p.row.channel == channel]
+            granted = credits.take(conn, channel, [p.units for p in mine]) if mine else []
+            held += [p.row.id for p, ok in zip(mine, granted, strict=True) if not ok]
         if held:
             conn.execute(update(Message).where(Message.id.in_(held), Message.status == "sending")
                          .values(status="held", lease_until=None,
                                  attempts=Message.attempts - 1))
     stats.held += len(held)
-    return ready
+    waiting = set(held)
+    return [p for p in ready if p.row.id not in waiting]
 
 
 _LEASED = Message.status == "sending"
@@ -245,6 +253,26 @@ def _activity(row: Any, kind: str, summary: str, now: datetime,
             "summary": summary, "details": {k: v for k, v in details.items() if v is not None}}
 
 
+@contextmanager
+def _collecting_between_batches() -> Iterator[Any]:
+    """Pause Python's cyclic garbage collector while batches are processed and collect the
+    young generations once per batch instead.
+
+    A batch allocates a few hundred thousand short-lived objects (rows, contexts, payloads),
+    nearly all freed by reference counting. Left on, the collector runs hundreds of times per
+    batch and now and then walks the whole heap: a third of the dispatcher's time. Collecting
+    generations 0 and 1 after each batch still frees any cycle a batch left, so memory stays
+    bounded by a batch; the full collections resume when dispatch returns."""
+    if not gc.isenabled():
+        yield lambda: None
+        return
+    gc.disable()
+    try:
+        yield lambda: gc.collect(1)
+    finally:
+        gc.enable()
+
+
 def dispatch(engine: Engine, settings: Settings, channels: Mapping[str, Channel],
              now: datetime | None = None, batch_size: int = 1000,
              in_flight: int = 2) -> DispatchStats:
@@ -256,9 +284,11 @@ def dispatch(engine: Engine, settings: Settings, channels: Mapping[str, Channel]
     thread, and a batch's messages stay leased until its outcomes are recorded."""
     total = DispatchStats()
     pending: deque[tuple[Batch, Future[dict[int, Outcome]]]] = deque()
-    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="nudgeflow-send") as pool:
+    with (ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="nudgeflow-send") as pool,
+          _collecting_between_batches() as collect):
         try:
             while True:
+                collect()
                 batch = _take(engine, settings, now, batch_size)
                 drained = batch.stats.claimed < batch_size
                 if batch.items:

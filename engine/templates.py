@@ -90,11 +90,14 @@ def render(source: str, context: dict[str, Any], html: bool = False) -> str:
     """Render in the sandbox; raises jinja2's UndefinedError or SecurityError on misuse.
 
     The context is used as it is (shared), without jinja's globals: a saved template cannot
-    name anything outside VARIABLES, and skipping the copy is most of a render's cost."""
+    name anything outside VARIABLES (nor import another template), and copying the context
+    and the globals' names (what `Template.new_context` does) was most of a render's cost."""
     if "{" not in source:  # plain text: nothing to render
         return source
     template = _compiled(source, html)
-    return concat(template.root_render_func(template.new_context(context, shared=True)))
+    env = template.environment
+    return concat(template.root_render_func(
+        env.context_class(env, context, template.name, template.blocks)))
 
 
 class TemplateSchema(Schema):
