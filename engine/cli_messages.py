@@ -22,8 +22,11 @@ def dispatch_cmd(ws: Workspace, once: bool, interval: int) -> None:
     channels = channels_for(ws.settings)
     while True:
         stats = dispatch(ws.engine, ws.settings, channels)
+        # The line's first five figures keep their form; the sixth shows only when it happens.
+        cancelled = (f", cancelled {stats.cancelled} (opted out since queued)"
+                     if stats.cancelled else "")
         click.echo(f"claimed {stats.claimed}, sent {stats.sent}, retry later {stats.retried}, "
-                   f"failed {stats.failed}, held for credit {stats.held}")
+                   f"failed {stats.failed}, held for credit {stats.held}{cancelled}")
         if once:
             return
         time.sleep(interval)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -56,11 +58,27 @@ def is_sqlite(bind: Engine | Connection) -> bool:
     return bind.dialect.name == "sqlite"
 
 
+# One mutex per SQLite engine: see write_transaction.
+_WRITERS: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+_WRITERS_GUARD = threading.Lock()
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: on SQLite it takes the write lock up front
-    (BEGIN IMMEDIATE), so two writers queue on the busy timeout instead of failing."""
-    with engine.connect() as conn:
+    (BEGIN IMMEDIATE), so two writers queue on the busy timeout instead of failing.
+
+    Writers in one process (the dispatcher's threads, the web server's) first queue on a mutex
+    of the engine, which wakes the next one the moment the lock is free: SQLite's busy handler
+    retries after sleeps of up to 100 ms, which stalled a dispatcher whose sender threads record
+    while it claims the next batch. Other processes still meet on the busy timeout."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _WRITERS_GUARD:
+        mutex = _WRITERS.setdefault(engine, threading.RLock())
+    with mutex, engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn

@@ -29,30 +29,63 @@ FIGURES = ("days_past_due", "overdue_amount", "outstanding_amount", "unpaid_invo
 CUSTOMER_LABELS = [(c.name, f"c_{c.name}") for c in CUSTOMER_COLUMNS]
 
 
-def load_batch(conn: Connection, ids: list[int]) -> list[Any]:
-    """The claimed messages with their customer, template, campaign and invoice."""
-    # JSON documents come as text, decoded only when a template reads them (see json_text).
-    stmt = (select(*(cast(c, Text).label(c.name) if c.name == "inline_template" else c
-                     for c in Message.__table__.c),
-                   *(cast(c, Text).label(f"c_{c.name}") if c.name == "attributes"
-                     else c.label(f"c_{c.name}") for c in CUSTOMER_COLUMNS),
-                   Template.subject.label("t_subject"), Template.body.label("t_body"),
-                   Template.transliterate.label("t_transliterate"),
-                   Campaign.key.label("campaign_key"), Campaign.name.label("campaign_name"),
-                   Campaign.purpose.label("campaign_purpose"),
-                   Invoice.external_id.label("i_external_id"), Invoice.amount.label("i_amount"),
-                   Invoice.currency.label("i_currency"), Invoice.due_date.label("i_due_date"),
-                   Invoice.paid_at.label("i_paid_at"))
-            .join(Customer, Customer.id == Message.customer_id)
-            .join(Campaign, Campaign.id == Message.campaign_id)
-            .outerjoin(Template, Template.id == Message.template_id)
-            .outerjoin(Invoice, Invoice.id == Message.invoice_id)
-            .where(among(conn, Message.id, ids)).order_by(Message.id))
-    result = conn.execute(stmt)
-    # Plain named tuples: the dispatcher reads a dozen fields of every row, and a named
-    # tuple's attribute costs a tenth of a Row's.
-    record = _record_type(tuple(result.keys()))
-    return [record._make(row) for row in result]
+# The columns behind each derived field (DERIVED).
+DERIVED_COLUMNS = {
+    "age": ("birth_date",), "days_since_registration": ("registered_at",),
+    "days_until_birthday": ("birth_date",), "next_birthday": ("birth_date",),
+    "has_valid_email": ("email", "email_valid"), "has_valid_phone": ("phone", "phone_valid"),
+    "full_name": ("first_name", "last_name"),
+}
+# Read for every message: whether it may still go out (see engine.rendering.suppressed).
+CONSENT_COLUMNS = ("email_opt_out", "sms_opt_out", "marketing_consent")
+
+
+def load_batch(conn: Connection, claimed: list[Any]) -> tuple[list[Any], list[Needs]]:
+    """The claimed messages with their template, campaign and invoice, and of their customer
+    the columns their templates read (plus CONSENT_COLUMNS); and what each distinct pair of
+    templates in the batch needs. Rows are named tuples (a Row's attribute costs ten times
+    more), with the template as t_*, the campaign as campaign_*, the invoice as i_* and the
+    customer as c_* fields."""
+    templates = _by_id(conn, Template, (Template.subject, Template.body, Template.transliterate),
+                       {m.template_id for m in claimed} - {None})
+    campaigns = _by_id(conn, Campaign, (Campaign.key, Campaign.name, Campaign.purpose),
+                       {m.campaign_id for m in claimed})
+    no_template = (None, None, None)
+    sources = {(inline.get("subject"), inline["body"]) if (inline := json_text(m.inline_template))
+               else templates.get(m.template_id, no_template)[:2] for m in claimed}
+    needs = [Needs.of(*pair) for pair in sources]
+    wanted = set(CONSENT_COLUMNS)
+    for need in needs:
+        if need.customer is None and "customer" in need.variables:
+            wanted.update(name for name, _ in CUSTOMER_LABELS)
+        for name in need.customer or ():
+            wanted.update(DERIVED_COLUMNS.get(name, (name,) if name not in FIGURES else ()))
+    columns = [c for c in CUSTOMER_COLUMNS if c.name in wanted]
+    json_columns = [cast(c, Text) if c.name == "attributes" else c for c in columns]
+    customers = _by_id(conn, Customer, json_columns, {m.customer_id for m in claimed})
+    invoice_columns = (Invoice.external_id, Invoice.amount, Invoice.currency, Invoice.due_date,
+                       Invoice.paid_at)
+    no_invoice = (None,) * len(invoice_columns)
+    invoices = _by_id(conn, Invoice, invoice_columns,
+                      {m.invoice_id for m in claimed} - {None}
+                      if any("invoice" in n.variables for n in needs) else set())
+    record = _record_type((*claimed[0]._fields, "t_subject", "t_body", "t_transliterate",
+                           "campaign_key", "campaign_name", "campaign_purpose",
+                           *(f"i_{c.name}" for c in invoice_columns),
+                           *(f"c_{c.name}" for c in columns)))
+    return [record._make((*m, *templates.get(m.template_id, no_template),
+                          *campaigns[m.campaign_id], *invoices.get(m.invoice_id, no_invoice),
+                          *customers[m.customer_id]))
+            for m in claimed], needs
+
+
+def _by_id(conn: Connection, model: Any, columns: Iterable[Any],
+           ids: set[Any]) -> dict[Any, tuple[Any, ...]]:
+    """{id: (columns...)} for the given ids of a table."""
+    if not ids:
+        return {}
+    result = conn.execute(select(model.id, *columns).where(among(conn, model.id, ids)))
+    return {row[0]: tuple(row)[1:] for row in result}
 
 
 @lru_cache(maxsize=8)

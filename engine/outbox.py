@@ -27,7 +27,10 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Select,
+    Text,
     case,
+    cast,
     literal,
     select,
     update,
@@ -41,15 +44,15 @@ from engine.config import Settings
 from engine.db import write_transaction
 from engine.fastmany import BulkUpdate, FastMany
 from engine.message_context import (
-    Needs,
     bonuses,
     customer_figures,
     load_batch,
 )
 from engine.models import Activity, Message
 from engine.models.base import utcnow
-from engine.rendering import Prepared, prepare, source
+from engine.rendering import SUPPRESSED, Prepared, prepare
 from engine.sql import among, insert_new, json_object_no_nulls
+from engine.workspace import workspace_settings
 
 log = logging.getLogger("nudgeflow.outbox")
 LEASE = timedelta(minutes=5)
@@ -64,9 +67,10 @@ class DispatchStats:
     retried: int = 0
     failed: int = 0
     held: int = 0
+    cancelled: int = 0
 
     def add(self, other: DispatchStats) -> None:
-        for name in ("claimed", "sent", "retried", "failed", "held"):
+        for name in ("claimed", "sent", "retried", "failed", "held", "cancelled"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -74,25 +78,36 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
 
 
-def claim(engine: Engine, now: datetime, limit: int) -> list[int]:
-    """Take up to `limit` messages and lease them: first those whose lease ran out (a crashed
-    dispatcher's), then due ones by (send_after, id), each read in index order so a claim
-    costs the same for a queue of any length."""
+# What the dispatcher reads of a claimed message (the JSON document as text: json_text).
+CLAIMED = tuple(cast(c, Text).label(c.name) if c.name == "inline_template" else c
+                for c in Message.__table__.c
+                if c.name in ("id", "customer_id", "campaign_id", "node_id", "occurrence",
+                              "run_id", "template_id", "invoice_id", "channel", "address",
+                              "attempts", "inline_template", "sender", "reply_to"))
+
+
+def claim(engine: Engine, now: datetime, limit: int) -> list[Any]:
+    """Lease up to `limit` messages and return them by id: first those whose lease ran out (a
+    crashed dispatcher's), then due ones by (send_after, id), each read in index order so a
+    claim costs the same for a queue of any length. Each is one UPDATE ... RETURNING."""
     with write_transaction(engine) as conn:
         expired = (select(Message.id).where(Message.status == "sending", Message.lease_until < now)
-                   .order_by(Message.id).limit(limit))
+                   .order_by(Message.id))
         due = (select(Message.id).where(Message.status == "queued", Message.send_after <= now)
                .order_by(Message.send_after, Message.id))
-        if conn.dialect.name == "postgresql":
-            expired = expired.with_for_update(skip_locked=True)
-            due = due.with_for_update(skip_locked=True)
-        ids = list(conn.execute(expired).scalars())
-        if len(ids) < limit:
-            ids += conn.execute(due.limit(limit - len(ids))).scalars()
-        if ids:
-            conn.execute(update(Message).where(among(conn, Message.id, ids)).values(
-                status="sending", lease_until=now + LEASE, attempts=Message.attempts + 1))
-    return sorted(ids)
+        rows = _lease(conn, expired.limit(limit), now)
+        if len(rows) < limit:
+            rows += _lease(conn, due.limit(limit - len(rows)), now)
+    return sorted(rows, key=lambda r: r.id)
+
+
+def _lease(conn: Connection, which: Select[Any], now: datetime) -> list[Any]:
+    if conn.dialect.name == "postgresql":
+        which = which.with_for_update(skip_locked=True)
+    return list(conn.execute(
+        update(Message).where(Message.id.in_(which.scalar_subquery()))
+        .values(status="sending", lease_until=now + LEASE, attempts=Message.attempts + 1)
+        .returning(*CLAIMED)))
 
 
 @dataclass
@@ -108,27 +123,28 @@ class Batch:
 def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int) -> Batch:
     """Claim a batch, load and render it, take credit."""
     batch = Batch(now or utcnow(), DispatchStats())
-    ids = claim(engine, batch.now, limit)
-    batch.stats.claimed = len(ids)
-    if not ids:
+    claimed = claim(engine, batch.now, limit)
+    batch.stats.claimed = len(claimed)
+    if not claimed:
         return batch
     with engine.connect() as conn:
-        rows = load_batch(conn, ids)
+        rows, needs = load_batch(conn, claimed)
         # Aggregates and awards are read only when a template of the batch uses them.
-        needs = [Needs.of(*pair) for pair in {source(r) for r in rows}]
         customers = {r.customer_id for r in rows}
         figures: Mapping[int, dict[str, Any]] = (
             customer_figures(conn, customers, batch.now.date())
             if any(n.figures for n in needs) else {cid: {} for cid in customers})
         awarded = bonuses(conn, rows) if any("bonus" in n.variables for n in needs) else {}
         metered = {ch for ch, balance in credits.balances(conn).items() if balance is not None}
-    batch.items = prepare(rows, figures, awarded, settings, batch.now)
+        consent = workspace_settings(conn)["consent_mode"] != "ignore"
+    batch.items = prepare(rows, figures, awarded, settings, batch.now, consent)
     batch.sendable = _take_credit(engine, batch.items, metered, batch.stats)
     return batch
 
 
-def _send(channels: Mapping[str, Channel], batch: Batch) -> dict[int, Outcome]:
-    """Hand a batch to the providers (no database work: this may run on a sender thread)."""
+def _deliver(engine: Engine, settings: Settings, channels: Mapping[str, Channel],
+             batch: Batch) -> DispatchStats:
+    """Hand a batch to the providers and record what they answered (on a sender thread)."""
     outcomes: dict[int, Outcome] = {}
     for channel in ("email", "sms"):
         messages = [p.outgoing for p in batch.sendable
@@ -140,13 +156,8 @@ def _send(channels: Mapping[str, Channel], batch: Batch) -> dict[int, Outcome]:
     for p in batch.items:
         if p.error is not None:
             outcomes[p.row.id] = Outcome(p.row.id, "failed", error=p.error)
-    return outcomes
-
-
-def _finish(engine: Engine, settings: Settings, batch: Batch,
-            outcomes: Mapping[int, Outcome]) -> DispatchStats:
-    _record(engine, [p for p in batch.items if p.row.id in outcomes], outcomes, settings,
-            batch.now, batch.stats)
+    _record(engine, [p for p in batch.items if p.row.id in outcomes or p.cancelled], outcomes,
+            settings, batch.now, batch.stats)
     return batch.stats
 
 
@@ -157,7 +168,7 @@ def _take_credit(engine: Engine, items: list[Prepared], metered: set[str],
     `metered` are the channels that had a meter when the batch was loaded: a batch with none
     of them takes no write lock here (a meter created while it is on its way starts counting
     with the next batch)."""
-    ready = [p for p in items if p.error is None]
+    ready = [p for p in items if p.error is None and p.cancelled is None]
     if not metered & {p.row.channel for p in ready}:
         return ready
     held = []
@@ -183,6 +194,8 @@ MARK_RETRY = BulkUpdate(Message.__table__, _LEASED, {"status": "queued", "lease_
                         ("send_after", "last_error"))
 MARK_FAILED = BulkUpdate(Message.__table__, _LEASED, {"status": "failed", "lease_until": None},
                          ("last_error",))
+MARK_CANCELLED = BulkUpdate(Message.__table__, _LEASED,
+                            {"status": "cancelled", "lease_until": None}, ("last_error",))
 ACTIVITY_COLUMNS = ("customer_id", "at", "kind", "campaign_id", "node_id", "occurrence",
                     "run_id", "message_id", "summary", "details")
 ADD_ACTIVITY = {name: FastMany(insert(Activity).on_conflict_do_nothing(), ACTIVITY_COLUMNS)
@@ -197,10 +210,19 @@ def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcom
     sent: list[dict[str, Any]] = []
     retry: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
+    cancelled: list[dict[str, Any]] = []
     refunds: Counter[str] = Counter()
     activities = []
     for p in items:
-        row, o = p.row, outcomes[p.row.id]
+        row = p.row
+        if p.cancelled is not None:
+            why = SUPPRESSED[p.cancelled].format(channel=row.channel)
+            cancelled.append({"id": row.id, "last_error": f"not sent: {why}"})
+            activities.append(_activity(row, "message_cancelled",
+                                        f"Message to {row.address} cancelled: {why}", now,
+                                        {"reason": p.cancelled}))
+            continue
+        o = outcomes[row.id]
         status = o.status
         if status == "retry" and row.attempts >= settings.max_attempts:
             status = "failed"
@@ -221,7 +243,8 @@ def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcom
                                         f"Message to {row.address} failed: {o.error}", now,
                                         {"error": o.error, "attempts": row.attempts}))
     with write_transaction(engine) as conn:
-        for stmt, rows in ((MARK_SENT, sent), (MARK_RETRY, retry), (MARK_FAILED, failed)):
+        for stmt, rows in ((MARK_SENT, sent), (MARK_RETRY, retry), (MARK_FAILED, failed),
+                           (MARK_CANCELLED, cancelled)):
             stmt.run(conn, rows)
         for channel, units in refunds.items():
             credits.give_back(conn, channel, units)
@@ -231,6 +254,7 @@ def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcom
     stats.sent += len(sent)
     stats.retried += len(retry)
     stats.failed += len(failed)
+    stats.cancelled += len(cancelled)
 
 
 def _sent_activities(conn: Connection, ids: list[int], now: datetime) -> None:
@@ -278,12 +302,13 @@ def dispatch(engine: Engine, settings: Settings, channels: Mapping[str, Channel]
              in_flight: int = 2) -> DispatchStats:
     """Dispatch batches until nothing is due.
 
-    Up to `in_flight` batches are with the providers at once, each on a sender thread: while
-    one is being sent, the next is claimed and rendered, so the provider's latency (the largest
-    cost against a real API) overlaps the database work. Every database step stays on this
-    thread, and a batch's messages stay leased until its outcomes are recorded."""
+    This thread claims, loads, renders and takes credit for one batch after another; up to
+    `in_flight` batches are meanwhile with the providers, each on a sender thread that sends it
+    and then records the outcomes on its own connection. So a provider's latency (the largest
+    cost against a real API) and the database's work on one batch's outcomes overlap the
+    rendering of the next. A batch's messages stay leased until its outcomes are recorded."""
     total = DispatchStats()
-    pending: deque[tuple[Batch, Future[dict[int, Outcome]]]] = deque()
+    pending: deque[Future[DispatchStats]] = deque()
     with (ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="nudgeflow-send") as pool,
           _collecting_between_batches() as collect):
         try:
@@ -292,20 +317,18 @@ def dispatch(engine: Engine, settings: Settings, channels: Mapping[str, Channel]
                 batch = _take(engine, settings, now, batch_size)
                 drained = batch.stats.claimed < batch_size
                 if batch.items:
-                    pending.append((batch, pool.submit(_send, channels, batch)))
+                    pending.append(pool.submit(_deliver, engine, settings, channels, batch))
                 else:
                     total.add(batch.stats)
                 while pending and (drained or len(pending) >= in_flight):
-                    done, sending = pending.popleft()
-                    total.add(_finish(engine, settings, done, sending.result()))
+                    total.add(pending.popleft().result())
                 if drained:
                     return total
         except BaseException:
-            # Record what the providers answered for the other batches before giving up, so
-            # their messages are not sent again when the leases run out.
-            for done, sending in pending:
+            # The other batches still finish (the pool waits for them): say if they fail too.
+            for sending in pending:
                 try:
-                    _finish(engine, settings, done, sending.result())
+                    sending.result()
                 except Exception:
-                    log.exception("could not record a batch's outcomes")
+                    log.exception("a batch could not be sent or recorded")
             raise

@@ -28,6 +28,24 @@ class Prepared:
     units: int = 1
     encoding: str | None = None
     error: str | None = None
+    cancelled: str | None = None  # why it may no longer go out (see suppressed)
+
+
+# Why a message that was queued may no longer go out (`reason` in its activity's details).
+SUPPRESSED = {"opted_out": "the customer opted out of {channel} after it was queued",
+              "no_marketing_consent": "the customer withdrew marketing consent after it was "
+                                      "queued"}
+
+
+def suppressed(row: Any, consent_required: bool) -> str | None:
+    """The customer's choices as they are now, not when the message was queued (it may have
+    waited for its send time or for credit): opted out of its channel, or no marketing consent
+    for a marketing campaign when the workspace requires consent."""
+    if row.c_email_opt_out if row.channel == "email" else row.c_sms_opt_out:
+        return "opted_out"
+    if consent_required and row.campaign_purpose == "marketing" and not row.c_marketing_consent:
+        return "no_marketing_consent"
+    return None
 
 
 def source(row: Any) -> tuple[str | None, str]:
@@ -40,8 +58,9 @@ def source(row: Any) -> tuple[str | None, str]:
 
 def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
             awarded: Mapping[tuple[int, int, str], dict[str, Any]], settings: Settings,
-            now: datetime) -> list[Prepared]:
-    """Render each message; a message that cannot be rendered fails with the reason.
+            now: datetime, consent_required: bool = True) -> list[Prepared]:
+    """Render each message; a message that cannot be rendered fails with the reason, one that
+    may no longer go out is cancelled with it.
 
     Each message's context holds only what its templates read, and a template that reads only
     `var.attr` values is rendered once per distinct set of those values in the batch."""
@@ -51,6 +70,9 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
     rendered: dict[tuple[Any, ...], str] = {}
     out = []
     for row in rows:
+        if (reason := suppressed(row, consent_required)) is not None:
+            out.append(Prepared(row, cancelled=reason))
+            continue
         subject_source, body_source = sources = source(row)
         needs = plans.get(sources) or plans.setdefault(sources, Needs.of(*sources))
         marketing_email = row.channel == "email" and row.campaign_purpose == "marketing"

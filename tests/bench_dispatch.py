@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, literal, select
 
@@ -15,7 +16,7 @@ from engine.config import Settings
 from engine.db import write_transaction
 from engine.models import Activity, Campaign, Customer, Message
 from engine.outbox import dispatch
-from tests.fakes import RecordingChannel, Reply, fake_server
+from tests.fakes import RecordingChannel, Reply, fake_server_process
 
 NOW = datetime(2026, 11, 23, 12, 0)
 SOURCE = {"subject": "{{ customer.first_name }}, our November offer",
@@ -35,7 +36,8 @@ def _enqueue(engine: Engine, n: int) -> None:
                    literal("email"), Customer.email, literal("queued"), literal(NOW),
                    literal(0), literal(NOW), literal(SOURCE, Message.inline_template.type),
                    literal("offers@example.com"))
-            .where(Customer.email_valid).order_by(Customer.id).limit(n)))
+            .where(Customer.email_valid, Customer.email_opt_out.is_(False))
+            .order_by(Customer.id).limit(n)))
     if engine.dialect.name == "postgresql":  # a fresh queue, as autovacuum would leave it
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
@@ -43,31 +45,29 @@ def _enqueue(engine: Engine, n: int) -> None:
 
 
 def bench_dispatch(engine: Engine, n: int = 100_000) -> dict[str, float]:
+    """The fake server runs in a process of its own, as SendGrid runs on another machine. The
+    raw batched rate is the better of a pass before and a pass after ours."""
     _enqueue(engine, n)
     settings = Settings(secret_key="bench", public_url="https://nf.example")
-    with fake_server(Reply(202, "", {"X-Message-Id": "bench"})) as fake:
+    with fake_server_process(Reply(202, "", {"X-Message-Id": "bench"})) as fake:
         channel = SendGridChannel("SG.bench", host=fake.url)
-        started = time.perf_counter()
-        stats = dispatch(engine, settings, {"email": channel, "sms": RecordingChannel()},
-                         now=NOW, batch_size=1000)
-        ours = time.perf_counter() - started
-        assert stats.sent == n, stats
         batches = [channel.payload([
             Outgoing(
                 i, "email", f"c{i}@example.com", SOURCE["body"], "Subject", False,
                 "offers@example.com")
             for i in range(k, k + 1000)]) for k in range(0, n, 1000)]
+        raw = _post_all(channel, batches)
+        received = fake.counts()["recipients"]
         started = time.perf_counter()
-        for body in batches:
-            channel.api.client.mail.send.post(request_body=body)
-        raw = time.perf_counter() - started
+        stats = dispatch(engine, settings, {"email": channel, "sms": RecordingChannel()},
+                         now=NOW, batch_size=1000)
+        ours = time.perf_counter() - started
+        assert stats.sent == n, stats
+        assert fake.counts()["recipients"] - received == n
+        raw = min(raw, _post_all(channel, batches))
         single = min(n, 2000)
-        one = [channel.payload([Outgoing(
-            i, "email", f"c{i}@example.com", SOURCE["body"], "Subject")]) for i in range(single)]
-        started = time.perf_counter()
-        for body in one:
-            channel.api.client.mail.send.post(request_body=body)
-        per_message = time.perf_counter() - started
+        per_message = _post_all(channel, [channel.payload([Outgoing(
+            i, "email", f"c{i}@example.com", SOURCE["body"], "Subject")]) for i in range(single)])
     with engine.connect() as conn:
         sent = conn.execute(select(func.count()).where(Message.status == "sent")).scalar_one()
     assert sent == n
@@ -84,11 +84,19 @@ def bench_dispatch(engine: Engine, n: int = 100_000) -> dict[str, float]:
             "latency_1": latency[1], "latency_2": latency[2]}
 
 
+def _post_all(channel: SendGridChannel, bodies: list[dict[str, Any]]) -> float:
+    """Seconds the raw client takes to post the bodies one after another."""
+    started = time.perf_counter()
+    for body in bodies:
+        channel.api.client.mail.send.post(request_body=body)
+    return time.perf_counter() - started
+
+
 def _with_latency(engine: Engine, settings: Settings, n: int) -> dict[int, float]:
     rates = {}
     for in_flight in (1, 2):
         _enqueue(engine, n)
-        with fake_server(Reply(202, "", {"X-Message-Id": "bench"}, hang=0.1)) as fake:
+        with fake_server_process(Reply(202, "", {"X-Message-Id": "bench"}, hang=0.1)) as fake:
             channel = SendGridChannel("SG.bench", host=fake.url)
             started = time.perf_counter()
             stats = dispatch(engine, settings, {"email": channel, "sms": RecordingChannel()},

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from engine.channels.base import Channel, Outcome, Outgoing
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -31,6 +38,8 @@ class FakeServer:
     script: list[Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    keep: bool = True  # False: only count requests and recipients (benchmarks)
+    counts: dict[str, int] = field(default_factory=lambda: {"requests": 0, "recipients": 0})
 
     def bodies(self) -> list[Any]:
         return [r["body"] for r in self.requests]
@@ -46,8 +55,11 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             ctype = self.headers.get("Content-Type", "")
             body = json.loads(raw) if "json" in ctype else {
                 k: v[0] for k, v in parse_qs(raw).items()}
-            fake.requests.append({"path": self.path, "headers": dict(self.headers),
-                                  "body": body})
+            fake.counts["requests"] += 1
+            fake.counts["recipients"] += len(body.get("personalizations", [None]))
+            if fake.keep:
+                fake.requests.append({"path": self.path, "headers": dict(self.headers),
+                                      "body": body})
             reply = fake.script.pop(0) if fake.script else fake.default
             if reply.hang:
                 time.sleep(reply.hang)
@@ -64,12 +76,20 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
+        def do_GET(self) -> None:  # the counts, for a server in another process
+            data = json.dumps(fake.counts).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
     return Handler
 
 
 @contextmanager
-def fake_server(default: Reply) -> Iterator[FakeServer]:
-    fake = FakeServer(default)
+def fake_server(default: Reply, keep: bool = True) -> Iterator[FakeServer]:
+    fake = FakeServer(default, keep=keep)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -79,6 +99,36 @@ def fake_server(default: Reply) -> Iterator[FakeServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class RemoteFake:
+    url: str
+
+    def counts(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/counts", timeout=10) as answer:
+            return json.loads(answer.read())  # type: ignore[no-any-return]
+
+
+@contextmanager
+def fake_server_process(default: Reply) -> Iterator[RemoteFake]:
+    """A counting fake server in a process of its own, as a real provider runs on another
+    machine: for benchmarks, where its work must not share the measured interpreter."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes", json.dumps(asdict(default))],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield RemoteFake(f"http://127.0.0.1:{int(process.stdout.readline())}")
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def _serve(default: Reply) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(FakeServer(default, keep=False)))
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
 
 
 def twilio_created(n: int) -> Reply:
@@ -96,3 +146,7 @@ class RecordingChannel(Channel):
     def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
         self.sent.extend(batch)
         return [Outcome(m.message_id, "sent", provider_id=f"rec-{m.message_id}") for m in batch]
+
+
+if __name__ == "__main__":
+    _serve(Reply(**json.loads(sys.argv[1])))

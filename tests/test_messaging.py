@@ -244,6 +244,57 @@ def test_no_credit_holds_until_credit_is_added(ws: Db) -> None:
         assert credits.balances(conn)["email"] == 4
 
 
+def test_credit_goes_to_each_message_the_balance_still_covers(db: Db) -> None:
+    with write_transaction(db.engine) as conn:
+        assert credits.take(conn, "sms", [2, 1, 1]) == [True] * 3  # no meter: no limit
+        credits.add(conn, "sms", 3)
+        # A 2-part SMS that no longer fits waits; the 1-part one after it still goes.
+        assert credits.take(conn, "sms", [2, 2, 1]) == [True, False, True]
+        assert credits.take(conn, "sms", [1]) == [False]
+        assert credits.balances(conn)["sms"] == 0
+
+
+@pytest.mark.parametrize("consent_mode", ["require", "ignore"])
+def test_choices_made_after_queueing_hold_at_dispatch(ws: Db, consent_mode: str) -> None:
+    """A message waits (for its send time, for credit) after it is queued: an opt-out or a
+    withdrawn consent in between cancels it, with the reason in the log, and takes no credit."""
+    from sqlalchemy import update
+
+    from engine.unsubscribe import opt_out
+    from engine.workspace import set_setting
+
+    run_on(ws, "offer", manual=True)
+    run_on(ws, "installment")
+    with write_transaction(ws.engine) as conn:
+        ids = dict(conn.execute(select(Customer.external_id, Customer.id)).all())
+        assert opt_out(conn, ids["ona"], "email", None)
+        conn.execute(update(Customer).where(Customer.id == ids["jonas"])
+                     .values(marketing_consent=False))
+        set_setting(conn, "consent_mode", consent_mode)
+        credits.add(conn, "email", 5)
+    email, sms = RecordingChannel(), RecordingChannel()
+    stats = dispatch(ws.engine, SETTINGS, {"email": email, "sms": sms}, now=NOW)
+    # Ona opted out of email only: her SMS still goes.
+    assert [m.to for m in sms.sent] == ["+37061234567"]
+    ignored = consent_mode == "ignore"
+    assert [m.to for m in email.sent] == (["jonas@example.com"] if ignored else [])
+    assert (stats.sent, stats.cancelled) == ((2, 1) if ignored else (1, 2))
+    rows = {m.external_id: m for m in messages(ws) if m.channel == "email"}
+    assert (rows["ona"].status, rows["ona"].last_error, rows["ona"].sent_at) == (
+        "cancelled", "not sent: the customer opted out of email after it was queued", None)
+    assert rows["jonas"].status == ("sent" if ignored else "cancelled")
+    expected = [("Message to ona@example.com cancelled: the customer opted out of email after "
+                 "it was queued", {"reason": "opted_out"}, rows["ona"].id)]
+    if not ignored:
+        expected.append(("Message to jonas@example.com cancelled: the customer withdrew "
+                         "marketing consent after it was queued",
+                         {"reason": "no_marketing_consent"}, rows["jonas"].id))
+    assert sorted(tuple(a) for a in activities(ws, "message_cancelled")) == sorted(expected)
+    with ws.engine.connect() as conn:
+        assert credits.balances(conn)["email"] == (4 if ignored else 5)
+    assert dispatch(ws.engine, SETTINGS, {"email": email, "sms": sms}, now=NOW).claimed == 0
+
+
 def test_marketing_email_unsubscribe(ws: Db) -> None:
     from web import create_app
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from engine.campaigns import import_file
 from engine.config import Settings
@@ -47,15 +47,16 @@ def _queue(db: Db, n: int, minutes_apart: int = 0) -> list[int]:
 
 def test_claims_are_disjoint_and_leases_expire_at_the_boundary(db: Db) -> None:
     ids = _queue(db, 5, minutes_apart=1)
-    a = claim(db.engine, T0, 2)
-    b = claim(db.engine, T0, 2)
-    c = claim(db.engine, T0, 2)
-    d = claim(db.engine, T0, 2)
+    def claimed(at: datetime, limit: int) -> list[int]:
+        return [m.id for m in claim(db.engine, at, limit)]
+
+    a, b, c, d = (claimed(T0, 2) for _ in range(4))
     assert (a, b, c, d) == (ids[0:2], ids[2:4], ids[4:5], [])
     # A lease runs until exactly T0 + LEASE: not before, then it is taken over.
-    assert claim(db.engine, T0 + LEASE, 10) == []
+    assert claimed(T0 + LEASE, 10) == []
     taken = claim(db.engine, T0 + LEASE + timedelta(microseconds=1), 10)
-    assert taken == ids
+    assert [m.id for m in taken] == ids
+    assert {m.attempts for m in taken} == {2}  # as the claim left them
     with db.engine.connect() as conn:
         assert set(conn.execute(select(Message.attempts)).scalars()) == {2}
 
@@ -116,7 +117,9 @@ def test_a_crashing_provider_leaves_only_its_own_batch_leased(db: Db) -> None:
 PERSON = st.fixed_dictionaries({
     "email_ok": st.booleans(), "has_email": st.booleans(), "phone_ok": st.booleans(),
     "email_opt_out": st.booleans(), "sms_opt_out": st.booleans(),
-    "marketing_consent": st.booleans()})
+    "marketing_consent": st.booleans(),
+    # What the person changes after the run queued their message and before it is sent.
+    "later": st.sampled_from([None, "opt_out", "withdraw_consent", "give_consent"])})
 
 
 @settings(max_examples=25, deadline=None,
@@ -151,6 +154,15 @@ def test_nothing_reaches_who_must_not_get_it(db: Db, tmp_path: Path, people: lis
     import_file(db.engine, path)
     rec = RecordingChannel()
     channels = {"email": rec, "sms": rec}
+    run(db.engine, "blast", date(2025, 1, 1), now=T0)
+    with write_transaction(db.engine) as conn:
+        for i, p in enumerate(people):
+            change = {"opt_out": {f"{channel}_opt_out": True},
+                      "withdraw_consent": {"marketing_consent": False},
+                      "give_consent": {"marketing_consent": True}}.get(p["later"])
+            if change:
+                conn.execute(update(Customer).where(Customer.external_id == f"p{i}")
+                             .values(change))
     for _ in range(2):  # running and dispatching twice changes nothing
         run(db.engine, "blast", date(2025, 1, 1), now=T0)
         dispatch(db.engine, SETTINGS, channels, now=T0)
@@ -159,8 +171,14 @@ def test_nothing_reaches_who_must_not_get_it(db: Db, tmp_path: Path, people: lis
     by_address = {m.body.removeprefix("Hi "): m for m in rec.sent}
     assert len(by_address) == len(rec.sent)
     for i, p in enumerate(people):
+        consent_later = {"withdraw_consent": False, "give_consent": True}.get(
+            p["later"], p["marketing_consent"])
         allowed = (
+            # as the run found them (queued or skipped, once) ...
             not p["email_opt_out" if channel == "email" else "sms_opt_out"]
             and (purpose == "service" or ignore_consent or p["marketing_consent"])
-            and (p["has_email"] and p["email_ok"] if channel == "email" else p["phone_ok"]))
+            and (p["has_email"] and p["email_ok"] if channel == "email" else p["phone_ok"])
+            # ... and as the dispatcher found them
+            and p["later"] != "opt_out"
+            and (purpose == "service" or ignore_consent or consent_later))
         assert (f"p{i}" in by_address) == allowed, (p, purpose, channel, ignore_consent)
