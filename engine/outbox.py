@@ -29,14 +29,17 @@ from sqlalchemy import (
     Engine,
     Select,
     Text,
+    any_,
     case,
     cast,
+    func,
     literal,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.expression import ColumnElement
 
 from engine import credits
 from engine.channels.base import Channel, Outcome
@@ -102,10 +105,14 @@ def claim(engine: Engine, now: datetime, limit: int) -> list[Any]:
 
 
 def _lease(conn: Connection, which: Select[Any], now: datetime) -> list[Any]:
+    taken: ColumnElement[bool] = Message.id.in_(which.scalar_subquery())
     if conn.dialect.name == "postgresql":
-        which = which.with_for_update(skip_locked=True)
+        # `= ANY(ARRAY(...))`: the batch is picked once, then its rows updated by primary key;
+        # with `IN (...)` PostgreSQL may hash-join against a scan of the whole table.
+        taken = Message.id == any_(func.array(
+            which.with_for_update(skip_locked=True).scalar_subquery()))
     return list(conn.execute(
-        update(Message).where(Message.id.in_(which.scalar_subquery()))
+        update(Message).where(taken)
         .values(status="sending", lease_until=now + LEASE, attempts=Message.attempts + 1)
         .returning(*CLAIMED)))
 
