@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import threading
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: there other processes meet on the busy timeout
+    fcntl = None  # type: ignore[assignment]
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,27 +63,51 @@ def is_sqlite(bind: Engine | Connection) -> bool:
     return bind.dialect.name == "sqlite"
 
 
-# One mutex per SQLite engine: see write_transaction.
-_WRITERS: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+class _Writers:
+    """The queue SQLite writers of one database file wait in: a mutex for the threads of this
+    process, then an exclusive lock on `<database>-writer.lock` for other processes. Both wake
+    the next writer the moment the writer before it is done, where SQLite's busy handler retries
+    after sleeps of up to 100 ms: that stalled a dispatcher whose sender threads record while it
+    claims the next batch, and dispatchers in several processes."""
+
+    def __init__(self, database: str | None) -> None:
+        self.mutex = threading.RLock()
+        self.path = (f"{database}-writer.lock"
+                     if database and database != ":memory:" and fcntl else None)
+        self.depth = 0  # a nested write_transaction keeps the turn it has
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self.mutex:
+            self.depth += 1
+            try:
+                if self.path is None or self.depth > 1:
+                    yield
+                    return
+                with open(self.path, "a+b") as lock:  # closing it ends the turn
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    yield
+            finally:
+                self.depth -= 1
+
+
+_WRITERS: WeakKeyDictionary[Engine, _Writers] = WeakKeyDictionary()
 _WRITERS_GUARD = threading.Lock()
 
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: on SQLite it takes the write lock up front
-    (BEGIN IMMEDIATE), so two writers queue on the busy timeout instead of failing.
-
-    Writers in one process (the dispatcher's threads, the web server's) first queue on a mutex
-    of the engine, which wakes the next one the moment the lock is free: SQLite's busy handler
-    retries after sleeps of up to 100 ms, which stalled a dispatcher whose sender threads record
-    while it claims the next batch. Other processes still meet on the busy timeout."""
+    (BEGIN IMMEDIATE), after waiting its turn among the writers (_Writers); a writer outside
+    nudgeflow still meets it on the busy timeout."""
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             yield conn
         return
     with _WRITERS_GUARD:
-        mutex = _WRITERS.setdefault(engine, threading.RLock())
-    with mutex, engine.connect() as conn:
+        writers = _WRITERS.get(engine) or _WRITERS.setdefault(
+            engine, _Writers(engine.url.database))
+    with writers.turn(), engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn

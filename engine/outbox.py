@@ -37,15 +37,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import ColumnElement
 
 from engine import credits
+from engine.bulk import BulkUpdate
 from engine.channels.base import Channel, Outcome
 from engine.config import Settings
 from engine.db import write_transaction
-from engine.fastmany import BulkUpdate, FastMany
 from engine.message_context import (
     bonuses,
     customer_figures,
@@ -54,7 +52,7 @@ from engine.message_context import (
 from engine.models import Activity, Message
 from engine.models.base import utcnow
 from engine.rendering import SUPPRESSED, Prepared, prepare
-from engine.sql import among, insert_new, json_object_no_nulls
+from engine.sql import among, insert_new, json_object_no_nulls, skipping_duplicates
 from engine.workspace import workspace_settings
 
 log = logging.getLogger("nudgeflow.outbox")
@@ -203,15 +201,9 @@ MARK_FAILED = BulkUpdate(Message.__table__, _LEASED, {"status": "failed", "lease
                          ("last_error",))
 MARK_CANCELLED = BulkUpdate(Message.__table__, _LEASED,
                             {"status": "cancelled", "lease_until": None}, ("last_error",))
-ACTIVITY_COLUMNS = ("customer_id", "at", "kind", "campaign_id", "node_id", "occurrence",
-                    "run_id", "message_id", "summary", "details")
-ADD_ACTIVITY = {name: FastMany(insert(Activity).on_conflict_do_nothing(), ACTIVITY_COLUMNS)
-                for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
-
-
 def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcome],
             settings: Settings, now: datetime, stats: DispatchStats) -> None:
-    """Write every outcome of a batch: three bulk updates (engine.fastmany), the
+    """Write every outcome of a batch: a bulk update per outcome (engine.bulk), the
     `message_sent` activities in one INSERT ... SELECT from the rows just marked sent, and the
     (rare) `message_failed` activities."""
     sent: list[dict[str, Any]] = []
@@ -257,7 +249,8 @@ def _record(engine: Engine, items: list[Prepared], outcomes: Mapping[int, Outcom
             credits.give_back(conn, channel, units)
         if sent:
             _sent_activities(conn, [r["id"] for r in sent], now)
-        ADD_ACTIVITY[conn.dialect.name].run(conn, activities)
+        if activities:
+            conn.execute(skipping_duplicates(conn, Activity.__table__), activities)
     stats.sent += len(sent)
     stats.retried += len(retry)
     stats.failed += len(failed)

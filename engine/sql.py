@@ -36,12 +36,16 @@ def insert_new(conn: Connection, table: Table, select: Select[Any]) -> int:
     The unique keys make this the exactly-once step: a second run, a concurrent run (which
     waits on the first's uncommitted rows and then skips them) or a re-run after a crash adds
     only what is missing."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     # `WHERE true` keeps SQLite from reading ON CONFLICT as a join's ON clause.
-    stmt = insert(table).from_select(
-        [c.name for c in select.selected_columns], select.where(true())
-    ).on_conflict_do_nothing()
+    stmt = skipping_duplicates(conn, table).from_select(
+        [c.name for c in select.selected_columns], select.where(true()))
     return rowcount(conn, stmt)
+
+
+def skipping_duplicates(conn: Connection, table: Any) -> Any:
+    """INSERT INTO table ... ON CONFLICT DO NOTHING."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def rowcount(conn: Connection, stmt: Any) -> int:
