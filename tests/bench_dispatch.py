@@ -5,6 +5,8 @@ and one request per message, in the same run."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +18,7 @@ from engine.config import Settings
 from engine.db import write_transaction
 from engine.models import Activity, Campaign, Customer, Message
 from engine.outbox import dispatch
-from tests.fakes import RecordingChannel, Reply, fake_server_process
+from tests.fakes import RecordingChannel, Reply, fake_server, fake_server_process
 
 NOW = datetime(2026, 11, 23, 12, 0)
 SOURCE = {"subject": "{{ customer.first_name }}, our November offer",
@@ -45,11 +47,39 @@ def _enqueue(engine: Engine, n: int) -> None:
 
 
 def bench_dispatch(engine: Engine, n: int = 100_000) -> dict[str, float]:
-    """The fake server runs in a process of its own, as SendGrid runs on another machine. The
-    raw batched rate is the better of a pass before and a pass after ours."""
-    _enqueue(engine, n)
+    """Two arrangements of the fake server: in a process of its own, as SendGrid runs on
+    another machine, and as a thread of the benchmark's process (where the issue's "about
+    100k/s" raw figure comes from; there it takes its share of this interpreter from both)."""
     settings = Settings(secret_key="bench", public_url="https://nf.example")
-    with fake_server_process(Reply(202, "", {"X-Message-Id": "bench"})) as fake:
+    figures: dict[str, float] = {}
+    for where, serve in (("own process", fake_server_process), ("benchmark's process",
+                                                                 _in_process)):
+        ours, raw, one = _measure(engine, settings, n, serve)
+        print(f"  dispatch {n:,} emails to a fake SendGrid in its {where}: {ours:,.0f} msg/s end "
+              f"to end; raw client, 1,000-recipient batches: {raw:,.0f} msg/s (ours = "
+              f"{ours / raw:.0%}); raw client, one request per message: {one:,.0f} msg/s "
+              f"(ours = {ours / one:.1f}x)")
+        key = "" if serve is fake_server_process else "in_process_"
+        figures |= {f"{key}ours": ours, f"{key}raw_batched": raw, f"{key}raw_single": one}
+    latency = _with_latency(engine, settings, min(n, 20_000))
+    print(f"  the same against a provider answering in 100 ms (a real API's latency): "
+          f"{latency[1]:,.0f} msg/s with one batch at a time, {latency[2]:,.0f} msg/s with two "
+          f"in flight ({latency[2] / latency[1]:.1f}x)")
+    return figures | {"latency_1": latency[1], "latency_2": latency[2]}
+
+
+@contextmanager
+def _in_process(reply: Reply) -> Iterator[Any]:
+    with fake_server(reply, keep=False) as fake:
+        yield fake
+
+
+def _measure(engine: Engine, settings: Settings, n: int,
+             serve: Callable[[Reply], AbstractContextManager[Any]]) -> tuple[float, ...]:
+    """(ours, raw batched, raw one per message) in msg/s; the raw batched rate is the better
+    of a pass before and a pass after ours."""
+    _enqueue(engine, n)
+    with serve(Reply(202, "", {"X-Message-Id": "bench"})) as fake:
         channel = SendGridChannel("SG.bench", host=fake.url)
         batches = [channel.payload([
             Outgoing(
@@ -57,13 +87,13 @@ def bench_dispatch(engine: Engine, n: int = 100_000) -> dict[str, float]:
                 "offers@example.com")
             for i in range(k, k + 1000)]) for k in range(0, n, 1000)]
         raw = _post_all(channel, batches)
-        received = fake.counts()["recipients"]
+        received = _recipients(fake)
         started = time.perf_counter()
         stats = dispatch(engine, settings, {"email": channel, "sms": RecordingChannel()},
                          now=NOW, batch_size=1000)
         ours = time.perf_counter() - started
         assert stats.sent == n, stats
-        assert fake.counts()["recipients"] - received == n
+        assert _recipients(fake) - received == n
         raw = min(raw, _post_all(channel, batches))
         single = min(n, 2000)
         per_message = _post_all(channel, [channel.payload([Outgoing(
@@ -71,17 +101,11 @@ def bench_dispatch(engine: Engine, n: int = 100_000) -> dict[str, float]:
     with engine.connect() as conn:
         sent = conn.execute(select(func.count()).where(Message.status == "sent")).scalar_one()
     assert sent == n
-    latency = _with_latency(engine, settings, min(n, 20_000))
-    ours_rate, raw_rate, one_rate = n / ours, n / raw, single / per_message
-    print(f"  dispatch {n:,} emails to a fake SendGrid: {ours_rate:,.0f} msg/s end to end; "
-          f"raw client, 1,000-recipient batches: {raw_rate:,.0f} msg/s (ours = "
-          f"{ours_rate / raw_rate:.0%}); raw client, one request per message: "
-          f"{one_rate:,.0f} msg/s (ours = {ours_rate / one_rate:.1f}x)")
-    print(f"  the same against a provider answering in 100 ms (a real API's latency): "
-          f"{latency[1]:,.0f} msg/s with one batch at a time, {latency[2]:,.0f} msg/s with two "
-          f"in flight ({latency[2] / latency[1]:.1f}x)")
-    return {"ours": ours_rate, "raw_batched": raw_rate, "raw_single": one_rate,
-            "latency_1": latency[1], "latency_2": latency[2]}
+    return n / ours, n / raw, single / per_message
+
+
+def _recipients(fake: Any) -> int:
+    return int(fake.counts()["recipients"] if callable(fake.counts) else fake.counts["recipients"])
 
 
 def _post_all(channel: SendGridChannel, bodies: list[dict[str, Any]]) -> float:
