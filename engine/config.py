@@ -34,6 +34,7 @@ class Settings:
     twilio_from: str | None = None
     twilio_base_url: str | None = None
     max_attempts: int = 5
+    dispatch_in_flight: int = 4  # batches with the providers at once (engine.outbox.dispatch)
     secret_key: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     instance_dir: Path = Path("./instance")
@@ -43,12 +44,14 @@ class Settings:
         return ZoneInfo(self.timezone)
 
 
-def _int(name: str, raw: str, minimum: int) -> int:
+def _int(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
     if not re.fullmatch(r"[0-9]+", raw.strip()):
         raise ConfigError(f"NUDGEFLOW_{name}: expected a whole number, got {raw!r}")
     value = int(raw)
     if value < minimum:
         raise ConfigError(f"NUDGEFLOW_{name}: must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"NUDGEFLOW_{name}: must be at most {maximum}, got {value}")
     return value
 
 
@@ -101,6 +104,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["outbox_dir"] = Path(outbox)
     if (attempts := get("MAX_ATTEMPTS")) is not None:
         kwargs["max_attempts"] = _int("MAX_ATTEMPTS", attempts, 1)
+    if (in_flight := get("DISPATCH_IN_FLIGHT")) is not None:
+        kwargs["dispatch_in_flight"] = _int("DISPATCH_IN_FLIGHT", in_flight, 1, 32)
     if (public := get("PUBLIC_URL")) is not None:
         if not re.match(r"^https?://[^/\s]+", public):
             raise ConfigError(f"NUDGEFLOW_PUBLIC_URL: expected http(s)://host[:port], got {public!r}")

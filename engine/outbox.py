@@ -299,14 +299,16 @@ def _collecting_between_batches() -> Iterator[Any]:
 
 def dispatch(engine: Engine, settings: Settings, channels: Mapping[str, Channel],
              now: datetime | None = None, batch_size: int = 1000,
-             in_flight: int = 2) -> DispatchStats:
+             in_flight: int | None = None) -> DispatchStats:
     """Dispatch batches until nothing is due.
 
     This thread claims, loads, renders and takes credit for one batch after another; up to
-    `in_flight` batches are meanwhile with the providers, each on a sender thread that sends it
-    and then records the outcomes on its own connection. So a provider's latency (the largest
-    cost against a real API) and the database's work on one batch's outcomes overlap the
-    rendering of the next. A batch's messages stay leased until its outcomes are recorded."""
+    `in_flight` batches (NUDGEFLOW_DISPATCH_IN_FLIGHT) are meanwhile with the providers, each
+    on a sender thread that sends it and then records the outcomes on its own connection. So a
+    provider's latency (the largest cost against a real API) and the database's work on one
+    batch's outcomes overlap the rendering of the next. A batch's messages stay leased until
+    its outcomes are recorded."""
+    in_flight = in_flight or settings.dispatch_in_flight
     total = DispatchStats()
     pending: deque[Future[DispatchStats]] = deque()
     with (ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="nudgeflow-send") as pool,

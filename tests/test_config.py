@@ -13,6 +13,8 @@ def test_defaults() -> None:
     assert s.database_url == "sqlite:///nudgeflow.db"
     assert (s.timezone, s.run_at, s.catchup_days, s.default_region) == ("UTC", time(6), 7, "ZA")
     assert (s.email_provider, s.sms_provider, s.max_attempts) == ("file", "file", 5)
+    assert s.dispatch_in_flight == 4
+    assert load_settings({"NUDGEFLOW_DISPATCH_IN_FLIGHT": "8"}).dispatch_in_flight == 8
 
 
 def test_values_are_read() -> None:
@@ -27,6 +29,7 @@ def test_values_are_read() -> None:
     ("RUN_AT", "25:00", "NUDGEFLOW_RUN_AT: expected HH:MM (24-hour), got '25:00'"),
     ("CATCHUP_DAYS", "-1", "NUDGEFLOW_CATCHUP_DAYS: expected a whole number, got '-1'"),
     ("MAX_ATTEMPTS", "0", "NUDGEFLOW_MAX_ATTEMPTS: must be at least 1, got 0"),
+    ("DISPATCH_IN_FLIGHT", "33", "NUDGEFLOW_DISPATCH_IN_FLIGHT: must be at most 32, got 33"),
     ("DEFAULT_REGION", "XX", "NUDGEFLOW_DEFAULT_REGION: unknown region 'XX'"),
     ("EMAIL_PROVIDER", "smtp", "NUDGEFLOW_EMAIL_PROVIDER: expected one of file, console, sendgrid"),
     ("DATABASE_URL", "mysql://x", "NUDGEFLOW_DATABASE_URL: expected a sqlite:/// or"),

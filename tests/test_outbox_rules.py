@@ -5,6 +5,9 @@ marketing campaign (unless consent is ignored) or an invalid address, and nothin
 from __future__ import annotations
 
 import json
+import threading
+import time
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,6 +94,34 @@ def test_batches_in_flight_are_each_sent_and_recorded_once(db: Db) -> None:
         assert set(conn.execute(select(Message.status)).scalars()) == {"sent"}
         assert conn.execute(select(func.count()).select_from(Activity)
                             .where(Activity.kind == "message_sent")).scalar_one() == 2500
+
+
+class SlowChannel(RecordingChannel):
+    """Answers after a while, counting how many batches it holds at once."""
+
+    max_batch = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock, self.holding, self.most = threading.Lock(), 0, 0
+
+    def send(self, batch: Any) -> Any:
+        with self.lock:
+            self.holding += 1
+            self.most = max(self.most, self.holding)
+        time.sleep(0.5)
+        with self.lock:
+            self.holding -= 1
+            return super().send(batch)
+
+
+def test_the_setting_decides_how_many_batches_are_in_flight(db: Db) -> None:
+    ids = _queue(db, 500)
+    channel = SlowChannel()
+    stats = dispatch(db.engine, replace(SETTINGS, dispatch_in_flight=3),
+                     {"email": channel, "sms": channel}, now=T0, batch_size=100)
+    assert (stats.sent, channel.most) == (500, 3)
+    assert sorted(m.message_id for m in channel.sent) == ids
 
 
 def test_a_crashing_provider_leaves_only_its_own_batch_leased(db: Db) -> None:
