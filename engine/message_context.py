@@ -51,8 +51,8 @@ def load_batch(conn: Connection, claimed: list[Any]) -> tuple[list[Any], list[Ne
     campaigns = _by_id(conn, Campaign, (Campaign.key, Campaign.name, Campaign.purpose),
                        {m.campaign_id for m in claimed})
     no_template = (None, None, None)
-    sources = {(inline.get("subject"), inline["body"]) if (inline := json_text(m.inline_template))
-               else templates.get(m.template_id, no_template)[:2] for m in claimed}
+    sources = {source(m.inline_template, *templates.get(m.template_id, no_template)[:2])
+               for m in claimed}
     needs = [Needs.of(*pair) for pair in sources]
     wanted = set(CONSENT_COLUMNS)
     for need in needs:
@@ -91,6 +91,17 @@ def _by_id(conn: Connection, model: Any, columns: Iterable[Any],
 @lru_cache(maxsize=8)
 def _record_type(fields: tuple[str, ...]) -> Any:
     return namedtuple("BatchRow", fields)  # type: ignore[misc]
+
+
+def source(inline_template: str | None, subject: str | None,
+           body: str | None) -> tuple[str | None, str]:
+    """The (subject, body) template of a message: its node's inline text (JSON text) or else
+    its template's subject and body."""
+    if inline_template:
+        inline = json_text(inline_template)
+        return inline.get("subject"), inline["body"]
+    assert body is not None  # a message has inline text or a template (deletes check)
+    return subject, body
 
 
 @lru_cache(maxsize=1024)

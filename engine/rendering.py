@@ -16,7 +16,7 @@ from jinja2 import TemplateError
 from engine import sms
 from engine.channels.base import Outgoing
 from engine.config import Settings, secret_key
-from engine.message_context import Needs, context, json_text
+from engine.message_context import Needs, context, source
 from engine.templates import is_html, references, render
 from engine.unsubscribe import make_token
 
@@ -48,14 +48,6 @@ def suppressed(row: Any, consent_required: bool) -> str | None:
     return None
 
 
-def source(row: Any) -> tuple[str | None, str]:
-    """The (subject, body) template of a message: its node's inline text or its template."""
-    if row.inline_template:
-        inline = json_text(row.inline_template)
-        return inline.get("subject"), inline["body"]
-    return row.t_subject, row.t_body
-
-
 def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
             awarded: Mapping[tuple[int, int, str], dict[str, Any]], settings: Settings,
             now: datetime, consent_required: bool = True) -> list[Prepared]:
@@ -73,7 +65,8 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
         if (reason := suppressed(row, consent_required)) is not None:
             out.append(Prepared(row, cancelled=reason))
             continue
-        subject_source, body_source = sources = source(row)
+        subject_source, body_source = sources = source(row.inline_template, row.t_subject,
+                                                        row.t_body)
         needs = plans.get(sources) or plans.setdefault(sources, Needs.of(*sources))
         marketing_email = row.channel == "email" and row.campaign_purpose == "marketing"
         url = ""
