@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import insert, inspect
+from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from engine import schema
@@ -55,3 +55,31 @@ def test_constraints(db: Db, case: str) -> None:
 
             conn.execute(insert(Invoice).values(external_id="I", customer_id=9999, amount=1,
                                                 due_date=date(2026, 1, 1)))
+
+
+def test_sqlite_writers_take_turns_on_the_lock_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Another process (here: another open file) finds the turn taken while a write
+    transaction is open, and free again once it has committed."""
+    import fcntl
+
+    from engine.db import make_engine, write_transaction
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    schema.upgrade(engine)
+
+    def turn_is_free() -> bool:
+        with open(tmp_path / "n.db-writer.lock", "a+b") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(other, fcntl.LOCK_UN)
+            return True
+
+    with write_transaction(engine) as conn:
+        _customer(conn)
+        assert not turn_is_free()
+    assert turn_is_free()
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Customer)).scalar_one() == 1
+    engine.dispose()
