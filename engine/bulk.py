@@ -18,35 +18,45 @@ from sqlalchemy.dialects import sqlite
 
 
 class BulkUpdate:
-    """UPDATE table SET <constants>, <per-row columns> WHERE id = <row's id> AND <guard>.
+    """UPDATE table SET <constants>, <per-row columns> WHERE id = <row's id>
+    AND <each `match` column = the row's value> AND <guard> RETURNING id.
 
-    Rows are dicts with "id" and every per-row column."""
+    Rows are dicts with "id", every `match` column and every per-row column. `run` returns the
+    ids of the rows it changed: a row the guard or a match turned away is not among them."""
 
     def __init__(self, table: Any, guard: Any, constants: dict[str, Any],
-                 per_row: Sequence[str]) -> None:
+                 per_row: Sequence[str], match: Sequence[str] = ()) -> None:
         self.table, self.guard, self.constants = table, guard, constants
-        self.names = ("id", *per_row)
+        self.names = ("id", *match, *per_row)
+        self.matched = len(match)
         self._sqlite: tuple[str, list[Callable[[Any], Any] | None]] | None = None
 
-    def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
         if not rows:
-            return
+            return []
         if conn.dialect.name == "postgresql":
             arrays = [literal([row[name] for row in rows], ARRAY(self.table.c[name].type))
                       for name in self.names]
             values = func.unnest(*arrays).table_valued(*self.names).render_derived(
                 with_types=False)
-            self._execute(conn, values.c.id, {n: values.c[n] for n in self.names[1:]})
-            return
+            stmt = update(self.table).where(
+                *(self.table.c[n] == values.c[n] for n in self._compared), self.guard
+            ).values(**self.constants, **{n: values.c[n] for n in self._set})
+            return list(conn.execute(stmt.returning(self.table.c.id)).scalars())
         sql, convert = self._sqlite or self._compile_sqlite()
         columns = [[row[name] for row in rows] if to is None else
                    [None if row[name] is None else to(row[name]) for row in rows]
                    for name, to in zip(self.names, convert, strict=True)]
-        conn.exec_driver_sql(sql, (json.dumps(list(zip(*columns, strict=True))),))
+        return [r[0] for r in conn.exec_driver_sql(
+            sql, (json.dumps(list(zip(*columns, strict=True))),))]
 
-    def _execute(self, conn: Connection, row_id: Any, per_row: dict[str, Any]) -> None:
-        conn.execute(update(self.table).where(self.table.c.id == row_id, self.guard)
-                     .values(**self.constants, **per_row))
+    @property
+    def _compared(self) -> Sequence[str]:
+        return self.names[:1 + self.matched]
+
+    @property
+    def _set(self) -> Sequence[str]:
+        return self.names[1 + self.matched:]
 
     def _compile_sqlite(self) -> tuple[str, list[Callable[[Any], Any] | None]]:
         """The statement, with the constants written in, and how each column's values are
@@ -54,9 +64,11 @@ class BulkUpdate:
         dialect = sqlite.dialect()
         # The one parameter, the rows' document (the constants are written in).
         doc = func.json_each(literal_column("?")).table_valued("value").alias("r")
-        stmt = update(self.table).where(self.table.c.id == doc.c.value.op("->>")(0), self.guard)
-        stmt = stmt.values(**self.constants, **{
-            name: doc.c.value.op("->>")(i) for i, name in enumerate(self.names) if i})
+        column = {name: doc.c.value.op("->>")(i) for i, name in enumerate(self.names)}
+        stmt = update(self.table).where(
+            *(self.table.c[n] == column[n] for n in self._compared), self.guard
+        ).values(**self.constants, **{n: column[n] for n in self._set})
+        stmt = stmt.returning(self.table.c.id)
         sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         # Read the rows from the document, then each message by its id: left to itself the
         # planner walks the guard's status index and the whole document for every entry.

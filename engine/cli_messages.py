@@ -76,12 +76,14 @@ def messages_group() -> None:
 @click.option("--run", "run_id", type=int, help="Only messages of this run id.")
 @pass_ws
 def messages_cancel(ws: Workspace, key: str, run_id: int | None) -> None:
-    """Cancel a campaign's queued and held messages (the STOP button), with activities."""
+    """Cancel a campaign's queued and held messages (the STOP button), with activities.
+
+    Messages a dispatcher already holds are left to it: each ends as the provider answers."""
     from engine.cancel import cancel_messages
 
-    with write_transaction(ws.engine) as conn:
-        n = cancel_messages(conn, key, run_id)
-    click.echo(f"{n} message(s) cancelled")
+    done = cancel_messages(ws.engine, key, run_id)
+    click.echo(f"{done.cancelled} message(s) cancelled, {done.on_their_way} already on their "
+               "way (they end as the provider answers)")
 
 
 @cli.group("user")

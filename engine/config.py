@@ -35,6 +35,8 @@ class Settings:
     twilio_base_url: str | None = None
     max_attempts: int = 5
     dispatch_in_flight: int = 4  # batches with the providers at once (engine.outbox.dispatch)
+    dispatch_lease_seconds: int = 300  # a claim's lease, renewed by a heartbeat while worked on
+    retry_backoff_seconds: int = 60  # base of the exponential backoff between send attempts
     secret_key: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     instance_dir: Path = Path("./instance")
@@ -106,6 +108,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["max_attempts"] = _int("MAX_ATTEMPTS", attempts, 1)
     if (in_flight := get("DISPATCH_IN_FLIGHT")) is not None:
         kwargs["dispatch_in_flight"] = _int("DISPATCH_IN_FLIGHT", in_flight, 1, 32)
+    if (lease := get("DISPATCH_LEASE_SECONDS")) is not None:
+        kwargs["dispatch_lease_seconds"] = _int("DISPATCH_LEASE_SECONDS", lease, 1, 86_400)
+    if (base := get("RETRY_BACKOFF_SECONDS")) is not None:
+        kwargs["retry_backoff_seconds"] = _int("RETRY_BACKOFF_SECONDS", base, 0, 86_400)
     if (public := get("PUBLIC_URL")) is not None:
         if not re.match(r"^https?://[^/\s]+", public):
             raise ConfigError(f"NUDGEFLOW_PUBLIC_URL: expected http(s)://host[:port], got {public!r}")

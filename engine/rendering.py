@@ -11,13 +11,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateError
-
 from engine import sms
 from engine.channels.base import Outgoing
 from engine.config import Settings, secret_key
 from engine.message_context import Needs, context, source
-from engine.templates import is_html, references, render
+from engine.templates import is_html, references, render, render_error
 from engine.unsubscribe import make_token
 
 
@@ -74,11 +72,12 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
         if marketing_email or "unsubscribe_url" in needs.variables:
             token = make_token(secret, row.customer_id, row.channel, row.campaign_id)
             url = f"{settings.public_url}/u/{token}"
-        ctx = context(row, _columns(row), needs,
-                      figures.get(row.customer_id, {}),
-                      awarded.get((row.campaign_id, row.customer_id, row.occurrence)), today, url)
         item = Prepared(row)
         try:
+            ctx = context(row, _columns(row), needs,
+                          figures.get(row.customer_id, {}),
+                          awarded.get((row.campaign_id, row.customer_id, row.occurrence)),
+                          today, url)
             html = row.channel == "email" and is_html(body_source)
             body = _render(body_source, ctx, html, needs, rendered)
             subject = _render(subject_source, ctx, False, needs, rendered) if subject_source \
@@ -92,8 +91,9 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
             item.outgoing = Outgoing(row.id, row.channel, row.address, body, subject, html,
                                      row.sender, row.reply_to, headers)
-        except (TemplateError, sms.SmsTooLong) as exc:
-            item.error = f"cannot render: {exc}"
+        except Exception as exc:  # whatever one customer's data makes a
+            # template raise (100 // 0, None + 1, a bound exceeded) fails that message alone
+            item.error = f"cannot render: {render_error(exc)}"
         out.append(item)
     return out
 

@@ -3,6 +3,9 @@
 Templates render in Jinja2's SandboxedEnvironment with StrictUndefined: a missing variable is an
 error, never an empty string. At save time syntax errors, unknown variables and fields, and
 attempts to reach private attributes (`''.__class__.__mro__`) are reported with line numbers.
+
+A rendering is bounded (engine.template_bounds): numbers and strings a template builds, its
+output, and its CPU time; past a bound it raises RenderLimit, at preview as at dispatch.
 """
 
 from __future__ import annotations
@@ -10,17 +13,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
-from jinja2.sandbox import SandboxedEnvironment
-from jinja2.utils import concat
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from engine.graph import KEY
 from engine.segments.fields import FIELDS
+from engine.template_bounds import BoundedSandbox, RenderLimit, bounded_concat
 
-ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-HTML_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True,
-                                keep_trailing_newline=True)
+ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+HTML_ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
 VARIABLES: dict[str, frozenset[str] | None] = {
     "customer": frozenset({*FIELDS, "attributes", "full_name"}),
     "invoice": frozenset({"external_id", "amount", "currency", "due_date", "paid_at"}),
@@ -42,6 +43,8 @@ def problems(source: str) -> list[str]:
         ast = ENV.parse(source)
     except TemplateSyntaxError as exc:
         return [f"line {exc.lineno}: {exc.message}"]
+    except RecursionError:
+        return ["line 1: expressions nested too deeply"]
     found: list[str] = []
     local = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
     for node in ast.find_all(nodes.Getattr):
@@ -87,7 +90,8 @@ def references(source: str) -> frozenset[tuple[str, str | None]]:
 
 
 def render(source: str, context: dict[str, Any], html: bool = False) -> str:
-    """Render in the sandbox; raises jinja2's UndefinedError or SecurityError on misuse.
+    """Render in the sandbox; raises jinja2's UndefinedError or SecurityError on misuse,
+    RenderLimit past a bound, and whatever the data makes an expression raise (`100 // 0`).
 
     The context is used as it is (shared), without jinja's globals: a saved template cannot
     name anything outside VARIABLES (nor import another template), and copying the context
@@ -96,8 +100,17 @@ def render(source: str, context: dict[str, Any], html: bool = False) -> str:
         return source
     template = _compiled(source, html)
     env = template.environment
-    return concat(template.root_render_func(
+    return bounded_concat(template.root_render_func(
         env.context_class(env, context, template.name, template.blocks)))
+
+
+def render_error(exc: BaseException) -> str:
+    """What went wrong in a rendering, in words for the message's log."""
+    if isinstance(exc, TemplateError | RenderLimit):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class TemplateSchema(Schema):

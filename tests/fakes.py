@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,9 +143,9 @@ class RecordingChannel(Channel):
     def __init__(self) -> None:
         self.sent: list[Outgoing] = []
 
-    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
+    def send(self, batch: Sequence[Outgoing]) -> Generator[list[Outcome], None, None]:
         self.sent.extend(batch)
-        return [Outcome(m.message_id, "sent", provider_id=f"rec-{m.message_id}") for m in batch]
+        yield [Outcome(m.message_id, "sent", provider_id=f"rec-{m.message_id}") for m in batch]
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ def test_defaults() -> None:
     assert (s.email_provider, s.sms_provider, s.max_attempts) == ("file", "file", 5)
     assert s.dispatch_in_flight == 4
     assert load_settings({"NUDGEFLOW_DISPATCH_IN_FLIGHT": "8"}).dispatch_in_flight == 8
+    assert (s.dispatch_lease_seconds, s.retry_backoff_seconds) == (300, 60)
+    tuned = load_settings({"NUDGEFLOW_DISPATCH_LEASE_SECONDS": "30",
+                           "NUDGEFLOW_RETRY_BACKOFF_SECONDS": "5"})
+    assert (tuned.dispatch_lease_seconds, tuned.retry_backoff_seconds) == (30, 5)
 
 
 def test_values_are_read() -> None:
@@ -30,6 +34,11 @@ def test_values_are_read() -> None:
     ("CATCHUP_DAYS", "-1", "NUDGEFLOW_CATCHUP_DAYS: expected a whole number, got '-1'"),
     ("MAX_ATTEMPTS", "0", "NUDGEFLOW_MAX_ATTEMPTS: must be at least 1, got 0"),
     ("DISPATCH_IN_FLIGHT", "33", "NUDGEFLOW_DISPATCH_IN_FLIGHT: must be at most 32, got 33"),
+    ("DISPATCH_LEASE_SECONDS", "0", "NUDGEFLOW_DISPATCH_LEASE_SECONDS: must be at least 1, got 0"),
+    ("DISPATCH_LEASE_SECONDS", "5m", "NUDGEFLOW_DISPATCH_LEASE_SECONDS: expected a whole number"),
+    ("RETRY_BACKOFF_SECONDS", "-5", "NUDGEFLOW_RETRY_BACKOFF_SECONDS: expected a whole number"),
+    ("RETRY_BACKOFF_SECONDS", "86401",
+     "NUDGEFLOW_RETRY_BACKOFF_SECONDS: must be at most 86400, got 86401"),
     ("DEFAULT_REGION", "XX", "NUDGEFLOW_DEFAULT_REGION: unknown region 'XX'"),
     ("EMAIL_PROVIDER", "smtp", "NUDGEFLOW_EMAIL_PROVIDER: expected one of file, console, sendgrid"),
     ("DATABASE_URL", "mysql://x", "NUDGEFLOW_DATABASE_URL: expected a sqlite:/// or"),

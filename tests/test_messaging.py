@@ -324,11 +324,46 @@ def test_marketing_email_unsubscribe(ws: Db) -> None:
 def test_cancel_stops_queued_messages(nf, ws: Db) -> None:  # type: ignore[no-untyped-def]
     run_on(ws, "past-due")
     result = nf("messages", "cancel", "--campaign", "past-due")
-    assert result.out == "2 message(s) cancelled\n"
+    assert (result.code, result.out) == (
+        0, "2 message(s) cancelled, 0 already on their way (they end as the provider answers)\n")
     assert sorted(m.status for m in messages(ws)) == ["cancelled", "cancelled", "skipped"]
     assert len(activities(ws, "message_cancelled")) == 2
     rec = RecordingChannel()
     assert dispatch(ws.engine, SETTINGS, {"email": rec, "sms": rec}, now=NOW).claimed == 0
+
+
+def test_cancel_leaves_what_a_dispatcher_holds_to_the_provider(nf, ws: Db) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    class Gate(RecordingChannel):
+        """Holds the request open until the test lets it answer."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.entered, self.go = threading.Event(), threading.Event()
+
+        def send(self, batch: Any) -> Any:
+            self.entered.set()
+            assert self.go.wait(30)
+            yield from super().send(batch)
+
+    run_on(ws, "past-due")
+    gate = Gate()
+    worker = threading.Thread(target=dispatch, args=(ws.engine, SETTINGS,
+                                                     {"email": gate, "sms": gate}),
+                              kwargs={"now": NOW, "batch_size": 1, "in_flight": 1})
+    worker.start()
+    assert gate.entered.wait(30)  # ona's email is with the provider; jonas's still queued
+    result = nf("messages", "cancel", "--campaign", "past-due")
+    gate.go.set()
+    worker.join(30)
+    assert (result.code, result.out) == (
+        0, "1 message(s) cancelled, 1 already on their way (they end as the provider answers)\n")
+    rows = {m.external_id: m for m in messages(ws)}
+    assert (rows["ona"].status, rows["jonas"].status) == ("sent", "cancelled")
+    assert [m.to for m in gate.sent] == ["ona@example.com"]
+    assert [a.message_id for a in activities(ws, "message_sent")] == [rows["ona"].id]
+    assert [a.message_id for a in activities(ws, "message_cancelled")] == [rows["jonas"].id]
 
 
 def test_dispatch_and_credits_cli(nf, ws: Db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

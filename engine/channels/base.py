@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -43,9 +43,16 @@ class Channel(ABC):
     max_batch: ClassVar[int] = 1
 
     @abstractmethod
-    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
-        """Send up to `max_batch` messages; return exactly one Outcome per message, in order.
+    def send(self, batch: Sequence[Outgoing]) -> Generator[list[Outcome], None, None]:
+        """Send up to `max_batch` messages, one provider request after another, yielding each
+        request's outcomes (one Outcome per message it carried) as soon as its answer arrives.
 
-        Must not raise for provider or network errors: classify them as `retry` or `failed`
-        with the provider's words in `error`. Must not retry by itself; the outbox schedules
-        retries with backoff and counts attempts. Must not touch the database."""
+        The caller records what a request yielded before it asks for the next, so a crash can
+        repeat at most the request that was open; it may stop (close the generator) between
+        requests, when its lease is no longer safe, and then nothing more may be sent. Every
+        message of the batch gets exactly one Outcome over all the yields.
+
+        Must not raise for provider or network errors, nor for a malformed or truncated answer:
+        classify them as `retry` (429, 5xx, timeout, connection or protocol error) or `failed`
+        (other 4xx) with the provider's words in `error`. Must not retry by itself; the outbox
+        schedules retries with backoff and counts attempts. Must not touch the database."""

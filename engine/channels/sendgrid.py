@@ -7,9 +7,9 @@ be traced back to the outbox row)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from http.client import HTTPException
 from typing import Any
-from urllib.error import URLError
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -56,15 +56,12 @@ class SendGridChannel(Channel):
             body["reply_to"] = {"email": first.reply_to}
         return body
 
-    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
+    def send(self, batch: Sequence[Outgoing]) -> Generator[list[Outcome], None, None]:
         groups: dict[tuple[Any, ...], list[Outgoing]] = {}
         for m in batch:
             groups.setdefault((m.body, m.html, m.sender, m.reply_to), []).append(m)
-        outcomes: dict[int, Outcome] = {}
         for group in groups.values():
-            for o in self._post(group):
-                outcomes[o.message_id] = o
-        return [outcomes[m.message_id] for m in batch]
+            yield self._post(group)
 
     def _post(self, group: Sequence[Outgoing]) -> list[Outcome]:
         try:
@@ -72,9 +69,12 @@ class SendGridChannel(Channel):
         except HTTPError as exc:
             status = "retry" if exc.status_code == 429 or exc.status_code >= 500 else "failed"
             return [Outcome(m.message_id, status, error=_error_text(exc)) for m in group]
-        except (TimeoutError, URLError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return [Outcome(m.message_id, "retry", error=f"SendGrid unreachable: {reason}")
+        except (OSError, HTTPException, ValueError) as exc:
+            # Timeouts, refused or reset connections (URLError is an OSError), and answers
+            # that are not HTTP or end early (a bad status line, a truncated body).
+            reason = getattr(exc, "reason", None) or exc or type(exc).__name__
+            return [Outcome(m.message_id, "retry", error=f"SendGrid unreachable or garbled "
+                                                         f"answer: {reason!r}"[:500])
                     for m in group]
         provider_id = response.headers.get("X-Message-Id") if response.headers else None
         return [Outcome(m.message_id, "sent", provider_id=provider_id) for m in group]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from http.client import HTTPException
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -21,8 +22,9 @@ class TwilioChannel(Channel):
             self.client.api.base_url = base_url.rstrip("/")
         self.sender = sender
 
-    def send(self, batch: Sequence[Outgoing]) -> list[Outcome]:
-        return [self._one(m) for m in batch]
+    def send(self, batch: Sequence[Outgoing]) -> Generator[list[Outcome], None, None]:
+        for m in batch:  # one request per message
+            yield [self._one(m)]
 
     def _one(self, m: Outgoing) -> Outcome:
         try:
@@ -31,6 +33,9 @@ class TwilioChannel(Channel):
         except TwilioRestException as exc:
             status = "retry" if exc.status == 429 or exc.status >= 500 else "failed"
             return Outcome(m.message_id, status, error=f"Twilio {exc.status}: {exc.msg}")
-        except requests.RequestException as exc:
-            return Outcome(m.message_id, "retry", error=f"Twilio unreachable: {exc}")
+        except (requests.RequestException, TwilioException, HTTPException, OSError,
+                ValueError) as exc:
+            # Unreachable, timed out, or an answer that is not the JSON Twilio sends.
+            return Outcome(m.message_id, "retry",
+                           error=f"Twilio unreachable or garbled answer: {exc!r}"[:500])
         return Outcome(m.message_id, "sent", provider_id=sent.sid)

@@ -60,6 +60,9 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # Names the claim that leased the message (status `sending`): an outcome is written only
+    # under the claim that sent it, so a dispatcher whose lease was taken over writes nothing.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     provider_id: Mapped[str | None] = mapped_column(String(200))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     sms_encoding: Mapped[str | None] = mapped_column(String(5))

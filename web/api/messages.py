@@ -7,11 +7,10 @@ from typing import Any
 from flask.views import MethodView
 
 from engine.cancel import cancel_messages
-from engine.db import write_transaction
 from engine.lookup import messages_query
 from engine.models import Campaign, Message
 from web.api import Blueprint
-from web.api.schemas import CancelIn, Count, MessageOut, MessagesArgs
+from web.api.schemas import CancelIn, CancelOut, MessageOut, MessagesArgs
 from web.db import engine
 
 blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages", description="The outbox")
@@ -34,7 +33,9 @@ class Messages(MethodView):
 @blp.route("/cancel")
 class Cancel(MethodView):
     @blp.arguments(CancelIn)
-    @blp.response(200, Count)
+    @blp.response(200, CancelOut)
     def post(self, args: dict[str, Any]) -> Any:
-        with write_transaction(engine()) as conn:
-            return {"count": cancel_messages(conn, args["campaign"], args["run_id"])}
+        """Cancel a campaign's queued and held messages; those a dispatcher already holds
+        (`on_their_way`) end as the provider answers."""
+        done = cancel_messages(engine(), args["campaign"], args["run_id"])
+        return {"count": done.cancelled, "on_their_way": done.on_their_way}

@@ -219,6 +219,11 @@ class Count(ma.Schema):
     count = ma.fields.Integer()
 
 
+class CancelOut(Count):
+    on_their_way = ma.fields.Integer(metadata={
+        "description": "messages a dispatcher already holds: they end as the provider answers"})
+
+
 class SettingsIO(ma.Schema):
     consent_mode = ma.fields.String(validate=ma.validate.OneOf(("require", "ignore")))
     reply_to = ma.fields.Email(allow_none=True)

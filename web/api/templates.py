@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from jinja2 import TemplateError
 from sqlalchemy import select
 
 from engine import sms
@@ -17,7 +16,7 @@ from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
 from engine.message_context import preview_context
 from engine.models import Template
-from engine.templates import TemplateSchema, is_html, render
+from engine.templates import TemplateSchema, is_html, render, render_error
 from web.api import Blueprint
 from web.api.schemas import DraftRenderIn, RenderIn, RenderOut, TemplateOut
 from web.db import engine
@@ -86,9 +85,9 @@ def _render_for(template: dict[str, Any], external_id: str) -> dict[str, Any]:
             text = sms.prepare(body, template["transliterate"])
             out |= {"body": text.text, "sms_encoding": text.encoding,
                     "sms_parts": text.parts, "characters": len(text.text)}
-    except (TemplateError, sms.SmsTooLong) as exc:
+    except Exception as exc:  # what this customer's data makes the template raise
         raise ValidationError([Problem("$.customer", f"cannot render for this customer: "
-                                                     f"{exc}")]) from None
+                                                     f"{render_error(exc)}")]) from None
     return out
 
 

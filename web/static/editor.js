@@ -294,7 +294,9 @@
         if (!window.confirm(`Cancel every queued and held message of ${key}?`)) return;
         try {
           const answer = await api("POST", "/api/v1/messages/cancel", {campaign: key});
-          say(`Cancelled ${answer.count} waiting message${answer.count === 1 ? "" : "s"}.`);
+          say(`Cancelled ${answer.count} waiting message${answer.count === 1 ? "" : "s"}` +
+              (answer.on_their_way ? `; ${answer.on_their_way} already on their way end as ` +
+                                     "the provider answers." : "."));
         } catch (error) { fail(error.message); }
       }}, "Stop sending"), " ",
       el("button", {type: "button", class: "danger", onclick: async () => {
