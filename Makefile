@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check engine nodes web tests
 	$(BIN)/mypy
+
+# The dispatcher kill test at length: SOAK_KILLS SIGKILLs per database (CI runs 8).
+SOAK_KILLS ?= 60
+soak: $(STAMP)
+	NUDGEFLOW_SOAK_KILLS=$(SOAK_KILLS) $(BIN)/python -m pytest -s tests/test_dispatch_kills.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)

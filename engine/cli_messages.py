@@ -13,15 +13,17 @@ from engine.db import write_transaction
 @cli.command("dispatch")
 @click.option("--once", is_flag=True, help="Dispatch what is due now, then exit.")
 @click.option("--interval", default=30, show_default=True, help="Seconds between rounds.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 10_000),
+              help="Messages per claimed batch.")
 @pass_ws
-def dispatch_cmd(ws: Workspace, once: bool, interval: int) -> None:
+def dispatch_cmd(ws: Workspace, once: bool, interval: int, batch_size: int) -> None:
     """Send due messages through the configured providers."""
     from engine.channels import channels_for
     from engine.outbox import dispatch
 
     channels = channels_for(ws.settings)
     while True:
-        stats = dispatch(ws.engine, ws.settings, channels)
+        stats = dispatch(ws.engine, ws.settings, channels, batch_size=batch_size)
         # The line's first five figures keep their form; the sixth shows only when it happens.
         cancelled = (f", cancelled {stats.cancelled} (opted out since queued)"
                      if stats.cancelled else "")
