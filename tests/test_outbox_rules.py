@@ -14,13 +14,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from engine.campaigns import import_file
 from engine.config import Settings
 from engine.db import write_transaction
 from engine.executor import run
-from engine.models import Campaign, Customer, Message
+from engine.models import Activity, Campaign, Customer, Message
 from engine.outbox import LEASE, claim, dispatch
 from engine.workspace import set_setting
 from tests.conftest import Db
@@ -212,3 +212,102 @@ def test_nothing_reaches_who_must_not_get_it(db: Db, tmp_path: Path, people: lis
             and p["later"] != "opt_out"
             and (purpose == "service" or ignore_consent or consent_later))
         assert (f"p{i}" in by_address) == allowed, (p, purpose, channel, ignore_consent)
+
+
+def test_a_dispatcher_that_lost_its_lease_writes_nothing(db: Db) -> None:
+    """A claims, stalls past its lease; B takes the batch over and sends it. A's outcomes,
+    arriving late, change nothing: no status, no activity, no second `sent`."""
+    from engine.outbox import Batch, DispatchStats, _record
+    from engine.rendering import Prepared
+
+    ids = _queue(db, 3)
+    a = claim(db.engine, T0, 10)
+    b = claim(db.engine, T0 + LEASE + timedelta(seconds=1), 10)
+    assert [m.id for m in b.rows] == ids and a.token != b.token
+    rec = RecordingChannel()
+    late = Batch(a, True, DispatchStats(), items=[Prepared(row, error="cannot render: x")
+                                                  for row in a.rows])
+    _record(db.engine, SETTINGS, late, late.items, {})
+    assert (late.stats.failed, late.stats.sent) == (0, 0)
+    with db.engine.connect() as conn:
+        assert set(conn.execute(select(Message.status)).scalars()) == {"sending"}
+        assert conn.execute(select(func.count()).select_from(Activity)).scalar_one() == 0
+    # B (its lease still running) is not disturbed: a dispatch after B's lease ran out takes
+    # the batch over once more and sends each message once.
+    stats = dispatch(db.engine, SETTINGS, {"email": rec, "sms": rec},
+                     now=T0 + 2 * LEASE + timedelta(seconds=2))
+    assert (stats.claimed, stats.sent) == (3, 3)
+    assert sorted(m.message_id for m in rec.sent) == ids
+
+
+def test_the_heartbeat_keeps_a_batch_that_is_still_being_sent(db: Db) -> None:
+    from engine.outbox import Heartbeat
+
+    _queue(db, 2)
+    lease = timedelta(seconds=30)
+    taken = claim(db.engine, T0, 10, lease)
+    with Heartbeat(db.engine, lease) as heartbeat:
+        heartbeat.hold(taken)
+        assert heartbeat.safe(taken)
+        time.sleep(0.2)
+        heartbeat.renew()
+        with db.engine.connect() as conn:
+            until = set(conn.execute(select(Message.lease_until)).scalars())
+        assert len(until) == 1 and T0 + lease + timedelta(seconds=0.2) <= until.pop() \
+            < T0 + lease + timedelta(seconds=5)
+        # Renewed, the batch cannot be claimed at its first lease's end.
+        assert claim(db.engine, T0 + lease + timedelta(seconds=0.1), 10).rows == []
+        heartbeat.release(taken)
+        assert not heartbeat.safe(taken)
+
+
+def test_a_template_that_raises_for_one_customer_fails_that_message_alone(db: Db) -> None:
+    ids = _queue(db, 4)
+    bodies = ["{{ 100 // today.day }} ok", "{{ today.nothing + 1 }}",
+              "{{ 'x' * 10**9 }}", "{{ 9**(9**9) }}"]
+    with write_transaction(db.engine) as conn:
+        for i, body in zip(ids, bodies, strict=True):
+            conn.execute(update(Message).where(Message.id == i)
+                         .values(inline_template={"subject": "S", "body": body}))
+    rec = RecordingChannel()
+    stats = dispatch(db.engine, SETTINGS, {"email": rec, "sms": rec}, now=T0)
+    assert (stats.claimed, stats.sent, stats.failed) == (4, 1, 3)
+    assert [m.body for m in rec.sent] == ["100 ok"]
+    with db.engine.connect() as conn:
+        rows = {m.id: m for m in conn.execute(select(Message))}
+        failed = dict(conn.execute(select(Activity.message_id, Activity.details["error"])
+                                   .where(Activity.kind == "message_failed")).all())
+    assert rows[ids[0]].status == "sent"
+    assert rows[ids[1]].last_error.startswith("cannot render: ")
+    assert rows[ids[2]].last_error == (
+        "cannot render: the template builds a text longer than 100,000 characters")
+    assert rows[ids[3]].last_error == (
+        "cannot render: the template builds a number larger than 2**4096")
+    assert set(failed) == set(ids[1:])
+
+
+def test_stop_cancels_any_number_of_waiting_messages(db: Db) -> None:
+    """More than PostgreSQL's 65,535 bind parameters, in chunks, each with its activity."""
+    from engine.cancel import cancel_messages
+
+    n = 70_000
+    with write_transaction(db.engine) as conn:
+        cid = conn.execute(insert(Customer).values(external_id="c", attributes={})
+                           ).inserted_primary_key[0]
+        camp = conn.execute(insert(Campaign).values(key="k", name="k", graph={})
+                            ).inserted_primary_key[0]
+        conn.execute(insert(Message), [
+            {"campaign_id": camp, "node_id": "m", "customer_id": cid, "occurrence": str(i),
+             "channel": "email", "address": "c@example.com",
+             "status": "held" if i % 7 == 0 else "queued", "send_after": T0}
+            for i in range(n)])
+    sending = claim(db.engine, T0, 5)
+    done = cancel_messages(db.engine, "k")
+    assert (done.cancelled, done.on_their_way) == (n - 5, 5)
+    with db.engine.connect() as conn:
+        assert dict(conn.execute(select(Message.status, func.count())
+                                 .group_by(Message.status)).all()) == {
+            "cancelled": n - 5, "sending": 5}
+        assert conn.execute(select(func.count()).select_from(Activity)
+                            .where(Activity.kind == "message_cancelled")).scalar_one() == n - 5
+    assert sending.rows

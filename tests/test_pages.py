@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from flask import Flask
 
 from tests.conftest import Db
@@ -131,6 +132,25 @@ def test_draft_template_preview(app: Flask, db: Db) -> None:
     unknown = client.post("/api/v1/templates/preview", headers=auth,
                           json={"template": draft, "customer": "nobody"})
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ("{{ customer.first_name * 10**9 }}", "the template builds a text longer than 100,000 "
+                                           "characters"),
+    ("{{ 9**(9**9) }}", "the template builds a number larger than 2**4096"),
+    ("{{ 100 // (customer.age - customer.age) }}", "ZeroDivisionError: integer division or "
+                                                   "modulo by zero"),
+    ("{{ customer.email + 1 }}", "TypeError: unsupported operand type(s) for +: "
+                                 "'NoneType' and 'int'"),
+])
+def test_a_preview_that_cannot_render_is_a_400_naming_why(app: Flask, db: Db, body: str,
+                                                          reason: str) -> None:
+    client, auth = app.test_client(), token_for(db, "marketer")
+    answer = client.post("/api/v1/templates/preview", headers=auth, json={
+        "template": {"key": "draft", "channel": "sms", "body": body}, "customer": "C1"})
+    assert answer.status_code == 400, answer.json
+    assert answer.json["error"]["details"] == [
+        {"path": "$.customer", "message": f"cannot render for this customer: {reason}"}]
 
 
 def test_the_messages_page_and_its_stop_button(app: Flask, db: Db) -> None:
