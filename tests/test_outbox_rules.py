@@ -20,8 +20,10 @@ from engine.campaigns import import_file
 from engine.config import Settings
 from engine.db import write_transaction
 from engine.executor import run
+from engine.messaging.claims import LEASE, Heartbeat, claim
+from engine.messaging.outcomes import Batch, DispatchStats, record
 from engine.models import Activity, Campaign, Customer, Message
-from engine.outbox import LEASE, claim, dispatch
+from engine.outbox import dispatch
 from engine.workspace import set_setting
 from tests.conftest import Db
 from tests.fakes import RecordingChannel
@@ -217,7 +219,6 @@ def test_nothing_reaches_who_must_not_get_it(db: Db, tmp_path: Path, people: lis
 def test_a_dispatcher_that_lost_its_lease_writes_nothing(db: Db) -> None:
     """A claims, stalls past its lease; B takes the batch over and sends it. A's outcomes,
     arriving late, change nothing: no status, no activity, no second `sent`."""
-    from engine.outbox import Batch, DispatchStats, _record
     from engine.rendering import Prepared
 
     ids = _queue(db, 3)
@@ -227,7 +228,7 @@ def test_a_dispatcher_that_lost_its_lease_writes_nothing(db: Db) -> None:
     rec = RecordingChannel()
     late = Batch(a, True, DispatchStats(), items=[Prepared(row, error="cannot render: x")
                                                   for row in a.rows])
-    _record(db.engine, SETTINGS, late, late.items, {})
+    record(db.engine, SETTINGS, late, late.items, {})
     assert (late.stats.failed, late.stats.sent) == (0, 0)
     with db.engine.connect() as conn:
         assert set(conn.execute(select(Message.status)).scalars()) == {"sending"}
@@ -241,8 +242,6 @@ def test_a_dispatcher_that_lost_its_lease_writes_nothing(db: Db) -> None:
 
 
 def test_the_heartbeat_keeps_a_batch_that_is_still_being_sent(db: Db) -> None:
-    from engine.outbox import Heartbeat
-
     _queue(db, 2)
     lease = timedelta(seconds=30)
     taken = claim(db.engine, T0, 10, lease)
