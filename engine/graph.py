@@ -13,10 +13,14 @@ from marshmallow import Schema, fields, validate, validates
 from marshmallow import ValidationError as SchemaError
 
 from engine.errors import Problem, ValidationError, flatten_messages
+from engine.labels import NODE_TYPES
 from nodes import REGISTRY, Node
 from nodes.base import References
 
-KEY = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,99}$",
+# Also the `pattern` of the key inputs on the pages, which browsers compile with the `v` flag:
+# there a `-` inside a class must be escaped.
+KEY_PATTERN = r"[a-z0-9][a-z0-9_\-]{0,99}"
+KEY = validate.Regexp(f"^{KEY_PATTERN}$",
                       error="expected lower-case letters, digits, - and _ (at most 100)")
 NODE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$",
                           error="expected letters, digits, - and _ (at most 64)")
@@ -91,14 +95,15 @@ def build_graph(graph: dict[str, Any], refs: References,
     g: nx.DiGraph = nx.DiGraph()
     for i, raw in enumerate(graph["nodes"]):
         where, node_id = f"{path}.nodes[{i}]", raw["id"]
+        named = node_name(node_id, raw["type"])
         if node_id in nodes:
-            problems.append(Problem(f"{where}.id", f"node {node_id!r}: duplicate node id"))
+            problems.append(Problem(f"{where}.id", f"{named}: duplicate node id"))
             continue
         cls = REGISTRY[raw["type"]]
         try:
             config = cls.schema().load(raw["config"])
         except SchemaError as exc:
-            problems.extend(Problem(p, f"node {node_id!r}: {m}")
+            problems.extend(_config_problem(named, f"{where}.config", p, m)
                             for p, m in flatten_messages(exc.messages, f"{where}.config"))
             config = None
         g.add_node(node_id, index=i)
@@ -106,7 +111,8 @@ def build_graph(graph: dict[str, Any], refs: References,
             node = cls(node_id, config)
             # Stored as JSON: the schema's dump (defaults filled, datetimes as ISO text).
             nodes[node_id], configs[node_id] = node, cls.schema().dump(config)
-            problems.extend(Problem(f"{where}.config.{p.where}", f"node {node_id!r}: {p.message}")
+            problems.extend(_config_problem(named, f"{where}.config",
+                                            f"{where}.config.{p.where}", p.message)
                             for p in node.check_references(refs))
         else:
             nodes[node_id] = cls(node_id, {})
@@ -126,9 +132,24 @@ def build_graph(graph: dict[str, Any], refs: References,
     return Graph(nodes, parents, order, trigger), configs
 
 
+def node_name(node_id: str, type_name: str) -> str:
+    """How messages name a node: its id and what it is, "node 'm' (Send message)"."""
+    return f"node {node_id!r} ({NODE_TYPES.get(type_name, type_name)})"
+
+
+def _config_problem(named: str, config_path: str, path: str, message: str) -> Problem:
+    """A problem in a node's config, its message naming the node and the field, so that it
+    reads whole wherever it is shown: "node 'm' (Send message): template: required"."""
+    field = path.removeprefix(config_path).removeprefix(".")
+    return Problem(path, f"{named}: {field}: {message}" if field else f"{named}: {message}")
+
+
 def _structure(g: nx.DiGraph, nodes: dict[str, Node], path: str) -> list[Problem]:
     def at(n: str) -> str:
         return f"{path}.nodes[{g.nodes[n]['index']}]"
+
+    def named(n: str) -> str:
+        return node_name(n, nodes[n].type_name)
 
     problems: list[Problem] = []
     triggers = [n for n, node in nodes.items() if node.is_trigger]
@@ -138,7 +159,7 @@ def _structure(g: nx.DiGraph, nodes: dict[str, Node], path: str) -> list[Problem
                                 f"a campaign needs exactly one trigger node (found {found})"))
     for t in triggers:
         if g.in_degree(t):
-            problems.append(Problem(at(t), f"node {t!r}: a trigger cannot have incoming edges"))
+            problems.append(Problem(at(t), f"{named(t)}: a trigger cannot have incoming edges"))
     if not nx.is_directed_acyclic_graph(g):
         cycle = nx.find_cycle(g)
         loop = " -> ".join([*(repr(a) for a, _ in cycle), repr(cycle[0][0])])
@@ -147,5 +168,5 @@ def _structure(g: nx.DiGraph, nodes: dict[str, Node], path: str) -> list[Problem
         reachable = nx.descendants(g, triggers[0]) | {triggers[0]}
         for n in g:
             if n not in reachable:
-                problems.append(Problem(at(n), f"node {n!r}: not connected to the trigger"))
+                problems.append(Problem(at(n), f"{named(n)}: not connected to the trigger"))
     return problems

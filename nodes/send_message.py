@@ -58,10 +58,10 @@ class SendAtSchema(Schema):
 
 
 class SendMessageSchema(Schema):
-    template = fields.String()
+    template = fields.String(validate=validate.Length(min=1, error="required: choose a template"))
     channel = fields.String(validate=validate.OneOf(("email", "sms")))
     subject = fields.String()
-    body = fields.String(validate=validate.Length(min=1))
+    body = fields.String(validate=validate.Length(min=1, error="must not be empty"))
     reply_to = fields.Email(load_default=None)
     sender = fields.String(load_default=None)
     send_at = fields.Nested(SendAtSchema, load_default=lambda: {"mode": "now"})
@@ -72,8 +72,11 @@ class SendMessageSchema(Schema):
             if {"channel", "subject", "body"} & set(data):
                 raise ValidationError("give a template key or inline channel/subject/body, "
                                       "not both", "template")
-        elif "channel" not in data or "body" not in data:
-            raise ValidationError("give a template key, or inline channel and body", "template")
+        else:
+            for name in ("channel", "body"):
+                if name not in data:
+                    raise ValidationError("required for a message written here (or give a "
+                                          "template key)", name)
 
 
 def send_after(send_at: dict[str, Any], run_date: date, tz: str, now: datetime) -> datetime:

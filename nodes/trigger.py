@@ -32,6 +32,8 @@ from nodes.base import Node, RunContext
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DATE_FIELDS = ("birth_date", "registered_at")
+# No default day: a weekly schedule that fell back to Monday would run on a day nobody chose.
+PICK_DAYS = 'required when every is week: pick the days it runs on, e.g. ["mon", "thu"]'
 
 
 ATTRIBUTE_DATE = re.compile(r"^attributes\.[A-Za-z0-9_]{1,64}$")
@@ -51,7 +53,7 @@ class TriggerSchema(Schema):
                                  validate=validate.Range(-366, 366))
     every = fields.String(validate=validate.OneOf(("day", "week", "month")))
     weekdays = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)),
-                           validate=validate.Length(min=1))
+                           validate=validate.Length(min=1, error=PICK_DAYS))
     day_of_month = fields.Integer(strict=True, validate=validate.Range(1, 31))
 
     @validates_schema
@@ -65,8 +67,8 @@ class TriggerSchema(Schema):
             if every is None:
                 raise ValidationError("required for a schedule trigger (day, week or month)",
                                       "every")
-            if every == "week" and not data.get("weekdays"):
-                raise ValidationError("required when every is week, e.g. [\"mon\"]", "weekdays")
+            if every == "week" and "weekdays" not in data:
+                raise ValidationError(PICK_DAYS, "weekdays")
             if every == "month" and "day_of_month" not in data:
                 raise ValidationError("required when every is month (1-31; 31 = last day)",
                                       "day_of_month")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import timedelta
 from typing import Any
@@ -104,8 +105,19 @@ def test_errors_name_the_field_or_node(app: Flask, db: Db) -> None:
     bad = dict(BIRTHDAY, graph={**BIRTHDAY["graph"], "edges": [["t", "s"]]})
     answer = client.post("/api/v1/campaigns/validate", json=bad, headers=auth)
     assert answer.status_code == 400
-    assert {"path": "$.graph.nodes[2]", "message": "node 'a': not connected to the trigger"} \
+    assert {"path": "$.graph.nodes[2]",
+            "message": "node 'a' (Award bonus): not connected to the trigger"} \
         in answer.json["error"]["details"]
+    # A config error names the node and the field in its message too, so it reads whole
+    # wherever it is shown (the editor puts it on the node).
+    nodes = copy.deepcopy(BIRTHDAY["graph"]["nodes"])
+    nodes[3]["config"]["template"] = ""
+    empty = client.post("/api/v1/campaigns/validate", headers=auth,
+                        json=dict(BIRTHDAY, graph={**BIRTHDAY["graph"], "nodes": nodes}))
+    assert empty.status_code == 400
+    assert empty.json["error"]["details"] == [
+        {"path": "$.graph.nodes[3].config.template",
+         "message": "node 'm' (Send message): template: required: choose a template"}]
     strict = client.post("/api/v1/segments/preview", headers=auth,
                          json={"rules": {"all": []}, "limit": 2.5})
     assert strict.status_code == 400

@@ -38,8 +38,8 @@ G = "$.campaigns[0].graph"
 
 @pytest.mark.parametrize(("mutate", "expected"), [
     (lambda g: g["edges"].remove(["s", "a"]),
-     [f"{G}.nodes[2]: node 'a': not connected to the trigger",
-      f"{G}.nodes[3]: node 'm': not connected to the trigger"]),
+     [f"{G}.nodes[2]: node 'a' (Award bonus): not connected to the trigger",
+      f"{G}.nodes[3]: node 'm' (Send message): not connected to the trigger"]),
     (lambda g: g["edges"].append(["m", "s"]),
      [f"{G}.edges: the graph has a cycle: 's' -> 'a' -> 'm' -> 's'"]),
     (lambda g: g["nodes"].append({"id": "t2", "type": "trigger", "config": {"kind": "manual"}}),
@@ -50,29 +50,51 @@ G = "$.campaigns[0].graph"
      [f"{G}.edges[3][1]: edge to unknown node 'zz'"]),
     (lambda g: g["nodes"].append({"id": "s", "type": "segment-select",
                                   "config": {"segment": "member-1y"}}),
-     [f"{G}.nodes[4].id: node 's': duplicate node id"]),
+     [f"{G}.nodes[4].id: node 's' (Segment select): duplicate node id"]),
     (lambda g: g["nodes"][1]["config"].update(segment="member-2y"),
-     [f"{G}.nodes[1].config.segment: node 's': unknown segment 'member-2y'"]),
+     [f"{G}.nodes[1].config.segment: node 's' (Segment select): segment: unknown segment "
+      "'member-2y'"]),
     (lambda g: g["nodes"][3]["config"].update(template="nope"),
-     [f"{G}.nodes[3].config.template: node 'm': unknown template 'nope'"]),
+     [f"{G}.nodes[3].config.template: node 'm' (Send message): template: unknown template "
+      "'nope'"]),
     (lambda g: g["nodes"][2]["config"].update(amount=0),
-     [f"{G}.nodes[2].config.amount: node 'a': Must be greater than or equal to 1."]),
+     [f"{G}.nodes[2].config.amount: node 'a' (Award bonus): amount: Must be greater than or "
+      "equal to 1."]),
     (lambda g: g["nodes"][2]["config"].update(amount=2.5),
-     [f"{G}.nodes[2].config.amount: node 'a': Not a valid integer."]),
+     [f"{G}.nodes[2].config.amount: node 'a' (Award bonus): amount: Not a valid integer."]),
     (lambda g: g["nodes"][3]["config"].update(send_at={"mode": "datetime",
                                                        "value": "2099-01-01T09:00:00+00:00"}),
-     [f"{G}.nodes[3].config.send_at.value: node 'm': at most 14 days ahead"]),
+     [f"{G}.nodes[3].config.send_at.value: node 'm' (Send message): send_at.value: at most "
+      "14 days ahead"]),
     (lambda g: g["nodes"][0]["config"].update(kind="date", field="first_name"),
-     [f"{G}.nodes[0].config.field: node 't': expected birth_date, registered_at or "
-      "attributes.NAME (an imported column holding YYYY-MM-DD dates), not 'first_name'"]),
+     [f"{G}.nodes[0].config.field: node 't' (Trigger): field: expected birth_date, "
+      "registered_at or attributes.NAME (an imported column holding YYYY-MM-DD dates), not "
+      "'first_name'"]),
     (lambda g: g["nodes"][0]["config"].update(kind="date", field="attributes.a b"),
-     [f"{G}.nodes[0].config.field: node 't': expected birth_date, registered_at or "
-      "attributes.NAME (an imported column holding YYYY-MM-DD dates), not 'attributes.a b'"]),
+     [f"{G}.nodes[0].config.field: node 't' (Trigger): field: expected birth_date, "
+      "registered_at or attributes.NAME (an imported column holding YYYY-MM-DD dates), not "
+      "'attributes.a b'"]),
+    # A weekly schedule names its days: no silent Monday, with the days missing or none ticked.
+    (lambda g: g["nodes"][0].update(config={"kind": "schedule", "every": "week"}),
+     [f"{G}.nodes[0].config.weekdays: node 't' (Trigger): weekdays: required when every is "
+      'week: pick the days it runs on, e.g. ["mon", "thu"]']),
+    (lambda g: g["nodes"][0].update(config={"kind": "schedule", "every": "week", "weekdays": []}),
+     [f"{G}.nodes[0].config.weekdays: node 't' (Trigger): weekdays: required when every is "
+      'week: pick the days it runs on, e.g. ["mon", "thu"]']),
+    (lambda g: g["nodes"][3]["config"].update(template=""),
+     [f"{G}.nodes[3].config.template: node 'm' (Send message): template: required: choose a "
+      "template"]),
+    (lambda g: g["nodes"][3].update(config={"channel": "sms", "body": ""}),
+     [f"{G}.nodes[3].config.body: node 'm' (Send message): body: must not be empty"]),
+    (lambda g: g["nodes"][3].update(config={"channel": "sms"}),
+     [f"{G}.nodes[3].config.body: node 'm' (Send message): body: required for a message "
+      "written here (or give a template key)"]),
     (lambda g: g["nodes"][1].update(type="wait"),
      [f"{G}.nodes[1].type: Must be one of: award-bonus, segment-select, send-message, "
       "trigger."]),
     (lambda g: g["nodes"][1]["config"].update(rules={"field": "x", "op": "=", "value": 1}),
-     [f"{G}.nodes[1].config: node 's': give either segment (a key) or inline rules, not both"]),
+     [f"{G}.nodes[1].config: node 's' (Segment select): give either segment (a key) or "
+      "inline rules, not both"]),
 ])
 def test_graph_errors(nf, tmp_path: Path, mutate, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
     assert problems_for(nf, tmp_path, birthday(mutate)) == expected
@@ -83,8 +105,8 @@ def test_inline_rules_errors_carry_the_node(nf, tmp_path: Path) -> None:  # type
         g["nodes"][1]["config"] = {"rules": {"all": [{"field": "age", "op": ">=", "value": "x"}]}}
 
     assert problems_for(nf, tmp_path, birthday(inline)) == [
-        f"{G}.nodes[1].config.rules.all[0].value: node 's': expected a whole number for age, "
-        "got 'x'"]
+        f"{G}.nodes[1].config.rules.all[0].value: node 's' (Segment select): rules.all[0].value: "
+        "expected a whole number for age, got 'x'"]
 
 
 def test_file_level_errors(nf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
