@@ -77,6 +77,11 @@ def test_the_customer_page_after_a_birthday_run(app: Flask, db: Db) -> None:
     timeline = page[page.index('id="timeline"'):]
     assert timeline.count('<li class="event') == 2
     assert "Awarded 100 points: Birthday bonus, valid until 2025-04-09" in timeline
+    # Activity kinds read as words, on the events and in the filter (engine/labels.py).
+    assert '<span class="badge">Bonus awarded</span>' in timeline
+    assert '<span class="badge">Message queued</span>' in timeline
+    assert re.search(r'value="message_queued"[^>]*> Message queued</label>', timeline)
+    assert ">bonus_awarded<" not in timeline and "> bonus_awarded<" not in timeline
     only_awards = client.get("/customers/C1?kind=bonus_awarded").get_data(as_text=True)
     events = only_awards[only_awards.index('id="timeline"'):]
     assert events.count('<li class="event') == 1 and "kind-bonus_awarded" in events
@@ -91,10 +96,12 @@ def test_campaigns_list_and_runs_log_show_the_last_run(app: Flask, db: Db) -> No
     listing = client.get("/campaigns").get_data(as_text=True)
     row = listing[listing.index("birthday-bonus"):]
     assert "status-active" in row and "2025-03-10" in row and "status-completed" in row
-    assert "a: passed 1 · awarded 1" in row
+    # Nodes by their titles, as the editor names them, not by their ids.
+    assert "Award bonus: passed 1 · awarded 1" in row
     runs = client.get("/runs").get_data(as_text=True)
-    assert "<code>a</code>: passed 1 · awarded 1" in runs
-    assert "<code>m</code>: passed 1 · queued 1 · created 1" in runs
+    assert "<li>Award bonus: passed 1 · awarded 1</li>" in runs
+    assert "<li>Send message: bday-sms: passed 1 · queued 1 · created 1</li>" in runs
+    assert "<li>Segment select: Members for a year: passed 1</li>" in runs
     csv_link = re.search(r'href="(/api/v1/runs/\d+/export.csv)"', runs)[1]  # type: ignore[index]
     exported = client.get(csv_link).get_data(as_text=True).splitlines()
     assert exported[0].startswith("external_id,first_name")

@@ -10,27 +10,32 @@ from typing import Any
 
 from flask import Flask
 
+from engine.graph import KEY_PATTERN
+from engine.labels import LABELS, label
+
 ORDER = ("passed", "awarded", "queued", "created", "skipped")
 
 
 def figures(counts: dict[str, Any] | None) -> str:
     """One node's run figures in a fixed order: {"skipped": {"opted_out": 1}, "queued": 3} ->
-    "queued 3 · skipped opted_out 1" (editor.js shows them the same way)."""
+    "queued 3 · skipped: opted out of this channel 1" (api.js shows them the same way)."""
     parts = []
     ranked = sorted((counts or {}).items(),
                     key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]))
     for name, value in ranked:
         if isinstance(value, dict):
             if value:
-                parts.append(f"{name} " + ", ".join(f"{k} {v}" for k, v in value.items()))
+                parts.append(f"{name}: " + ", ".join(f"{label(k, 'skip_reasons')} {v}"
+                                                     for k, v in value.items()))
         else:
             parts.append(f"{name} {value}")
     return " · ".join(parts)
 
 
-def node_counts(counts: dict[str, Any] | None) -> str:
-    """A run's figures, node by node."""
-    return "; ".join(f"{node}: {figures(c)}" for node, c in (counts or {}).items())
+def node_counts(counts: dict[str, Any] | None, titles: dict[str, str] | None = None) -> str:
+    """A run's figures, node by node, each node by its title (web/pages/titles.py) when known."""
+    return "; ".join(f"{(titles or {}).get(node, node)}: {figures(c)}"
+                     for node, c in (counts or {}).items())
 
 
 def init_app(app: Flask) -> None:
@@ -40,3 +45,5 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.add_template_filter(figures)
     app.add_template_filter(node_counts)
+    app.add_template_filter(label)
+    app.jinja_env.globals.update(labels=LABELS, key_pattern=KEY_PATTERN)

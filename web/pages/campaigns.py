@@ -9,10 +9,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from engine.executor import campaign_today, load_campaign_row
+from engine.graph import KEY_PATTERN
 from engine.lookup import campaigns_overview
 from engine.models import Segment, Template
 from nodes.trigger import DATE_FIELDS, WEEKDAYS
 from web.db import engine
+from web.pages.titles import node_titles
 
 bp = Blueprint("campaign_pages", __name__)
 CAMPAIGN_FIELDS = ("key", "name", "status", "purpose", "timezone", "version", "graph")
@@ -22,7 +24,9 @@ CAMPAIGN_FIELDS = ("key", "name", "status", "purpose", "timezone", "version", "g
 def index() -> Any:
     with engine().connect() as conn:
         rows = campaigns_overview(conn)
-    return render_template("pages/campaigns.html", campaigns=rows)
+        # Titles from the current version: the last run's nodes are almost always the same.
+        titles = node_titles(conn, ((r["key"], r["version"]) for r in rows if r["counts"]))
+    return render_template("pages/campaigns.html", campaigns=rows, titles=titles)
 
 
 @bp.get("/campaigns/new")
@@ -46,7 +50,7 @@ def _editor(key: str | None) -> Any:
         templates = [dict(r._mapping) for r in conn.execute(
             select(Template.key, Template.name, Template.channel).order_by(Template.key))]
     boot = {"campaign": campaign, "segments": segments, "templates": templates,
-            "date_fields": DATE_FIELDS, "weekdays": WEEKDAYS,
+            "date_fields": DATE_FIELDS, "weekdays": WEEKDAYS, "key_pattern": KEY_PATTERN,
             "today": campaign_today(campaign["timezone"] if campaign else "UTC").isoformat(),
             "can_write": current_user.can("marketer")}
     title = campaign["name"] if campaign else "New campaign"

@@ -8,6 +8,7 @@ from flask import Blueprint, render_template, request
 
 from engine.lookup import list_runs
 from web.db import engine
+from web.pages.titles import node_titles
 
 bp = Blueprint("run_pages", __name__)
 
@@ -17,4 +18,5 @@ def index() -> Any:
     campaign = request.args.get("campaign") or None
     with engine().connect() as conn:
         rows = list_runs(conn, campaign, 200)
-    return render_template("pages/runs.html", runs=rows, campaign=campaign)
+        titles = node_titles(conn, ((r["campaign"], r["version"]) for r in rows))
+    return render_template("pages/runs.html", runs=rows, campaign=campaign, titles=titles)

@@ -49,7 +49,19 @@ const nf = (() => {
     return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
   }
 
-  // One node's run figures: {"passed": 3, "skipped": {"opted_out": 1}} -> "passed 3 · skipped opted_out 1".
+  // The label table (engine/labels.py), embedded in every page: label("days_past_due", "fields")
+  // -> "Days past due"; a name it does not know yet reads as words, as in label() there.
+  const LABELS = JSON.parse(document.getElementById("labels").textContent);
+  function label(name, group) {
+    const known = (LABELS[group] || {})[name];
+    if (known !== undefined) return known;
+    if (group === "fields" && name.startsWith("attributes.")) return `${name.slice(11)} (imported)`;
+    const words = name.replace(/[_-]/g, " ");
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
+  // One node's run figures: {"passed": 3, "skipped": {"opted_out": 1}} ->
+  // "passed 3 · skipped: opted out of this channel 1" (web/pages figures() in Python).
   const ORDER = ["passed", "awarded", "queued", "created", "skipped"];
   const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length);
   function figures(counts) {
@@ -57,8 +69,8 @@ const nf = (() => {
     entries.sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b));
     return entries.map(([name, value]) => {
       if (value && typeof value === "object") {
-        const parts = Object.entries(value).map(([k, v]) => `${k} ${v}`);
-        return parts.length ? `${name} ${parts.join(", ")}` : null;
+        const parts = Object.entries(value).map(([k, v]) => `${label(k, "skip_reasons")} ${v}`);
+        return parts.length ? `${name}: ${parts.join(", ")}` : null;
       }
       return `${name} ${value}`;
     }).filter(Boolean).join(" · ");
@@ -172,5 +184,5 @@ const nf = (() => {
     return node ? JSON.parse(node.textContent) : {};
   }
 
-  return {api, el, debounce, figures, message, showFormErrors, clearFormErrors, bindSaveForm, boot};
+  return {api, el, debounce, figures, label, message, showFormErrors, clearFormErrors, bindSaveForm, boot};
 })();

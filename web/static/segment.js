@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const {api, el, debounce} = nf;
+  const {api, el, debounce, label} = nf;
   const boot = nf.boot();
   const form = document.getElementById("segment-form");
   const fieldTypes = Object.fromEntries(boot.fields.map((f) => [f.name, f.type]));
@@ -98,7 +98,7 @@
   }
 
   function fieldOptions() {
-    return [["", "choose a field"], ...boot.fields.map((f) => [f.name, f.name]),
+    return [["", "choose a field"], ...boot.fields.map((f) => [f.name, label(f.name, "fields")]),
             [ATTRIBUTE, "attributes.… (imported column)"], [SEGMENT, "in segment…"]];
   }
 
