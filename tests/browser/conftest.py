@@ -140,6 +140,11 @@ def log_in(page: Any, site: Site, name: str = "mia") -> None:
     page.wait_for_url(f"{site.url}/campaigns")
 
 
+def node(page: Any, nid: str) -> Any:
+    """A node on the canvas by its id (the boxes show titles, not ids)."""
+    return page.locator(f".drawflow-node[data-nid='{nid}']")
+
+
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -11,13 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import BonusLedger, Campaign, Message
-from tests.browser.conftest import TODAY, Site, log_in, screenshot
+from tests.browser.conftest import TODAY, Site, log_in, node, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def node(page: Any, nid: str) -> Any:
-    return page.locator(".drawflow-node", has=page.locator(".nf-title", has_text=f"· {nid}"))
 
 
 def drop(page: Any, kind: str, x: int, y: int) -> None:
@@ -64,13 +60,13 @@ def test_build_the_birthday_campaign_by_drag_and_drop(page: Any, site: Site) -> 
     panel.get_by_label("Key (used in URLs and files)").fill("birthday-bonus")
 
     drop(page, "trigger", 105, 80)
-    expect_text(page.locator("#panel-title"), "Trigger · trigger1")
+    expect_text(page.locator("#panel-title"), "Trigger")
     panel.get_by_label("Fires").select_option("date")
     panel.get_by_label("Date field").select_option("birth_date")
     panel.get_by_label("Offset in days (negative = before)").fill("0")
 
     drop(page, "segment-select", 290, 280)
-    expect_text(page.locator("#panel-title"), "Segment select · segment1")
+    expect_text(page.locator("#panel-title"), "Segment select: Members for a year or more")
     panel.get_by_label("Segment", exact=True).select_option("member-1y")
 
     drop(page, "award-bonus", 480, 80)
@@ -97,7 +93,7 @@ def test_build_the_birthday_campaign_by_drag_and_drop(page: Any, site: Site) -> 
     disconnect(page, "segment1", "award1")
     page.get_by_role("button", name="Save").click()
     expect_text(node(page, "award1").locator(".nf-errors"),
-                "node 'award1': not connected to the trigger")
+                "node 'award1' (Award bonus): not connected to the trigger")
     expect_text(node(page, "message1").locator(".nf-errors"), "not connected to the trigger")
     expect_text(page.locator("#editor-messages .form-error"), "invalid campaign")
     assert "has-error" in (node(page, "award1").get_attribute("class") or "")
@@ -160,7 +156,7 @@ def test_build_the_birthday_campaign_by_drag_and_drop(page: Any, site: Site) -> 
     print("customer screenshot:", screenshot(page, "customer-after-birthday-run"))
 
     # The filter keeps only what was asked for.
-    page.get_by_label("bonus_awarded").check()
+    page.get_by_label("Bonus awarded").check()
     page.get_by_role("button", name="Filter").click()
     assert page.locator("#timeline li.event").count() == 1
     with site.db.engine.connect() as conn:

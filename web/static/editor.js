@@ -5,13 +5,13 @@
 "use strict";
 
 (() => {
-  const {api, el, figures, message} = nf;
+  const {api, el, figures, label, message} = nf;
   const boot = nf.boot();
   const TYPES = {
-    "trigger": {label: "Trigger", prefix: "trigger", inputs: 0},
-    "segment-select": {label: "Segment select", prefix: "segment", inputs: 1},
-    "award-bonus": {label: "Award bonus", prefix: "award", inputs: 1},
-    "send-message": {label: "Send message", prefix: "message", inputs: 1},
+    "trigger": {prefix: "trigger", inputs: 0},
+    "segment-select": {prefix: "segment", inputs: 1},
+    "award-bonus": {prefix: "award", inputs: 1},
+    "send-message": {prefix: "message", inputs: 1},
   };
   const NODE_HTML = '<div class="nf-node"><div class="nf-title"></div><div class="nf-summary"></div>' +
     '<div class="nf-counts"></div><ul class="nf-errors"></ul></div>';
@@ -47,7 +47,6 @@
 
   // ---- the graph on the canvas -------------------------------------------------------------
   const nodes = () => editor.drawflow.drawflow.Home.data;
-  const nodeById = (nid) => Object.values(nodes()).find((n) => n.data.nid === nid);
 
   function freshId(type) {
     const taken = new Set(Object.values(nodes()).map((n) => n.data.nid));
@@ -69,8 +68,25 @@
   function addNode(type, x, y, nid, config) {
     const data = {nid: nid || freshId(type), type, config: config || defaults(type)};
     const id = editor.addNode(type, TYPES[type].inputs, 1, x, y, `nf-${type}`, data, NODE_HTML);
-    paint(id);
+    paintAll();
     return id;
+  }
+
+  // A node as a marketer reads it: its type and the saved segment or template it uses
+  // ("Send message: Birthday SMS"), the rule of engine/labels.py node_title(); the id only
+  // where two titles would be the same.
+  const names = {segments: Object.fromEntries(boot.segments.map((x) => [x.key, x.name])),
+                 templates: Object.fromEntries(boot.templates.map((x) => [x.key, x.name]))};
+  function baseTitle(node) {
+    const kind = label(node.data.type, "node_types"), c = node.data.config;
+    if (c.segment) return `${kind}: ${names.segments[c.segment] || c.segment}`;
+    if (c.template) return `${kind}: ${names.templates[c.template] || c.template}`;
+    return kind;
+  }
+  function title(id) {
+    const mine = baseTitle(nodes()[id]);
+    const twin = Object.entries(nodes()).some(([other, n]) => other !== String(id) && baseTitle(n) === mine);
+    return twin ? `${mine} (${nodes()[id].data.nid})` : mine;
   }
 
   function summary(type, c) {
@@ -79,7 +95,7 @@
       if (c.kind === "date") return `yearly on ${c.field || "?"}${shift}`;
       if (c.kind === "invoice_due") return `invoice due${shift}`;
       if (c.kind === "schedule") {
-        if (c.every === "week") return `every ${(c.weekdays || []).join(", ") || "?"}`;
+        if (c.every === "week") return `every ${(c.weekdays || []).join(", ") || "week: pick the days"}`;
         if (c.every === "month") return `monthly on day ${c.day_of_month || "?"}`;
         return "every day";
       }
@@ -97,22 +113,29 @@
     return `${what}, ${at}`;
   }
 
-  // Fill a node's box (title, summary, errors) with text; never with HTML.
+  // Fill a node's box (title, summary, errors) with text; never with HTML. A box that grows
+  // or shrinks moves its dots (Drawflow centres them), so its lines are redrawn to follow.
   function paint(id) {
     const node = nodes()[id];
-    const box = document.querySelector(`#node-${id} .nf-node`);
-    if (!node || !box) return;
-    box.querySelector(".nf-title").textContent = `${TYPES[node.data.type].label} · ${node.data.nid}`;
-    box.querySelector(".nf-summary").textContent = summary(node.data.type, node.data.config);
-    const list = box.querySelector(".nf-errors");
+    const element = document.getElementById(`node-${id}`);
+    if (!node || !element) return;
+    element.dataset.nid = node.data.nid;
+    element.querySelector(".nf-title").textContent = title(id);
+    element.querySelector(".nf-summary").textContent = summary(node.data.type, node.data.config);
+    const list = element.querySelector(".nf-errors");
     list.replaceChildren(...(state.errors[node.data.nid] || []).map((e) => el("li", {}, e.message)));
-    document.getElementById(`node-${id}`).classList.toggle("has-error", list.children.length > 0);
+    element.classList.toggle("has-error", list.children.length > 0);
+    editor.updateConnectionNodes(`node-${id}`);
   }
+
+  // Titles depend on the other nodes (a twin gets its id): repaint them all.
+  const paintAll = () => Object.keys(nodes()).forEach(paint);
 
   function setCounts(counts) {
     for (const [id, node] of Object.entries(nodes())) {
       const box = document.querySelector(`#node-${id} .nf-counts`);
       if (box) box.textContent = counts ? figures(counts[node.data.nid]) || "0" : "";
+      editor.updateConnectionNodes(`node-${id}`);
     }
   }
 
@@ -175,6 +198,33 @@
     return {x: (clientX - rect.x) / editor.zoom, y: (clientY - rect.y) / editor.zoom};
   }
 
+  // Where a node added by click or Enter goes: the free cell of a grid over the part of the
+  // canvas in view (zoom and pan included) nearest to the right of the selected node (the
+  // flow runs left to right), else nearest the view's top left. With no free cell in view,
+  // below the lowest node, and the view pans down to it.
+  const CELL = {w: 215, h: 135}, NODE = {w: 200, h: 115};   // a node's box with its dots
+  function freeSpot() {
+    const rect = canvas.getBoundingClientRect();
+    const from = canvasPoint(rect.left, rect.top), to = canvasPoint(rect.right, rect.bottom);
+    const boxes = Object.entries(nodes()).map(([id, n]) => {
+      const box = document.getElementById(`node-${id}`);
+      return {x: n.pos_x - 15, y: n.pos_y - 15, w: box.offsetWidth + 30, h: box.offsetHeight + 30};
+    });
+    const free = (x, y) => !boxes.some((b) => x < b.x + b.w && b.x < x + NODE.w && y < b.y + b.h && b.y < y + NODE.h);
+    const cells = [];
+    for (let y = from.y + 15; y + NODE.h <= to.y; y += CELL.h) {
+      for (let x = from.x + 15; x + NODE.w <= to.x; x += CELL.w) if (free(x, y)) cells.push({x, y});
+    }
+    const near = state.selected && nodes()[state.selected];
+    const anchor = near ? {x: near.pos_x + CELL.w, y: near.pos_y} : from;
+    const distance = (p) => (p.x - anchor.x) ** 2 + (p.y - anchor.y) ** 2;
+    if (cells.length) return cells.reduce((best, p) => (distance(p) < distance(best) ? p : best));
+    const spot = {x: from.x + 15, y: Math.max(from.y, ...boxes.map((b) => b.y + b.h)) + 15};
+    editor.canvas_y -= (spot.y + NODE.h - to.y) * editor.zoom;
+    editor.precanvas.style.transform = `translate(${editor.canvas_x}px, ${editor.canvas_y}px) scale(${editor.zoom})`;
+    return spot;
+  }
+
   for (const item of document.querySelectorAll(".palette-item")) {
     item.addEventListener("dragstart", (event) => {
       event.dataTransfer.setData("text/x-nudgeflow-node", item.dataset.node);
@@ -182,9 +232,7 @@
     });
     item.addEventListener("click", () => {
       if (!editable()) return;
-      const count = Object.keys(nodes()).length;
-      const rect = canvas.getBoundingClientRect();
-      const p = canvasPoint(rect.x + 40 + (count % 4) * 260, rect.y + 40 + Math.floor(count / 4) * 160);
+      const p = freeSpot();
       select(addNode(item.dataset.node, p.x, p.y));
     });
   }
@@ -214,7 +262,7 @@
   });
   editor.on("connectionCreated", changed);
   editor.on("connectionRemoved", changed);
-  editor.on("nodeRemoved", () => { changed(); state.selected = null; showCampaignPanel(); });
+  editor.on("nodeRemoved", () => { changed(); paintAll(); state.selected = null; showCampaignPanel(); });
   editor.on("nodeSelected", (id) => { state.selected = String(id); showNodePanel(String(id)); });
   editor.on("nodeUnselected", () => { state.selected = null; showCampaignPanel(); });
   window.addEventListener("beforeunload", (event) => { if (state.dirty) event.preventDefault(); });
@@ -271,7 +319,7 @@
     panelTitle.textContent = "Campaign";
     const c = state.campaign;
     const set = (name) => (v) => { c[name] = v ?? ""; state.dirty = true; refreshTitle(); };
-    const key = text(c.key, set("key"), {required: true, pattern: "[a-z0-9][a-z0-9_-]*"});
+    const key = text(c.key, set("key"), {required: true, pattern: boot.key_pattern});
     if (!state.isNew) key.readOnly = true;
     panel.replaceChildren(
       field("Name", text(c.name, set("name"), {required: true}), "name"),
@@ -311,7 +359,7 @@
   function nodeList() {
     const items = Object.entries(nodes()).map(([id, n]) =>
       el("li", {}, el("button", {type: "button", class: "link", onclick: () => select(id)},
-                      `${TYPES[n.data.type].label} · ${n.data.nid}`)));
+                      title(id))));
     return el("div", {}, el("h3", {}, "Nodes"), items.length ? el("ul", {class: "plain"}, items) :
       el("p", {class: "hint"}, "The canvas is empty: drag a Trigger from the palette to start."));
   }
@@ -320,17 +368,18 @@
     const node = nodes()[id];
     if (!node) return showCampaignPanel();
     const c = node.data.config;
-    panelTitle.textContent = `${TYPES[node.data.type].label} · ${node.data.nid}`;
+    panelTitle.textContent = title(id);
     const update = (mutate, structural) => (value) => {
       mutate(value);
       state.dirty = true;
       setCounts(null);
-      paint(id);
+      paintAll();
       if (structural) showNodePanel(id);
     };
     const put = (name, structural) => update((v) => { if (v === undefined) delete c[name]; else c[name] = v; }, structural);
     const rows = FORMS[node.data.type](c, put, update);
-    panel.replaceChildren(...rows, connections(id));
+    panel.replaceChildren(...rows, connections(id),
+                          el("p", {class: "hint"}, `Node id ${node.data.nid} (in error messages and the runs' exports)`));
     markPanelErrors(state.errors[node.data.nid] || []);
   }
 
@@ -362,14 +411,16 @@
       if (c.kind === "schedule") {
         rows.push(field("Every", select_([["day", "day"], ["week", "week"], ["month", "month"]], c.every,
           update((v) => { c.every = v; delete c.weekdays; delete c.day_of_month;
-                          if (v === "week") c.weekdays = ["mon"]; if (v === "month") c.day_of_month = 1; }, true)), "every"));
+                          if (v === "month") c.day_of_month = 1; }, true)), "every"));
         if (c.every === "week") {
           const days = el("fieldset", {"data-field": "weekdays"}, el("legend", {}, "Weekdays"));
           for (const day of boot.weekdays) {
             const box = el("input", {type: "checkbox", value: day, checked: (c.weekdays || []).includes(day),
                                      disabled: !editable()});
+            // No day is ticked for the user: saving with none is an error on this node.
             box.addEventListener("change", () => {
               c.weekdays = boot.weekdays.filter((d) => days.querySelector(`input[value="${d}"]`).checked);
+              if (!c.weekdays.length) delete c.weekdays;
               state.dirty = true;
               paint(state.selected);
             });
@@ -448,7 +499,7 @@
     const node = nodes()[id];
     const links = node.outputs.output_1.connections.map((link) => {
       const target = nodes()[link.node];
-      return el("li", {}, `→ ${target.data.nid} `, editable() ? el("button", {type: "button", class: "link",
+      return el("li", {}, `→ ${title(link.node)} `, editable() ? el("button", {type: "button", class: "link",
         onclick: () => { editor.removeSingleConnection(id, link.node, "output_1", "input_1"); showNodePanel(id); }},
         "disconnect") : null);
     });
@@ -457,7 +508,7 @@
     const box = el("div", {class: "connections"}, el("h3", {}, "Passes customers to"),
                    links.length ? el("ul", {class: "plain"}, links) : el("p", {class: "hint"}, "nothing yet"));
     if (editable() && targets.length) {
-      box.append(field("Connect to", select_([["", "choose a node"], ...targets.map(([other, n]) => [other, n.data.nid])], "",
+      box.append(field("Connect to", select_([["", "choose a node"], ...targets.map(([other]) => [other, title(other)])], "",
         (v) => { if (v) { editor.addConnection(id, v, "output_1", "input_1"); showNodePanel(id); } })));
     }
     if (editable()) {
@@ -508,14 +559,16 @@
       else if (top) (state.errors.$campaign = state.errors.$campaign || []).push({field: top[1], message: d.message});
       else loose.push(d.message);
     }
-    Object.keys(nodes()).forEach(paint);
-    fail(loose.length ? `${error.message}: ${loose.join("; ")}` : `${error.message}; see the marked nodes.`);
+    paintAll();
+    const marked = Object.keys(state.errors).some((k) => k !== "$campaign") ? "see the marked nodes"
+      : "see the marked fields";
+    fail(loose.length ? `${error.message}: ${loose.join("; ")}` : `${error.message}; ${marked}.`);
     if (state.selected) showNodePanel(state.selected); else showCampaignPanel();
   }
 
   function clearErrors() {
     state.errors = {};
-    Object.keys(nodes()).forEach(paint);
+    paintAll();
   }
 
   async function save() {
