@@ -196,6 +196,8 @@ def test_labels_not_ids_or_column_names(page: Any, site: Site) -> None:
     titles = page.locator(".drawflow-node .nf-title").all_inner_texts()
     assert titles == ["Trigger", "Segment select: Members for a year or more", "Award bonus",
                       "Send message: Birthday SMS"]
+    expect(node(page, "t").locator(".nf-summary")).to_have_text("yearly on Birth date")
+    expect(node(page, "m").locator(".nf-summary")).to_have_text("sms from the template, at 09:00")
     page.get_by_label("For date").fill(TODAY.isoformat())
     page.get_by_role("button", name="Preview").click()
     expect(node(page, "m").locator(".nf-counts")).to_have_text("passed 1 · queued 1")
@@ -203,6 +205,10 @@ def test_labels_not_ids_or_column_names(page: Any, site: Site) -> None:
     assert "·  m" not in boxes and "message1" not in boxes
     node(page, "m").locator(".nf-title").click()
     expect(page.locator("#panel-title")).to_have_text("Send message: Birthday SMS")
+    page.locator("#panel").get_by_role("button", name="Back to the campaign").click()
+    node(page, "t").locator(".nf-title").click()
+    date_field = page.locator("#panel").get_by_label("Date field")
+    assert date_field.locator("option").all_inner_texts()[:2] == ["Birth date", "Registered on"]
     page.locator("#panel").get_by_role("button", name="Back to the campaign").click()
     node(page, "a").locator(".nf-title").click()
     expect(page.locator("#panel .connections li")).to_have_text("→ Send message: Birthday SMS disconnect")

@@ -111,7 +111,7 @@ def test_a_trigger_on_an_imported_date_column(page: Any, site: Site) -> None:
     page.locator(".palette-item[data-node='trigger']").click()
     panel.get_by_label("Date field").select_option("attributes.")
     panel.get_by_label("Column name (its values are YYYY-MM-DD dates)").fill("contract_start")
-    expect(node(page, "trigger1")).to_contain_text("yearly on attributes.contract_start")
+    expect(node(page, "trigger1")).to_contain_text("yearly on contract_start (imported)")
     page.locator(".palette-item[data-node='award-bonus']").click()
     panel.get_by_label("Points").fill("50")
     page.get_by_role("button", name="Back to the campaign").click()

@@ -92,7 +92,7 @@
   function summary(type, c) {
     if (type === "trigger") {
       const shift = c.offset_days ? ` ${c.offset_days > 0 ? "+" : ""}${c.offset_days} days` : "";
-      if (c.kind === "date") return `yearly on ${c.field || "?"}${shift}`;
+      if (c.kind === "date") return `yearly on ${c.field ? label(c.field, "fields") : "?"}${shift}`;
       if (c.kind === "invoice_due") return `invoice due${shift}`;
       if (c.kind === "schedule") {
         if (c.every === "week") return `every ${(c.weekdays || []).join(", ") || "week: pick the days"}`;
@@ -106,7 +106,8 @@
       const life = c.lifetime_days ? `expires after ${c.lifetime_days} days` : "no expiry";
       return `${c.amount || "?"} points, ${life}`;
     }
-    const what = c.template ? `template ${c.template}` : `${c.channel || "?"} inline`;
+    const template = c.template && boot.templates.find((t) => t.key === c.template);
+    const what = c.template ? `${template ? template.channel : "?"} from the template` : `${c.channel || "?"} written here`;
     const when = c.send_at || {mode: "now"};
     const at = {now: "now", delay: `after ${when.hours} h`, at: `at ${when.time}`,
                 datetime: `on ${when.value}`}[when.mode] || when.mode;
@@ -396,7 +397,7 @@
       if (c.kind === "date") {
         const imported = (c.field || "").startsWith("attributes.");
         rows.push(field("Date field", select_(
-          [...boot.date_fields.map((f) => [f, f]), ["attributes.", "an imported date column (attributes.…)"]],
+          [...boot.date_fields.map((f) => [f, label(f, "fields")]), ["attributes.", "an imported date column (attributes.…)"]],
           imported ? "attributes." : c.field, put("field", true)), "field"));
         if (imported) {
           rows.push(field("Column name (its values are YYYY-MM-DD dates)",
