@@ -499,7 +499,6 @@
   function connections(id) {
     const node = nodes()[id];
     const links = node.outputs.output_1.connections.map((link) => {
-      const target = nodes()[link.node];
       return el("li", {}, `→ ${title(link.node)} `, editable() ? el("button", {type: "button", class: "link",
         onclick: () => { editor.removeSingleConnection(id, link.node, "output_1", "input_1"); showNodePanel(id); }},
         "disconnect") : null);
