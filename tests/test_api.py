@@ -229,7 +229,7 @@ def test_run_export_streams_csv(app: Flask, db: Db) -> None:
     ]
     cancelled = client.post("/api/v1/messages/cancel", headers=auth,
                             json={"campaign": "birthday-bonus"})
-    assert cancelled.json == {"count": 1}
+    assert cancelled.json == {"count": 1, "on_their_way": 0}
     assert [m["status"] for m in client.get("/api/v1/messages?campaign=birthday-bonus",
                                             headers=auth).json] == ["cancelled"]
 
@@ -288,5 +288,5 @@ def test_a_segment_or_template_still_needed_is_not_deleted(app: Flask, db: Db) -
     assert client.delete("/api/v1/templates/bday-sms", headers=auth).status_code == 409
     cancelled = client.post("/api/v1/messages/cancel", json={"campaign": "birthday-bonus"},
                             headers=auth)
-    assert cancelled.json == {"count": 1}
+    assert cancelled.json == {"count": 1, "on_their_way": 0}
     assert client.delete("/api/v1/templates/bday-sms", headers=auth).status_code == 204
