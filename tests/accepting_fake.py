@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.fakes import answer
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -99,10 +101,10 @@ def _handler(provider: AcceptingProvider) -> type[BaseHTTPRequestHandler]:
                 with provider.lock:
                     provider.accepted.append(Accepted(recipients, arrived, time.monotonic()))
                 if twilio:
-                    self._answer(201, {"sid": f"SM{abs(hash((recipients, arrived))):032d}",
+                    answer(self, 201, {"sid": f"SM{abs(hash((recipients, arrived))):032d}",
                                        "status": "queued", "num_segments": "1"})
                 else:
-                    self._answer(202, "", {"X-Message-Id": f"sg-{int(arrived * 1e6)}"})
+                    answer(self, 202, "", {"X-Message-Id": f"sg-{int(arrived * 1e6)}"})
                 return
             with provider.lock:
                 provider.refused[fate] += 1
@@ -122,22 +124,9 @@ def _handler(provider: AcceptingProvider) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(b'{"err')
                 self.close_connection = True
             else:
-                self._answer(int(fate), {"errors": [{"message": f"fault {fate}"}],
+                answer(self, int(fate), {"errors": [{"message": f"fault {fate}"}],
                                          "code": 20429, "message": f"fault {fate}",
                                          "status": int(fate)})
-
-        def _answer(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-            try:
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
 
     return Handler
 

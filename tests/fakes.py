@@ -45,6 +45,22 @@ class FakeServer:
         return [r["body"] for r in self.requests]
 
 
+def answer(handler: BaseHTTPRequestHandler, status: int, payload: Any,
+           headers: dict[str, str] | None = None) -> None:
+    """Answer with a JSON (or text) body; a client that went away is no error."""
+    data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+    try:
+        handler.send_response(status)
+        for k, v in (headers or {}).items():
+            handler.send_header(k, v)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_args: Any) -> None:
@@ -63,18 +79,7 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             reply = fake.script.pop(0) if fake.script else fake.default
             if reply.hang:
                 time.sleep(reply.hang)
-            payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
-            data = payload.encode()
-            try:
-                self.send_response(reply.status)
-                for k, v in reply.headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            answer(self, reply.status, reply.body, reply.headers)
 
         def do_GET(self) -> None:  # the counts, for a server in another process
             data = json.dumps(fake.counts).encode()

@@ -86,6 +86,18 @@ def _messages(db: Db) -> dict[int, Any]:
             .join(Customer, Customer.id == Message.customer_id))}
 
 
+def _env(cli_env: dict[str, str], provider: str, **settings: str) -> dict[str, str]:
+    """Dispatchers sending email through SendGrid and SMS through Twilio, both the fake
+    `provider`, with a LEASE-second lease and NUDGEFLOW_<name> `settings`."""
+    return {**os.environ, **cli_env, "PYTHONPATH": str(ROOT),
+            "NUDGEFLOW_EMAIL_PROVIDER": "sendgrid", "NUDGEFLOW_SENDGRID_API_KEY": "SG.test",
+            "NUDGEFLOW_SENDGRID_HOST": provider,
+            "NUDGEFLOW_SMS_PROVIDER": "twilio", "NUDGEFLOW_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "NUDGEFLOW_TWILIO_AUTH_TOKEN": "t", "NUDGEFLOW_TWILIO_FROM": "+15005550006",
+            "NUDGEFLOW_TWILIO_BASE_URL": provider, "NUDGEFLOW_DISPATCH_LEASE_SECONDS": str(LEASE),
+            **{f"NUDGEFLOW_{k}": v for k, v in settings.items()}}
+
+
 def _start(env: dict[str, str], log: Path, batch_size: int = 40) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -127,15 +139,8 @@ def test_killed_dispatchers_send_each_message_once(db: Db, tmp_path: Path,
     kills: list[float] = []
     log = tmp_path / "dispatchers.log"
     with accepting_provider(Faults(refuse=0.25, slow=0.05, slow_seconds=LEASE * 1.5)) as fake:
-        env = {**os.environ, **cli_env, "PYTHONPATH": str(ROOT),
-               "NUDGEFLOW_EMAIL_PROVIDER": "sendgrid", "NUDGEFLOW_SENDGRID_API_KEY": "SG.test",
-               "NUDGEFLOW_SENDGRID_HOST": fake.url,
-               "NUDGEFLOW_SMS_PROVIDER": "twilio", "NUDGEFLOW_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-               "NUDGEFLOW_TWILIO_AUTH_TOKEN": "t", "NUDGEFLOW_TWILIO_FROM": "+15005550006",
-               "NUDGEFLOW_TWILIO_BASE_URL": fake.url,
-               "NUDGEFLOW_DISPATCH_LEASE_SECONDS": str(LEASE),
-               "NUDGEFLOW_RETRY_BACKOFF_SECONDS": "0", "NUDGEFLOW_MAX_ATTEMPTS": "100",
-               "NUDGEFLOW_DISPATCH_IN_FLIGHT": "2"}
+        env = _env(cli_env, fake.url, RETRY_BACKOFF_SECONDS="0", MAX_ATTEMPTS="100",
+                   DISPATCH_IN_FLIGHT="2")
         dispatchers = [_start(env, log), _start(env, log)]
         stop_output = ""
         try:
@@ -215,13 +220,7 @@ def test_a_request_longer_than_the_lease_is_not_sent_twice(db: Db, tmp_path: Pat
     batches, so the other dispatcher never takes them over, and nothing goes twice."""
     _world(db, tmp_path, people=12)
     with accepting_provider(Faults(refuse=0, slow=1.0, slow_seconds=LEASE * 1.5)) as fake:
-        env = {**os.environ, **cli_env, "PYTHONPATH": str(ROOT),
-               "NUDGEFLOW_EMAIL_PROVIDER": "sendgrid", "NUDGEFLOW_SENDGRID_API_KEY": "SG.test",
-               "NUDGEFLOW_SENDGRID_HOST": fake.url,
-               "NUDGEFLOW_SMS_PROVIDER": "twilio", "NUDGEFLOW_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-               "NUDGEFLOW_TWILIO_AUTH_TOKEN": "t", "NUDGEFLOW_TWILIO_FROM": "+15005550006",
-               "NUDGEFLOW_TWILIO_BASE_URL": fake.url,
-               "NUDGEFLOW_DISPATCH_LEASE_SECONDS": str(LEASE), "NUDGEFLOW_DISPATCH_IN_FLIGHT": "4"}
+        env = _env(cli_env, fake.url, DISPATCH_IN_FLIGHT="4")
         log = tmp_path / "dispatchers.log"
         dispatchers = [_start(env, log, batch_size=4), _start(env, log, batch_size=4)]
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -33,9 +34,10 @@ SETTINGS = Settings(secret_key="k", public_url="https://nf.example")
 T0 = datetime(2025, 1, 1, 12, 0)
 
 
-def _queue(db: Db, n: int, minutes_apart: int = 0) -> list[int]:
-    """n queued emails, due at T0 (or each `minutes_apart` after the one before, the last
-    at T0 - minutes_apart); their ids."""
+def _queue(db: Db, n: int, minutes_apart: int = 0,
+           status: Callable[[int], str] = lambda _i: "queued") -> list[int]:
+    """n emails of campaign "k" (queued, or as `status(i)` says), due at T0 (or each
+    `minutes_apart` after the one before, the last at T0 - minutes_apart); their ids."""
     with write_transaction(db.engine) as conn:
         cid = conn.execute(insert(Customer).values(external_id="c", attributes={})
                            ).inserted_primary_key[0]
@@ -43,7 +45,7 @@ def _queue(db: Db, n: int, minutes_apart: int = 0) -> list[int]:
                             ).inserted_primary_key[0]
         conn.execute(insert(Message), [
             {"campaign_id": camp, "node_id": "m", "customer_id": cid, "occurrence": str(i),
-             "channel": "email", "address": f"c{i}@example.com", "status": "queued",
+             "channel": "email", "address": f"c{i}@example.com", "status": status(i),
              "send_after": T0 - timedelta(minutes=minutes_apart * (n - i)),
              "inline_template": {"subject": "S", "body": "B {{ today }}"}}
             for i in range(n)])
@@ -290,16 +292,7 @@ def test_stop_cancels_any_number_of_waiting_messages(db: Db) -> None:
     from engine.cancel import cancel_messages
 
     n = 70_000
-    with write_transaction(db.engine) as conn:
-        cid = conn.execute(insert(Customer).values(external_id="c", attributes={})
-                           ).inserted_primary_key[0]
-        camp = conn.execute(insert(Campaign).values(key="k", name="k", graph={})
-                            ).inserted_primary_key[0]
-        conn.execute(insert(Message), [
-            {"campaign_id": camp, "node_id": "m", "customer_id": cid, "occurrence": str(i),
-             "channel": "email", "address": "c@example.com",
-             "status": "held" if i % 7 == 0 else "queued", "send_after": T0}
-            for i in range(n)])
+    _queue(db, n, status=lambda i: "held" if i % 7 == 0 else "queued")
     sending = claim(db.engine, T0, 5)
     done = cancel_messages(db.engine, "k")
     assert (done.cancelled, done.on_their_way) == (n - 5, 5)
