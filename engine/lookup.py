@@ -39,8 +39,11 @@ def messages_query() -> AnySelect:
             .join(Customer, Customer.id == Message.customer_id))
 
 
-def customer_messages(conn: Connection, cid: int) -> list[dict[str, Any]]:
-    rows = conn.execute(messages_query().where(Message.customer_id == cid).order_by(Message.id))
+def customer_messages(conn: Connection, cid: int, limit: int | None = None,
+                      offset: int = 0) -> list[dict[str, Any]]:
+    """One customer's messages, oldest first (`limit` of them from `offset` on)."""
+    rows = conn.execute(messages_query().where(Message.customer_id == cid).order_by(Message.id)
+                        .limit(limit).offset(offset))
     return [dict(r._mapping) for r in rows]
 
 
@@ -48,8 +51,10 @@ def runs_query() -> AnySelect:
     return select(*RUN_COLUMNS).join(Campaign, Campaign.id == Run.campaign_id)
 
 
-def list_runs(conn: Connection, campaign: str | None, limit: int) -> list[dict[str, Any]]:
-    stmt = runs_query().order_by(Run.run_date.desc(), Run.id.desc()).limit(limit)
+def list_runs(conn: Connection, campaign: str | None, limit: int,
+              offset: int = 0) -> list[dict[str, Any]]:
+    """The runs log, latest run date first (`limit` runs from `offset` on)."""
+    stmt = runs_query().order_by(Run.run_date.desc(), Run.id.desc()).limit(limit).offset(offset)
     if campaign:
         stmt = stmt.where(Campaign.key == campaign)
     return [dict(r._mapping) for r in conn.execute(stmt)]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from engine.db import write_transaction
 from engine.users import create_token
@@ -40,3 +42,10 @@ def birthday_run(client: FlaskClient, auth: dict[str, str]) -> None:
     answer = client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
                          headers=auth)
     assert answer.json["status"] == "completed"
+
+
+def ok(answer: TestResponse, status: int = 200) -> Any:
+    """The status code first (with the body in the failure message), then the answer's JSON, or
+    its text when it is not JSON."""
+    assert answer.status_code == status, (answer.status_code, answer.get_data(as_text=True)[:800])
+    return answer.json if answer.is_json else answer.get_data(as_text=True)

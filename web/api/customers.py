@@ -21,6 +21,7 @@ from web.api.schemas import (
     CustomerPage,
     DateArgs,
     MessageOut,
+    Paging,
     SearchArgs,
 )
 from web.db import engine
@@ -70,7 +71,10 @@ class Balance(MethodView):
 
 @blp.route("/<external_id>/messages")
 class Messages(MethodView):
+    @blp.arguments(Paging, location="query")
     @blp.response(200, MessageOut(many=True))
-    def get(self, external_id: str) -> Any:
+    def get(self, args: dict[str, Any], external_id: str) -> Any:
+        """Oldest first."""
         with engine().connect() as conn:
-            return customer_messages(conn, customer_id(conn, external_id))
+            return customer_messages(conn, customer_id(conn, external_id), args["limit"],
+                                     args["offset"])

@@ -21,7 +21,9 @@ class Messages(MethodView):
     @blp.arguments(MessagesArgs, location="query")
     @blp.response(200, MessageOut(many=True))
     def get(self, args: dict[str, Any]) -> Any:
-        stmt = messages_query().order_by(Message.id.desc()).limit(args["limit"])
+        """Newest first."""
+        stmt = (messages_query().order_by(Message.id.desc())
+                .limit(args["limit"]).offset(args["offset"]))
         if args["status"]:
             stmt = stmt.where(Message.status == args["status"])
         if args["campaign"]:

@@ -24,7 +24,7 @@ class Runs(MethodView):
     @blp.response(200, RunRow(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         with engine().connect() as conn:
-            return list_runs(conn, args["campaign"], args["limit"])
+            return list_runs(conn, args["campaign"], args["limit"], args["offset"])
 
 
 @blp.route("/<int(max=2147483647):run_id>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,31 @@ class UtcDateTime(ma.fields.DateTime):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return super()._serialize(value, attr, obj, **kwargs)
+
+
+class QueryInt(ma.fields.Integer):
+    """A whole number in a query string, where every value arrives as text: "2" is 2, while
+    "2.5", "two" or "" are not whole numbers. Out of [minimum, maximum] is a 400 naming the
+    parameter. (A plain strict Integer refuses every query string: they are never ints.)"""
+
+    def __init__(self, minimum: int, maximum: int, default: int, **kwargs: Any) -> None:
+        super().__init__(strict=True, load_default=default,
+                         validate=ma.validate.Range(minimum, maximum), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value):
+            try:
+                value = int(value)
+            except ValueError:  # more digits than Python converts: left as text, so invalid
+                pass
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Paging(ma.Schema):
+    """`limit` rows from `offset` on, in the list's fixed order."""
+
+    limit = QueryInt(1, 1000, 100, metadata={"description": "rows per answer"})
+    offset = QueryInt(0, 10**7, 0, metadata={"description": "rows to skip"})
 
 
 class CampaignSummary(ma.Schema):
@@ -99,8 +125,8 @@ class TemplateOut(ma.Schema):
 class SearchArgs(ma.Schema):
     q = ma.fields.String(load_default=None, metadata={
         "description": "part of a name, email, phone or external id"})
-    page = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(1, 100000))
-    per_page = ma.fields.Integer(strict=True, load_default=50, validate=ma.validate.Range(1, 500))
+    page = QueryInt(1, 10**6, 1, metadata={"description": "from 1"})
+    per_page = QueryInt(1, 500, 50)
 
 
 class CustomerOut(CustomerBrief):
@@ -125,13 +151,11 @@ class CustomerPage(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(CustomerBrief))
 
 
-class ActivityArgs(ma.Schema):
+class ActivityArgs(Paging):
     kind = ma.fields.List(ma.fields.String(), load_default=None)
     campaign = ma.fields.String(load_default=None)
     since = ma.fields.Date(load_default=None)
     until = ma.fields.Date(load_default=None)
-    limit = ma.fields.Integer(strict=True, load_default=100, validate=ma.validate.Range(1, 1000))
-    offset = ma.fields.Integer(strict=True, load_default=0, validate=ma.validate.Range(0, 10**7))
 
 
 class RenderIn(ma.Schema):
@@ -185,9 +209,8 @@ class MessageOut(ma.Schema):
     last_error = ma.fields.String(allow_none=True)
 
 
-class RunsArgs(ma.Schema):
+class RunsArgs(Paging):
     campaign = ma.fields.String(load_default=None)
-    limit = ma.fields.Integer(strict=True, load_default=100, validate=ma.validate.Range(1, 1000))
 
 
 class RunRow(ma.Schema):
@@ -203,11 +226,10 @@ class RunRow(ma.Schema):
     finished_at = UtcDateTime(allow_none=True)
 
 
-class MessagesArgs(ma.Schema):
+class MessagesArgs(Paging):
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
         ("queued", "sending", "sent", "failed", "held", "cancelled", "skipped")))
     campaign = ma.fields.String(load_default=None)
-    limit = ma.fields.Integer(strict=True, load_default=100, validate=ma.validate.Range(1, 1000))
 
 
 class CancelIn(ma.Schema):
