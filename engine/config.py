@@ -37,6 +37,7 @@ class Settings:
     dispatch_in_flight: int = 4  # batches with the providers at once (engine.outbox.dispatch)
     dispatch_lease_seconds: int = 300  # a claim's lease, renewed by a heartbeat while worked on
     retry_backoff_seconds: int = 60  # base of the exponential backoff between send attempts
+    max_request_mb: int = 16  # larger request bodies get 413 (10,000 bulk records fit)
     secret_key: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     instance_dir: Path = Path("./instance")
@@ -112,6 +113,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["dispatch_lease_seconds"] = _int("DISPATCH_LEASE_SECONDS", lease, 1, 86_400)
     if (base := get("RETRY_BACKOFF_SECONDS")) is not None:
         kwargs["retry_backoff_seconds"] = _int("RETRY_BACKOFF_SECONDS", base, 0, 86_400)
+    if (request_mb := get("MAX_REQUEST_MB")) is not None:
+        kwargs["max_request_mb"] = _int("MAX_REQUEST_MB", request_mb, 1, 1024)
     if (public := get("PUBLIC_URL")) is not None:
         if not re.match(r"^https?://[^/\s]+", public):
             raise ConfigError(f"NUDGEFLOW_PUBLIC_URL: expected http(s)://host[:port], got {public!r}")

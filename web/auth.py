@@ -7,13 +7,16 @@ previews, runs and cancels; admin also manages users, tokens, settings and credi
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.security import check_password_hash
 
 from engine.db import write_transaction
@@ -26,6 +29,8 @@ RANK = {"viewer": 1, "marketer": 2, "admin": 3}
 PUBLIC_ENDPOINTS = {"auth.login", "unsubscribe.unsubscribe", "healthz", "static"}
 ADMIN_PREFIXES = ("/api/v1/settings", "/api/v1/users", "/api/v1/tokens", "/settings", "/users")
 FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW = 5, 15 * 60
+TOKEN_USE_GRANULARITY = timedelta(minutes=1)  # how stale api_tokens.last_used_at may be
+log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -58,16 +63,33 @@ def _load_from_token(req: Any) -> Account | None:
     if not header.startswith("Bearer "):
         return None
     digest = hash_token(header.removeprefix("Bearer ").strip())
-    with _engine().begin() as conn:
-        row = conn.execute(select(User.id, User.name, User.role, ApiToken.id.label("tid"))
+    with _engine().connect() as conn:
+        row = conn.execute(select(User.id, User.name, User.role, ApiToken.id.label("tid"),
+                                  ApiToken.last_used_at)
                            .join(ApiToken, ApiToken.user_id == User.id)
                            .where(ApiToken.token_hash == digest)).first()
-        if row is None:
-            return None
-        conn.execute(update(ApiToken).where(ApiToken.id == row.tid)
-                     .values(last_used_at=utcnow()))
+    if row is None:
+        return None
+    if row.last_used_at is None or row.last_used_at < utcnow() - TOKEN_USE_GRANULARITY:
+        _note_token_use(row.tid)
     g.token_auth = True
     return Account(row.id, row.name, row.role)
+
+
+def _note_token_use(token_id: int) -> None:
+    """Record when a token was last used, at most once a minute: a read must not queue behind
+    writers for bookkeeping on every request, and never fails because of it (on SQLite a
+    read transaction upgraded to a write failed at once with "database is locked")."""
+    now = utcnow()
+    try:
+        with write_transaction(_engine()) as conn:
+            conn.execute(update(ApiToken).where(
+                ApiToken.id == token_id,
+                or_(ApiToken.last_used_at.is_(None),
+                    ApiToken.last_used_at < now - TOKEN_USE_GRANULARITY))
+                .values(last_used_at=now))
+    except SQLAlchemyError as exc:
+        log.warning("could not record the use of API token %s: %s", token_id, exc)
 
 
 def required_role() -> str:
@@ -147,12 +169,26 @@ def login() -> Any:
         if row and check_password_hash(row.password_hash, request.form.get("password", "")):
             _forget_failures(name)
             login_user(Account(row.id, row.name, row.role))
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else "/")
+            return redirect(local_target(request.args.get("next")))
         _remember_failure(name)
         error = "Unknown name or wrong password."
     return render_template("login.html", error=error), 401 if error else 200
+
+
+def local_target(target: str | None) -> str:
+    """Where to go after login: `target` if it is a path on this site, else "/". Refused:
+    anything a browser could read as another site (a scheme, a host, `//`, a backslash,
+    which browsers read as a slash) and control characters or whitespace, which browsers
+    strip (`/%09/evil.example` becomes `//evil.example`); also once percent-decoded."""
+    if not target:
+        return "/"
+    for text in (target, unquote(target)):
+        parts = urlsplit(text)
+        if (not text.startswith("/") or text.startswith("//") or "\\" in text
+                or parts.scheme or parts.netloc
+                or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text)):
+            return "/"
+    return target
 
 
 @bp.get("/")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
+from flask_login import current_user
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.errors import InUse, NotFound, NudgeflowError, ValidationError, flatten_messages
 
@@ -68,6 +69,17 @@ def register(app: Flask) -> None:
     @app.errorhandler(InUse)
     def _in_use(exc: InUse) -> Any:
         return error_response(409, "in_use", str(exc))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> Any:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        text = (f"the request body is larger than {limit // (1024 * 1024)} MB "
+                f"(NUDGEFLOW_MAX_REQUEST_MB); send bulk records in smaller batches")
+        if request.path.startswith("/api/"):
+            return error_response(413, "too_large", text)
+        if current_user.is_authenticated:
+            return render_template("error.html", title="Too large", text=text), 413
+        return text, 413, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.errorhandler(NudgeflowError)
     def _other(exc: NudgeflowError) -> Any:

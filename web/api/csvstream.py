@@ -1,14 +1,15 @@
-"""Large answers as streamed CSV: rows leave in chunks straight from a server-side cursor."""
+"""Large answers as streamed CSV: rows leave in chunks straight from a server-side cursor, each
+cell neutralised against spreadsheet formulas (engine.csvcells)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flask import Response, stream_with_context
 
+from engine.csvcells import SafeWriter
 from web.db import engine
 
 CSV_DOC = {"responses": {"200": {"description": "CSV, streamed",
@@ -20,13 +21,13 @@ def stream_csv(header: Sequence[str], stmt: Any, filename: str) -> Response:
 
     def rows() -> Iterator[str]:
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = SafeWriter(out)
         writer.writerow(header)
         with db.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
             for chunk in result.partitions():
                 for row in chunk:
-                    writer.writerow(["" if v is None else v for v in row])
+                    writer.writerow(row)
                 yield out.getvalue()
                 out.seek(0)
                 out.truncate()
