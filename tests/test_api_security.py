@@ -49,10 +49,10 @@ def login_redirect(app: Flask, raw_next: str) -> str:
     return str(answer.headers["Location"])
 
 
-@pytest.mark.parametrize("raw_next", BYPASSES)
-def test_login_never_redirects_off_site(app: Flask, raw_next: str) -> None:
-    location = login_redirect(app, raw_next)
-    assert location == "/", (raw_next, location)
+def test_login_never_redirects_off_site(app: Flask) -> None:
+    for raw_next in BYPASSES:
+        location = login_redirect(app, raw_next)
+        assert location == "/", (raw_next, location)
 
 
 def test_login_keeps_a_local_next_page(app: Flask) -> None:
