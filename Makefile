@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak clean
+.PHONY: demo test lint bench soak fuzz-api clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ lint: $(STAMP)
 SOAK_KILLS ?= 60
 soak: $(STAMP)
 	NUDGEFLOW_SOAK_KILLS=$(SOAK_KILLS) $(BIN)/python -m pytest -s tests/test_dispatch_kills.py
+
+# schemathesis with many generated requests per API operation, on SQLite and PostgreSQL
+# (NUDGEFLOW_TEST_POSTGRES_URL); the test suite runs the same test with 10.
+FUZZ_EXAMPLES ?= 300
+fuzz-api: $(STAMP)
+	NUDGEFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:timeout tests/test_api_schemathesis.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)

@@ -22,6 +22,12 @@ class InUse(NudgeflowError):
     """A segment or template that campaigns, segments or waiting messages still need."""
 
 
+class AlreadyExists(NudgeflowError):
+    """A name that must be new is taken (a user)."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation problem: where it is (a JSON path, FILE:LINE, a node id) and what is wrong."""

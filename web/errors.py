@@ -10,7 +10,14 @@ from flask_login import current_user
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from engine.errors import InUse, NotFound, NudgeflowError, ValidationError, flatten_messages
+from engine.errors import (
+    AlreadyExists,
+    InUse,
+    NotFound,
+    NudgeflowError,
+    ValidationError,
+    flatten_messages,
+)
 
 
 class ErrorBody(ma.Schema):
@@ -65,6 +72,10 @@ def register(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return render_template("error.html", title="Not found", text=str(exc)), 404
         return error_response(404, "not_found", str(exc))
+
+    @app.errorhandler(AlreadyExists)
+    def _exists(exc: AlreadyExists) -> Any:
+        return error_response(409, "already_exists", str(exc))
 
     @app.errorhandler(InUse)
     def _in_use(exc: InUse) -> Any:

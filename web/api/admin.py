@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from engine import credits
 from engine.db import write_transaction
+from engine.errors import AlreadyExists
 from engine.models import User
 from engine.users import create_token, create_user
 from engine.workspace import set_setting, workspace_settings
@@ -63,6 +64,8 @@ class Users(MethodView):
     @blp.response(201, UserOut)
     def post(self, data: dict[str, Any]) -> Any:
         with write_transaction(engine()) as conn:
+            if conn.execute(select(User.id).where(User.name == data["name"])).first():
+                raise AlreadyExists(f"user {data['name']!r} already exists")
             create_user(conn, data["name"], data["role"], data["password"])
             return dict(conn.execute(select(User.name, User.role, User.created_at)
                                      .where(User.name == data["name"])).one()._mapping)

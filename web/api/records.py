@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 
 from engine.importing import from_list, upsert_customers, upsert_invoices
 from web.api import Blueprint
-from web.api.schemas import ImportOut, Records
+from web.api.schemas import ImportOut, RecordIn, Records
 from web.db import engine
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1",
@@ -30,9 +30,10 @@ class CustomersBulk(MethodView):
 
 @blp.route("/customers/<external_id>", endpoint="customer_upsert")
 class CustomerUpsert(MethodView):
+    @blp.arguments(RecordIn)
     @blp.response(200, ImportOut)
-    def put(self, external_id: str) -> Any:
-        record = {**(request.get_json(silent=True) or {}), "external_id": external_id}
+    def put(self, data: dict[str, Any], external_id: str) -> Any:
+        record = {**data, "external_id": external_id}
         return upsert_customers(engine(), from_list([record]), _region()).as_dict()
 
 
@@ -46,7 +47,8 @@ class InvoicesBulk(MethodView):
 
 @blp.route("/invoices/<external_id>")
 class InvoiceUpsert(MethodView):
+    @blp.arguments(RecordIn)
     @blp.response(200, ImportOut)
-    def put(self, external_id: str) -> Any:
-        record = {**(request.get_json(silent=True) or {}), "external_id": external_id}
+    def put(self, data: dict[str, Any], external_id: str) -> Any:
+        record = {**data, "external_id": external_id}
         return upsert_invoices(engine(), from_list([record])).as_dict()

@@ -9,6 +9,7 @@ from typing import Any
 import marshmallow as ma
 
 from engine.templates import TemplateSchema
+from engine.users import MIN_PASSWORD
 
 
 class UtcDateTime(ma.fields.DateTime):
@@ -266,7 +267,8 @@ class UserIn(ma.Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
     role = ma.fields.String(required=True,
                             validate=ma.validate.OneOf(("admin", "marketer", "viewer")))
-    password = ma.fields.String(required=True, load_only=True)
+    password = ma.fields.String(required=True, load_only=True,
+                                validate=ma.validate.Length(min=MIN_PASSWORD))
 
 
 class UserOut(ma.Schema):
@@ -290,6 +292,14 @@ class ImportOut(ma.Schema):
     inserted = ma.fields.Integer()
     updated = ma.fields.Integer()
     warnings = ma.fields.Dict()
+
+
+class RecordIn(ma.Schema):
+    """One record as a JSON object with the import file's columns (external_id from the
+    path); a column the file format does not know goes to `attributes`."""
+
+    class Meta:
+        unknown = ma.INCLUDE
 
 
 class Records(ma.Schema):
