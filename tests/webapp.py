@@ -35,13 +35,13 @@ def session_client(app: Flask, role: str) -> tuple[FlaskClient, str]:
 
 def birthday_run(client: FlaskClient, auth: dict[str, str]) -> None:
     """Save the birthday campaign with its segment and templates, and run it on C1's birthday."""
-    client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth)
+    ok(client.post("/api/v1/segments", json=SEGMENTS[0], headers=auth), 201)
     for template in TEMPLATES:
-        client.post("/api/v1/templates", json=template, headers=auth)
-    client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth)
-    answer = client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
-                         headers=auth)
-    assert answer.json["status"] == "completed"
+        ok(client.post("/api/v1/templates", json=template, headers=auth), 201)
+    ok(client.post("/api/v1/campaigns", json=BIRTHDAY, headers=auth), 201)
+    answer = ok(client.post("/api/v1/campaigns/birthday-bonus/run", json={"date": "2025-03-10"},
+                            headers=auth))
+    assert answer["status"] == "completed"
 
 
 def ok(answer: TestResponse, status: int = 200) -> Any:
