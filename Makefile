@@ -31,7 +31,7 @@ soak: $(STAMP)
 # (NUDGEFLOW_TEST_POSTGRES_URL); the test suite runs the same test with 10.
 FUZZ_EXAMPLES ?= 300
 fuzz-api: $(STAMP)
-	NUDGEFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:timeout tests/test_api_schemathesis.py
+	NUDGEFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest --timeout=0 tests/test_api_schemathesis.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
