@@ -124,6 +124,15 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
     assert safe_cell(None) == ""
 
 
+def test_every_csv_is_written_through_the_safe_writer() -> None:
+    """A new export cannot forget the neutralising: csv.writer appears in engine.csvcells only."""
+    root = Path(__file__).resolve().parent.parent
+    writers = [str(path.relative_to(root)) for package in ("engine", "web", "nodes")
+               for path in (root / package).rglob("*.py")
+               if "csv.writer(" in path.read_text() or "csv.DictWriter(" in path.read_text()]
+    assert writers == ["engine/csvcells.py"]
+
+
 def test_csv_exports_neutralise_formulas(app: Flask, db: Db) -> None:
     client, auth = app.test_client(), token_for(db, "marketer")
     ok(client.put("/api/v1/customers/C1", headers=auth,
