@@ -20,7 +20,7 @@ from web.auth import ADMIN_PREFIXES, RANK
 
 
 def api_routes(app: Flask) -> list[tuple[str, str]]:
-    fill = {"<key>": "birthday-bonus", "<external_id>": "C1",
+    fill = {"<key>": "birthday-bonus", "<ext:external_id>": "C1",
             "<int(max=2147483647):version>": "1", "<int(max=2147483647):run_id>": "1"}
     out = []
     for rule in app.url_map.iter_rules():
@@ -123,6 +123,11 @@ def test_errors_name_the_field_or_node(app: Flask, db: Db) -> None:
     not_an_object = ok(client.put("/api/v1/customers/C1", json=["first_name"], headers=auth),
                        400)
     assert not_an_object["error"]["details"][0]["path"] == "$"
+    for padded in ("%20C1", "C1%20", "%1C", "C1%09"):  # imports strip: this is not C1
+        missing = ok(client.put(f"/api/v1/customers/{padded}", json={"first_name": "X"},
+                                headers=auth), 404)
+        assert missing["error"]["code"] == "not_found"
+    assert ok(client.get("/api/v1/customers/C1", headers=auth))["first_name"] == "<b>Ana</b>"
     taken = ok(client.post("/api/v1/users", headers=token_for(db, "admin"), json={
         "name": "viewer", "role": "viewer", "password": PASSWORD}), 409)
     assert taken["error"] == {"code": "already_exists", "details": [],
@@ -170,10 +175,12 @@ def test_failed_logins_are_limited_across_processes(app: Flask, db: Db) -> None:
 def test_openapi_describes_every_route(app: Flask, db: Db) -> None:
     spec = ok(app.test_client().get("/api/v1/openapi.json", headers=token_for(db, "viewer")))
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
-    served = {(m, re.sub(r"<(?:int(?:\(.*?\))?:)?(\w+)>", r"{\1}", p)) for m, p in
+    served = {(m, re.sub(r"<(?:(?:int|ext)(?:\(.*?\))?:)?(\w+)>", r"{\1}", p)) for m, p in
               [(m, r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")
                and "openapi" not in r.rule for m in r.methods - {"HEAD", "OPTIONS"}]}
     assert served <= documented
+    [external_id] = spec["paths"]["/api/v1/customers/{external_id}"]["parameters"]
+    assert external_id["schema"] == {"type": "string", "pattern": r"^[^\s/](?:[^/]*[^\s/])?$"}
     assert spec["components"]["schemas"]["Error"]["properties"]["error"] == {
         "$ref": "#/components/schemas/ErrorBody"}
 

@@ -38,11 +38,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["nudgeflow_engine"] = make_engine(settings.database_url)
 
     from web import auth, errors, pages, unsubscribe
-    from web.api import blueprints
+    from web.api import blueprints, register_converters
 
     auth.init_app(app)
     errors.register(app)
     api = errors.NudgeflowApi(app)
+    register_converters(app, api)
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
     app.register_blueprint(unsubscribe.bp)

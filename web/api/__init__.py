@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
+from werkzeug.routing import BaseConverter
 
 
 class Parser(FlaskParser):
@@ -14,6 +19,23 @@ class Blueprint(SmorestBlueprint):
     """Our blueprints answer invalid input with 400 and the common error shape."""
 
     ARGUMENTS_PARSER = Parser()
+
+
+class ExternalIdConverter(BaseConverter):
+    """An external id in a path (`<ext:external_id>`): no slash, and no whitespace at either
+    end, which imports strip (`/customers/%20C1` would otherwise upsert C1). Anything else is
+    no such customer: 404."""
+
+    regex = r"[^\s/](?:[^/]*[^\s/])?"
+
+
+def register_converters(app: Flask, api: Api) -> None:
+    app.url_map.converters["ext"] = ExternalIdConverter
+
+    def schema(_converter: Any) -> dict[str, str]:
+        return {"type": "string", "pattern": f"^{ExternalIdConverter.regex}$"}
+
+    api.register_converter(ExternalIdConverter, schema)
 
 
 def blueprints() -> list[Blueprint]:

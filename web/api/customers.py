@@ -39,7 +39,7 @@ class Customers(MethodView):
             return search_customers(conn, args["q"], args["page"], args["per_page"])
 
 
-@blp.route("/<external_id>")
+@blp.route("/<ext:external_id>")
 class CustomerItem(MethodView):
     @blp.response(200, CustomerOut)
     def get(self, external_id: str) -> Any:
@@ -49,7 +49,7 @@ class CustomerItem(MethodView):
                         .one()._mapping)
 
 
-@blp.route("/<external_id>/activity")
+@blp.route("/<ext:external_id>/activity")
 class Activity(MethodView):
     @blp.arguments(ActivityArgs, location="query")
     @blp.response(200, ActivityOut(many=True))
@@ -60,7 +60,7 @@ class Activity(MethodView):
                             until=args["until"], offset=args["offset"])
 
 
-@blp.route("/<external_id>/balance")
+@blp.route("/<ext:external_id>/balance")
 class Balance(MethodView):
     @blp.arguments(DateArgs, location="query")
     @blp.response(200, BalanceOut)
@@ -69,7 +69,7 @@ class Balance(MethodView):
             return balance(conn, customer_id(conn, external_id), args["date"] or date.today())
 
 
-@blp.route("/<external_id>/messages")
+@blp.route("/<ext:external_id>/messages")
 class Messages(MethodView):
     @blp.arguments(Paging, location="query")
     @blp.response(200, MessageOut(many=True))

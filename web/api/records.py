@@ -28,7 +28,7 @@ class CustomersBulk(MethodView):
         return upsert_customers(engine(), from_list(data["records"]), _region()).as_dict()
 
 
-@blp.route("/customers/<external_id>", endpoint="customer_upsert")
+@blp.route("/customers/<ext:external_id>", endpoint="customer_upsert")
 class CustomerUpsert(MethodView):
     @blp.arguments(RecordIn)
     @blp.response(200, ImportOut)
@@ -45,7 +45,7 @@ class InvoicesBulk(MethodView):
         return upsert_invoices(engine(), from_list(data["records"])).as_dict()
 
 
-@blp.route("/invoices/<external_id>")
+@blp.route("/invoices/<ext:external_id>")
 class InvoiceUpsert(MethodView):
     @blp.arguments(RecordIn)
     @blp.response(200, ImportOut)
