@@ -38,7 +38,7 @@ def timeline(conn: Connection, cid: int, kinds: list[str] | None = None,
         stmt = stmt.where(Campaign.key == campaign)
     if since:
         stmt = stmt.where(Activity.at >= datetime.combine(since, time()))
-    if until:
+    if until and until < date.max:  # until the calendar's last day is no bound at all
         stmt = stmt.where(Activity.at < datetime.combine(until + timedelta(days=1), time()))
     if offset:
         stmt = stmt.offset(offset)

@@ -3,17 +3,17 @@ campaign file import: all-or-nothing, every error named by its JSON path."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 from marshmallow import ValidationError as SchemaError
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from engine.db import write_transaction
 from engine.errors import InUse, NotFound, Problem, ValidationError
 from engine.graph import KEY, Graph, build_graph, load_campaign
+from engine.limits import fits, strict_loads, value_problems
 from engine.models import Campaign, CampaignVersion, Message, Segment, Template
 from engine.models.base import utcnow
 from engine.segments import validate_rules
@@ -27,7 +27,7 @@ FILE_VERSION = 1
 
 class SegmentSchema(Schema):
     key = fields.String(required=True, validate=KEY)
-    name = fields.String(validate=validate.Length(min=1, max=200))
+    name = fields.String(validate=fits(Segment.name, min=1))
     rules = fields.Dict(required=True)
 
 
@@ -165,10 +165,12 @@ def validate_document(conn: Connection, doc: Any) -> dict[str, list[dict[str, An
 
 def import_file(engine: Engine, path: Path, saved_by: str | None = None) -> dict[str, int]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValidationError([Problem(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg}")],
+        doc = strict_loads(path.read_bytes())
+    except ValueError as exc:
+        raise ValidationError([Problem(str(path), str(exc))],
                               title="invalid campaign file") from None
+    if bad := value_problems(doc):
+        raise ValidationError(bad, title="invalid campaign file")
     with write_transaction(engine) as conn:
         clean = validate_document(conn, doc)
         for seg in clean["segments"]:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from engine.config import Settings, load_settings
 from engine.db import make_engine
 from engine.errors import NudgeflowError, ValidationError
+from engine.limits import text_problem
 
 
 class Workspace:
@@ -40,10 +41,15 @@ def echo_json(data: Any) -> None:
 def parse_day(_ctx: Any, _param: Any, value: str | None) -> date | None:
     if value is None:
         return None
+    from engine.segments.dates import day_problem
+
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+    if (why := day_problem(day)) is not None:
+        raise click.BadParameter(why)
+    return day
 
 
 @click.group()
@@ -116,6 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     from engine import cli_campaigns, cli_messages  # noqa: F401  (register their commands)
 
     ws = Workspace()
+    for number, arg in enumerate(sys.argv[1:] if argv is None else argv, start=1):
+        # Bytes that are not UTF-8 arrive as lone surrogates, which no database can store.
+        if (why := text_problem(arg)) is not None:
+            click.echo(f"error: argument {number}: {why} (is it UTF-8?)", err=True)
+            sys.exit(2)
     try:
         cli.main(args=argv, prog_name="nudgeflow", standalone_mode=False, obj=ws)
     except click.exceptions.Abort:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from engine.cli import Workspace, cli, echo_json, import_group, parse_day, pass_ws
 from engine.errors import Problem, ValidationError
+from engine.limits import strict_loads
 
 
 @import_group.command("campaigns")
@@ -170,9 +171,9 @@ def segment_preview_cmd(ws: Workspace, key: str | None, rules_json: str | None,
             rules: Any = {"segment": key}
         else:
             try:
-                rules = json.loads(rules_json or "")
-            except json.JSONDecodeError as exc:
-                raise ValidationError([Problem("--rules", f"invalid JSON: {exc.msg}")]) from None
+                rules = strict_loads(rules_json or "")
+            except ValueError as exc:
+                raise ValidationError([Problem("--rules", str(exc))]) from None
         segments.validate_rules(rules, catalog)
         total = segments.count(conn, rules, day, catalog)
         sample = segments.sample(conn, rules, day, limit, catalog)

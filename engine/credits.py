@@ -6,7 +6,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, insert, select, update
 
+from engine.errors import Problem, ValidationError
+from engine.limits import INT32_MAX
 from engine.models import ChannelCredit, Message
+
+MAX_BALANCE = INT32_MAX  # the balance column is a 32-bit integer on PostgreSQL
 
 
 def balances(conn: Connection) -> dict[str, int | None]:
@@ -17,6 +21,12 @@ def balances(conn: Connection) -> dict[str, int | None]:
 
 def add(conn: Connection, channel: str, units: int) -> int:
     """Add credit (creating the meter), release held messages of the channel; new balance."""
+    current = balances(conn).get(channel) or 0
+    if not 1 <= units <= MAX_BALANCE - current:
+        raise ValidationError([Problem("units", f"expected 1 to {MAX_BALANCE - current}: the "
+                                       f"{channel} balance is {current} and holds at most "
+                                       f"{MAX_BALANCE}; got {units}")],
+                              title="cannot add credits")
     if conn.execute(select(ChannelCredit.channel).where(ChannelCredit.channel == channel)).first():
         conn.execute(update(ChannelCredit).where(ChannelCredit.channel == channel)
                      .values(balance=ChannelCredit.balance + units))

@@ -14,6 +14,8 @@ from marshmallow import ValidationError as SchemaError
 
 from engine.errors import Problem, ValidationError, flatten_messages
 from engine.labels import NODE_TYPES
+from engine.limits import fits
+from engine.models import Campaign
 from nodes import REGISTRY, Node
 from nodes.base import References
 
@@ -47,12 +49,12 @@ class GraphSchema(Schema):
 
 class CampaignSchema(Schema):
     key = fields.String(required=True, validate=KEY)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=fits(Campaign.name, min=1))
     status = fields.String(load_default="draft",
                            validate=validate.OneOf(("draft", "active", "paused", "archived")))
     purpose = fields.String(load_default="service",
                             validate=validate.OneOf(("marketing", "service")))
-    timezone = fields.String(load_default="UTC")
+    timezone = fields.String(load_default="UTC", validate=fits(Campaign.timezone))
     graph = fields.Nested(GraphSchema, required=True)
 
     @validates("timezone")

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from engine.contacts import normalise_email, normalise_phone
 from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
+from engine.limits import column_problems, strict_loads, value_problems
 from engine.models import Customer, Invoice, birth_mmdd
 
 BATCH = 2000
@@ -38,6 +39,7 @@ TRUE = {"yes", "y", "true", "t", "1"}
 FALSE = {"no", "n", "false", "f", "0"}
 NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes decoded with surrogateescape
 
 
 class RowError(ValueError):
@@ -71,31 +73,69 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, record) from a CSV file with a header or a JSON Lines file."""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    # Bytes that are not UTF-8 come through as lone surrogates, so the line can be named.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         first = fh.read(1)
         fh.seek(0)
         if path.suffix.lower() in (".jsonl", ".ndjson", ".json") or first in ("{", "["):
             for number, line in enumerate(fh, start=1):
+                _require_utf8(path, number, line)
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValidationError(
-                        [Problem(f"{path}:{number}", f"invalid JSON: {exc.msg}")]) from None
+                    record = strict_loads(line)
+                except ValueError as exc:
+                    raise ValidationError([Problem(f"{path}:{number}", str(exc))]) from None
                 if not isinstance(record, dict):
                     raise ValidationError([Problem(f"{path}:{number}", "expected a JSON object")])
                 yield number, record
             return
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
+        yield from _csv_records(path, csv.DictReader(fh))
+
+
+def _require_utf8(path: Path, line: int, text: str) -> None:
+    if (found := NOT_UTF8.search(text)) is not None:
+        byte = ord(found[0]) - 0xDC00
+        raise ValidationError([Problem(f"{path}:{line}", f"not UTF-8 at line {line} (byte "
+                                       f"0x{byte:02X}): save the file as UTF-8")],
+                              title=f"{path}: not UTF-8")
+
+
+def _csv_records(path: Path, reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        header = reader.fieldnames
+        if header is None:
             raise ValidationError([Problem(str(path), "empty file: expected a header row")])
+        _require_utf8(path, 1, ",".join(header))
+        _check_header(path, [name.strip() for name in header])
         for record in reader:
             if None in record:
                 raise ValidationError(
                     [Problem(f"{path}:{reader.line_num}", "more cells than header columns")]
                 )
+            _require_utf8(path, reader.line_num, ",".join(v or "" for v in record.values()))
             yield reader.line_num, {k.strip(): v for k, v in record.items() if k is not None}
+    except csv.Error as exc:
+        raise ValidationError([Problem(f"{path}:{reader.line_num}", f"{exc} (a cell holds at "
+                                       f"most {csv.field_size_limit() // 1024} KB)")]) from None
+
+
+def _check_header(path: Path, names: list[str]) -> None:
+    """A header that cannot be what the user meant: one column that holds another separator,
+    or a column named twice (the last would silently win)."""
+    if len(names) == 1 and (sep := next((c for c in ";\t|" if c in names[0]), None)):
+        shown = names[0] if len(names[0]) <= 60 else names[0][:57] + "..."
+        kind = {";": "semicolon", "\t": "tab", "|": "pipe"}[sep]
+        raise ValidationError([Problem(f"{path}:1", f"the header has 1 column {shown!r}: the "
+                                       f"file looks {kind}-separated; nudgeflow reads "
+                                       f"comma-separated CSV")], title=f"{path}: not comma-separated")
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if name in seen:
+            raise ValidationError([Problem(f"{path}:1", f"column {name!r} appears twice in the "
+                                           f"header (columns {seen[name]} and {number})")],
+                                  title=f"{path}: duplicate column")
+        seen[name] = number
 
 
 # ---- cell parsers --------------------------------------------------------------------------
@@ -148,7 +188,10 @@ def parse_amount(value: Any, column: str) -> Decimal | None:
         raise RowError(column, f"expected a number, got {value!r}") from None
     if not amount.is_finite() or amount < 0:
         raise RowError(column, f"expected a number of at least 0, got {value!r}")
-    return amount.quantize(Decimal("0.01"))
+    try:
+        return amount.quantize(Decimal("0.01"))
+    except InvalidOperation:  # more digits than decimal's context holds
+        raise RowError(column, f"number too large: {value!r}") from None
 
 
 def attribute_value(value: Any) -> Any:
@@ -157,7 +200,9 @@ def attribute_value(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if NUMBER.fullmatch(text):
-            return float(text) if "." in text else int(text)
+            number = float(text) if "." in text else int(text)
+            # Beyond what JSON numbers hold in both databases: kept as the text it is.
+            return number if not value_problems(number) else text
         return text
     return value
 
@@ -282,6 +327,7 @@ def _run_import(
     records: Iterable[Located],
     title: str,
     result: ImportResult,
+    table: Table,
     build: Callable[[dict[str, Any]], dict[str, Any]],
     write: Callable[[Connection, list[tuple[str, dict[str, Any]]], list[Problem]], None],
 ) -> ImportResult:
@@ -292,10 +338,17 @@ def _run_import(
             good: list[tuple[str, dict[str, Any]]] = []
             for where, label, record in chunk:
                 result.rows += 1
+                if bad := value_problems(record):
+                    problems.extend(Problem(where, f"{p.where.removeprefix('$.')}: {p.message}")
+                                    for p in bad)
+                    continue
                 try:
                     row = build(record)
                 except RowError as exc:
                     problems.append(Problem(where, str(exc)))
+                    continue
+                if too_big := column_problems(table, row):
+                    problems.extend(Problem(where, f"{c}: {m}") for c, m in too_big)
                     continue
                 if (first := seen.get(row["external_id"])) is not None:
                     problems.append(Problem(
@@ -323,7 +376,7 @@ def upsert_customers(engine: Engine, records: Iterable[Located], region: str,
         result.inserted += len(rows) - len(existing)
         upsert(conn, table, [r for _, r in rows])  # type: ignore[arg-type]
 
-    return _run_import(engine, records, title, result,
+    return _run_import(engine, records, title, result, table,
                        lambda rec: customer_row(rec, region, result.warnings), write)
 
 
@@ -351,7 +404,7 @@ def upsert_invoices(engine: Engine, records: Iterable[Located],
         if ready:
             upsert(conn, table, ready)  # type: ignore[arg-type]
 
-    return _run_import(engine, records, title, result, invoice_row, write)
+    return _run_import(engine, records, title, result, table, invoice_row, write)
 
 
 def import_customers(engine: Engine, path: Path, region: str) -> ImportResult:

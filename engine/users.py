@@ -9,6 +9,7 @@ from sqlalchemy import Connection, insert, select, update
 from werkzeug.security import generate_password_hash
 
 from engine.errors import NotFound, Problem, ValidationError
+from engine.limits import column_problems
 from engine.models import ApiToken, User
 from engine.models.auth import ROLES
 
@@ -21,6 +22,7 @@ def create_user(conn: Connection, name: str, role: str, password: str) -> int:
         problems.append(Problem("--role", f"expected one of {', '.join(ROLES)}, got {role!r}"))
     if len(password) < MIN_PASSWORD:
         problems.append(Problem("password", f"at least {MIN_PASSWORD} characters"))
+    problems += [Problem("NAME", m) for _, m in column_problems(User.__table__, {"name": name})]
     if conn.execute(select(User.id).where(User.name == name)).first() is not None:
         problems.append(Problem("NAME", f"user {name!r} already exists"))
     if problems:
@@ -41,6 +43,9 @@ def create_token(conn: Connection, user_name: str, label: str | None = None) -> 
     user_id = conn.execute(select(User.id).where(User.name == user_name)).scalar_one_or_none()
     if user_id is None:
         raise NotFound(f"no user {user_name!r}")
+    if too_long := column_problems(ApiToken.__table__, {"name": label}):
+        raise ValidationError([Problem("--name", m) for _, m in too_long],
+                              title="cannot create token")
     token = "nf_" + secrets.token_urlsafe(32)
     conn.execute(insert(ApiToken).values(user_id=user_id, token_hash=hash_token(token),
                                          name=label))

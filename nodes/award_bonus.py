@@ -7,17 +7,19 @@ from datetime import timedelta
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Date, FromClause, Integer, String, and_, cast, literal, select
 
+from engine.limits import INT32_MAX, fits
 from engine.models import Activity, BonusLedger
 from engine.sql import AnySelect, insert_new, json_object
 from nodes.base import Node, RunContext
 
 
 class AwardBonusSchema(Schema):
-    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    amount = fields.Integer(required=True, strict=True,
+                            validate=validate.Range(min=1, max=INT32_MAX))
     lifetime_days = fields.Integer(strict=True, allow_none=True, load_default=None,
                                    validate=validate.Range(min=1, max=36600))
-    legal_entity = fields.String(load_default=None, validate=validate.Length(max=100))
-    description = fields.String(load_default=None, validate=validate.Length(max=200))
+    legal_entity = fields.String(load_default=None, validate=fits(BonusLedger.legal_entity))
+    description = fields.String(load_default=None, validate=fits(BonusLedger.description))
 
 
 class AwardBonus(Node):

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from engine.errors import Problem
+from engine.limits import fits
 from engine.models import Activity, Customer, Message
 from engine.models.base import JSONType
 from engine.sql import AnySelect, insert_new, json_object
@@ -62,8 +63,8 @@ class SendMessageSchema(Schema):
     channel = fields.String(validate=validate.OneOf(("email", "sms")))
     subject = fields.String()
     body = fields.String(validate=validate.Length(min=1, error="must not be empty"))
-    reply_to = fields.Email(load_default=None)
-    sender = fields.String(load_default=None)
+    reply_to = fields.Email(load_default=None, validate=fits(Message.reply_to))
+    sender = fields.String(load_default=None, validate=fits(Message.sender))
     send_at = fields.Nested(SendAtSchema, load_default=lambda: {"mode": "now"})
 
     @validates_schema

@@ -59,7 +59,7 @@ G = "$.campaigns[0].graph"
       "'nope'"]),
     (lambda g: g["nodes"][2]["config"].update(amount=0),
      [f"{G}.nodes[2].config.amount: node 'a' (Award bonus): amount: Must be greater than or "
-      "equal to 1."]),
+      "equal to 1 and less than or equal to 2147483647."]),
     (lambda g: g["nodes"][2]["config"].update(amount=2.5),
      [f"{G}.nodes[2].config.amount: node 'a' (Award bonus): amount: Not a valid integer."]),
     (lambda g: g["nodes"][3]["config"].update(send_at={"mode": "datetime",

@@ -37,10 +37,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.extensions["nudgeflow_engine"] = make_engine(settings.database_url)
 
-    from web import auth, errors, pages, unsubscribe
+    from web import auth, errors, inputs, pages, unsubscribe
     from web.api import blueprints, register_converters
 
     auth.init_app(app)
+    inputs.init_app(app)
     errors.register(app)
     api = errors.NudgeflowApi(app)
     register_converters(app, api)

@@ -5,6 +5,19 @@ from __future__ import annotations
 import calendar
 from datetime import date, timedelta
 
+# The dates a campaign can run on or a segment be evaluated as of: a run adds offsets,
+# lifetimes (up to 100 years) and delays to its date, which must stay inside the calendar.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+DAY_RANGE = f"a date from {FIRST_DAY} to {LAST_DAY}"
+
+
+def day_problem(day: date) -> str | None:
+    """Why a run or as-of date is out of range, or None."""
+    if FIRST_DAY <= day <= LAST_DAY:
+        return None
+    return f"expected {DAY_RANGE}, got {day}"
+
+
 MMDD_DOMAIN = tuple(
     m * 100 + d for m in range(1, 13) for d in range(1, calendar.monthrange(2000, m)[1] + 1)
 )

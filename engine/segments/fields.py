@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import Boolean, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.sql.expression import ColumnElement
 
 from engine.models import BonusLedger, Customer, Invoice, Message
@@ -92,11 +93,34 @@ def threshold(known: Bool, at_least: Callable[[int], Bool], op: str, value: Any)
         return not_(eq(value))
     if op == "between":
         return and_(at_least(value[0]), not_(at_least(value[1] + 1)))
-    if op == "in":
-        return or_(*(eq(n) for n in value))
-    if op == "not_in":
-        return not_(or_(*(eq(n) for n in value)))
+    if op in ("in", "not_in"):
+        chosen = any_of([and_(at_least(low), not_(at_least(high + 1)))
+                         for low, high in _runs(value)])
+        return chosen if op == "in" else not_(chosen)
     raise AssertionError(f"operator {op} is not valid for a number")
+
+
+def _runs(values: list[int]) -> list[tuple[int, int]]:
+    """Sorted distinct values as inclusive runs of consecutive numbers: [1, 2, 3, 7] -> (1, 3),
+    (7, 7)."""
+    runs: list[tuple[int, int]] = []
+    for n in sorted(set(values)):
+        if runs and runs[-1][1] == n - 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
+
+
+def any_of(parts: list[Bool]) -> Bool:
+    """OR of many parts, parenthesised as a balanced tree: SQLite parses a flat `a OR b OR ...`
+    into a tree as deep as the list is long and refuses one deeper than 1,000."""
+    if len(parts) <= 16:
+        return or_(*parts) if parts else false()
+    middle = len(parts) // 2
+    # A custom operator: or_() would flatten the halves back into one long chain.
+    left, right = Grouping(any_of(parts[:middle])), Grouping(any_of(parts[middle:]))
+    return left.op("OR", return_type=Boolean)(right)
 
 
 def _date_at_most(column: ColumnElement[Any], limit: date | None) -> Bool:

@@ -17,6 +17,7 @@ from marshmallow import ValidationError as SchemaError
 from sqlalchemy import and_, false, not_, or_, true
 
 from engine.errors import Problem, ValidationError, flatten_messages
+from engine.limits import text_problem, value_problems
 from engine.segments.fields import FIELDS, TYPE_OPS, Bool, compare
 from engine.segments.sqlfuncs import attr
 
@@ -30,6 +31,10 @@ ATTRIBUTE_OPS = {
     "bool": TYPE_OPS["bool"],
 }
 GROUP_KEYS = ("all", "any", "not", "segment")
+# Rules compile to one SQL expression: SQLite refuses expressions deeper than 1,000 and a long
+# OR chain is that deep, and every value is a bound parameter (PostgreSQL takes 65,535).
+MAX_RULE_DEPTH = 32
+MAX_LIST = 1000
 Catalog = Mapping[str, Any]
 
 
@@ -95,6 +100,10 @@ class ConditionSchema(Schema):
         elif op in LIST_OPS:
             if not isinstance(value, list) or not value:
                 raise SchemaError(f"{op} needs a non-empty list of {expected}", "value")
+            if len(value) > MAX_LIST:
+                raise SchemaError(f"{op} takes at most {MAX_LIST} values, got {len(value)} "
+                                  f"(for more, import them as an attribute and test that)",
+                                  "value")
             for i, item in enumerate(value):
                 if not _is_type(type_, item):
                     raise SchemaError(f"item {i}: expected {expected}, got {item!r}", "value")
@@ -114,8 +123,12 @@ class ConditionSchema(Schema):
 _condition_schema = ConditionSchema()
 
 
-def check_shape(node: Any, path: str, problems: list[Problem], refs: list[tuple[str, str]]) -> None:
+def check_shape(node: Any, path: str, problems: list[Problem], refs: list[tuple[str, str]],
+                depth: int = 0) -> None:
     """Collect every problem of a rule tree and the segment references it makes."""
+    if depth > MAX_RULE_DEPTH:
+        problems.append(Problem(path, f"rules nest at most {MAX_RULE_DEPTH} levels deep"))
+        return
     if not isinstance(node, dict):
         problems.append(Problem(path, "expected an object: all, any, not, segment or a condition"))
         return
@@ -131,13 +144,20 @@ def check_shape(node: Any, path: str, problems: list[Problem], refs: list[tuple[
                 problems.append(Problem(f"{path}.{key}", "expected a list of rules"))
                 return
             for i, child in enumerate(inner):
-                check_shape(child, f"{path}.{key}[{i}]", problems, refs)
+                check_shape(child, f"{path}.{key}[{i}]", problems, refs, depth + 1)
         elif key == "not":
-            check_shape(inner, f"{path}.not", problems, refs)
+            check_shape(inner, f"{path}.not", problems, refs, depth + 1)
         elif not isinstance(inner, str) or not inner:
             problems.append(Problem(f"{path}.segment", "expected a segment key"))
+        elif (why := text_problem(inner)) is not None:
+            problems.append(Problem(f"{path}.segment", why))
         else:
             refs.append((f"{path}.segment", inner))
+        return
+    # Values the database cannot take (NUL, 65-bit numbers, NaN) first: the schema's
+    # messages quote the values, and a NUL in them would cut a PostgreSQL error short.
+    if bad := value_problems(node, path, depth):
+        problems.extend(bad)
         return
     try:
         _condition_schema.load(node)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import marshmallow as ma
 
+from engine.limits import INT32_MAX, fits
+from engine.models import ApiToken, User
+from engine.segments.dates import DAY_RANGE, day_problem
 from engine.templates import TemplateSchema
 from engine.users import MIN_PASSWORD
 
@@ -67,8 +70,19 @@ class VersionOut(ma.Schema):
     graph = ma.fields.Dict()
 
 
+def _in_range(day: date) -> None:
+    if (why := day_problem(day)) is not None:
+        raise ma.ValidationError(why)
+
+
+def Day(**kwargs: Any) -> ma.fields.Date:  # noqa: N802 (used like a field class)
+    """A run or as-of date, within the dates a run can compute with."""
+    return ma.fields.Date(load_default=None, validate=_in_range, metadata={
+        "description": f"default: today; {DAY_RANGE}"}, **kwargs)
+
+
 class DateArgs(ma.Schema):
-    date = ma.fields.Date(load_default=None, metadata={"description": "default: today"})
+    date = Day()
 
 
 class RunOut(ma.Schema):
@@ -96,7 +110,7 @@ class SegmentOut(ma.Schema):
 
 class PreviewIn(ma.Schema):
     rules = ma.fields.Dict(required=True)
-    date = ma.fields.Date(load_default=None)
+    date = Day()
     limit = ma.fields.Integer(strict=True, load_default=10, validate=ma.validate.Range(0, 100))
 
 
@@ -235,7 +249,8 @@ class MessagesArgs(Paging):
 
 class CancelIn(ma.Schema):
     campaign = ma.fields.String(required=True)
-    run_id = ma.fields.Integer(strict=True, load_default=None)
+    run_id = ma.fields.Integer(strict=True, load_default=None,
+                               validate=ma.validate.Range(1, INT32_MAX))
 
 
 class Count(ma.Schema):
@@ -264,7 +279,7 @@ class CreditsOut(ma.Schema):
 
 
 class UserIn(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
+    name = ma.fields.String(required=True, validate=fits(User.name, min=1))
     role = ma.fields.String(required=True,
                             validate=ma.validate.OneOf(("admin", "marketer", "viewer")))
     password = ma.fields.String(required=True, load_only=True,
@@ -279,7 +294,7 @@ class UserOut(ma.Schema):
 
 class TokenIn(ma.Schema):
     user = ma.fields.String(required=True)
-    name = ma.fields.String(load_default=None)
+    name = ma.fields.String(load_default=None, validate=fits(ApiToken.name))
 
 
 class TokenOut(ma.Schema):
