@@ -109,7 +109,7 @@ def column_length(column: Any) -> int | None:
 
 def fits(column: Any, min: int = 0) -> validate.Length:  # noqa: A002 (marshmallow's name)
     """A marshmallow validator: text no longer than the model's column."""
-    return validate.Length(min=min, max=column_length(column))
+    return validate.Length(min=min or None, max=column_length(column))
 
 
 def column_problems(table: Table, values: Mapping[str, Any]) -> list[tuple[str, str]]:

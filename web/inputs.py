@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, render_template, request
 
 from engine.errors import Problem
-from engine.limits import strict_loads, text_problem, value_problems
+from engine.limits import member, strict_loads, text_problem, value_problems
 from web.errors import error_response
 
 
@@ -18,7 +18,7 @@ def _multi(location: str, pairs: Any) -> list[Problem]:
     for key, values in pairs:
         for text in (key, *values):
             if (why := text_problem(text)) is not None:
-                problems.append(Problem(f"{location}.{key!r}"[: 200], why))
+                problems.append(Problem(member(location, key[:100]), why))
     return problems
 
 
