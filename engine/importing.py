@@ -115,8 +115,8 @@ def _csv_records(path: Path, reader: csv.DictReader[str]) -> Iterator[tuple[int,
                 )
             _require_utf8(path, reader.line_num, ",".join(v or "" for v in record.values()))
             yield reader.line_num, {k.strip(): v for k, v in record.items() if k is not None}
-    except csv.Error as exc:
-        raise ValidationError([Problem(f"{path}:{reader.line_num}", f"{exc} (a cell holds at "
+    except csv.Error as exc:  # the line it failed on is not counted yet
+        raise ValidationError([Problem(f"{path}:{reader.line_num + 1}", f"{exc} (a cell holds at "
                                        f"most {csv.field_size_limit() // 1024} KB)")]) from None
 
 
