@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak fuzz-api clean
+.PHONY: demo test lint bench soak fuzz fuzz-api clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The hostile-input fuzz test with many more examples than CI runs (FUZZ_EXAMPLES to change).
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	NUDGEFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_hostile_input.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine nodes web tests

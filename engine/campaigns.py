@@ -27,7 +27,7 @@ FILE_VERSION = 1
 
 class SegmentSchema(Schema):
     key = fields.String(required=True, validate=KEY)
-    name = fields.String(validate=fits(Segment.name, min=1))
+    name = fields.String(validate=fits(Segment.name, min_length=1))
     rules = fields.Dict(required=True)
 
 

@@ -49,7 +49,7 @@ class GraphSchema(Schema):
 
 class CampaignSchema(Schema):
     key = fields.String(required=True, validate=KEY)
-    name = fields.String(required=True, validate=fits(Campaign.name, min=1))
+    name = fields.String(required=True, validate=fits(Campaign.name, min_length=1))
     status = fields.String(load_default="draft",
                            validate=validate.OneOf(("draft", "active", "paused", "archived")))
     purpose = fields.String(load_default="service",

@@ -19,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Engine, FromClause, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -327,7 +327,7 @@ def _run_import(
     records: Iterable[Located],
     title: str,
     result: ImportResult,
-    table: Table,
+    table: FromClause,
     build: Callable[[dict[str, Any]], dict[str, Any]],
     write: Callable[[Connection, list[tuple[str, dict[str, Any]]], list[Problem]], None],
 ) -> ImportResult:

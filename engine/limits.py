@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import validate
-from sqlalchemy import Column, Numeric, String, Table
+from sqlalchemy import FromClause, Numeric, String
 
 from engine.errors import Problem
 
@@ -107,18 +107,18 @@ def column_length(column: Any) -> int | None:
     return type_.length if isinstance(type_, String) else None
 
 
-def fits(column: Any, min: int = 0) -> validate.Length:  # noqa: A002 (marshmallow's name)
+def fits(column: Any, min_length: int = 0) -> validate.Length:
     """A marshmallow validator: text no longer than the model's column."""
-    return validate.Length(min=min or None, max=column_length(column))
+    return validate.Length(min=min_length or None, max=column_length(column))
 
 
-def column_problems(table: Table, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+def column_problems(table: FromClause, values: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(column, message) for each value too long or too large for its column of `table`."""
     out = []
     for name, value in values.items():
         if name not in table.c or value is None:
             continue
-        column: Column[Any] = table.c[name]
+        column = table.c[name]
         length = column_length(column)
         if length is not None and isinstance(value, str) and len(value) > length:
             out.append((name, f"at most {length} characters, got {len(value)}"))

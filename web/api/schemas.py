@@ -75,14 +75,14 @@ def _in_range(day: date) -> None:
         raise ma.ValidationError(why)
 
 
-def Day(**kwargs: Any) -> ma.fields.Date:  # noqa: N802 (used like a field class)
+def day_field() -> ma.fields.Date:
     """A run or as-of date, within the dates a run can compute with."""
     return ma.fields.Date(load_default=None, validate=_in_range, metadata={
-        "description": f"default: today; {DAY_RANGE}"}, **kwargs)
+        "description": f"default: today; {DAY_RANGE}"})
 
 
 class DateArgs(ma.Schema):
-    date = Day()
+    date = day_field()
 
 
 class RunOut(ma.Schema):
@@ -110,7 +110,7 @@ class SegmentOut(ma.Schema):
 
 class PreviewIn(ma.Schema):
     rules = ma.fields.Dict(required=True)
-    date = Day()
+    date = day_field()
     limit = ma.fields.Integer(strict=True, load_default=10, validate=ma.validate.Range(0, 100))
 
 
@@ -279,7 +279,7 @@ class CreditsOut(ma.Schema):
 
 
 class UserIn(ma.Schema):
-    name = ma.fields.String(required=True, validate=fits(User.name, min=1))
+    name = ma.fields.String(required=True, validate=fits(User.name, min_length=1))
     role = ma.fields.String(required=True,
                             validate=ma.validate.OneOf(("admin", "marketer", "viewer")))
     password = ma.fields.String(required=True, load_only=True,
