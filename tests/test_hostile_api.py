@@ -258,3 +258,26 @@ def test_a_json_body_that_is_not_json(api: Any) -> None:
         **auth, "Content-Type": "application/json"})
     assert answer.status_code == 400
     assert details(answer) == [("$", "the body is not valid JSON: not UTF-8 (byte 9)")]
+
+
+def test_numbers_beyond_32_bits_compare_on_both_databases(api: Any) -> None:
+    """Found by the fuzz test: PostgreSQL cast them to the INTEGER of a count and refused."""
+    client, auth = api
+    client.put("/api/v1/customers/C1", json={"score": 2**40}, headers=auth)
+    for rule, expected in (({"field": "bonus_balance", "op": "<", "value": 2**40}, 1),
+                           ({"field": "unpaid_invoices", "op": "in", "value": [2**62, 0]}, 1),
+                           ({"field": "attributes.score", "op": "in", "value": [1, 2**40]}, 1),
+                           ({"field": "attributes.score", "op": ">", "value": 2**63 - 1}, 0)):
+        answer = client.post("/api/v1/segments/preview", json={"rules": rule}, headers=auth)
+        assert answer.status_code == 200, answer.json
+        assert answer.json["count"] == expected, rule
+
+
+def test_an_upsert_body_that_is_not_an_object(api: Any, db: Db) -> None:
+    """Found by the fuzz test: a JSON number as the body of PUT /customers/ID was a 500."""
+    client, auth = api
+    for url in ("/api/v1/customers/N1", "/api/v1/invoices/I1"):
+        answer = client.put(url, json=1, headers=auth)
+        assert answer.status_code == 400
+        assert details(answer) == [("$", "expected a JSON object of columns")]
+    assert count(db, Customer) == 1

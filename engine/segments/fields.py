@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Boolean, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -31,8 +43,20 @@ TYPE_OPS["number"] = TYPE_OPS["int"]
 Bool = ColumnElement[bool]
 
 
+def _bound(value: Any) -> Any:
+    """Whole numbers bound as 64-bit integers: otherwise each takes the compared expression's
+    type (INTEGER for a count or a sum of points), which PostgreSQL casts it to and refuses
+    beyond 2**31."""
+    if isinstance(value, list):
+        return [_bound(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return literal(value, BigInteger)
+    return value
+
+
 def compare(expr: ColumnElement[Any], op: str, value: Any) -> Bool:
     """`expr OP value` with the NULL semantics above, for a plain (nullable) SQL value."""
+    value = _bound(value)
     if op == "is_null":
         return expr.is_(None)
     if op == "not_null":
