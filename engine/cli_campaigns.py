@@ -66,7 +66,7 @@ def run_cmd(ws: Workspace, day: date | None, key: str | None, dry_run: bool,
 
 @cli.command("runs")
 @click.option("--campaign", "key")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True)
 @pass_ws
 def runs_cmd(ws: Workspace, key: str | None, limit: int, as_json: bool) -> None:

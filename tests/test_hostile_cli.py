@@ -166,3 +166,11 @@ def test_arguments_that_are_not_utf8(nf: Any, db: Db) -> None:
     assert result.code == 2
     assert result.err == ('error: argument 2: text may not contain a lone surrogate ("\\udcff")'
                           ": it is not a character (is it UTF-8?)\n")
+
+
+def test_runs_limit_beyond_the_integer_column(nf: Any, db: Db) -> None:
+    for limit in ("99999999999999999999", "-5"):
+        result = nf("runs", "--limit", limit)
+        assert result.code == 2
+        assert "Invalid value for '--limit'" in result.err
+    assert nf("runs", "--limit", "100000").code == 0
