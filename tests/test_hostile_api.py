@@ -129,8 +129,10 @@ def test_inline_rules_in_a_campaign(api: Any) -> None:
     doc["graph"]["nodes"][1]["config"] = {"rules": nested(40)}
     answer = client.post("/api/v1/campaigns", json=doc, headers=auth)
     assert answer.status_code == 400
-    assert details(answer) == [("$.graph.nodes[1].config.rules" + ".not" * 33,
-                                "node 's': rules nest at most 32 levels deep")]
+    deep = "rules" + ".not" * 33
+    assert details(answer) == [(f"$.graph.nodes[1].config.{deep}",
+                                f"node 's' (Segment select): {deep}: rules nest at most 32 "
+                                "levels deep")]
 
 
 def test_run_and_preview_dates_beyond_what_a_run_can_compute(api: Any) -> None:
@@ -242,7 +244,8 @@ def test_values_longer_than_their_column(api: Any, db: Db) -> None:
     answer = client.post("/api/v1/campaigns", json=doc, headers=auth)
     assert answer.status_code == 400
     assert details(answer) == [("$.graph.nodes[3].config.sender",
-                                "node 'm': Longer than maximum length 320.")]
+                                "node 'm' (Send message): sender: Longer than maximum length "
+                                "320.")]
     answer = client.post("/api/v1/tokens", json={"user": "admin", "name": "t" * 101},
                          headers=auth)
     assert answer.status_code == 400
