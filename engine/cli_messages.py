@@ -12,7 +12,8 @@ from engine.db import write_transaction
 
 @cli.command("dispatch")
 @click.option("--once", is_flag=True, help="Dispatch what is due now, then exit.")
-@click.option("--interval", default=30, show_default=True, help="Seconds between rounds.")
+@click.option("--interval", default=30, show_default=True, type=click.IntRange(1, 86_400),
+              help="Seconds between rounds.")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 10_000),
               help="Messages per claimed batch.")
 @pass_ws
@@ -75,7 +76,8 @@ def messages_group() -> None:
 
 @messages_group.command("cancel")
 @click.option("--campaign", "key", required=True, help="Campaign key.")
-@click.option("--run", "run_id", type=int, help="Only messages of this run id.")
+@click.option("--run", "run_id", type=click.IntRange(1, 2**31 - 1),
+              help="Only messages of this run id.")
 @pass_ws
 def messages_cancel(ws: Workspace, key: str, run_id: int | None) -> None:
     """Cancel a campaign's queued and held messages (the STOP button), with activities.

@@ -174,3 +174,12 @@ def test_runs_limit_beyond_the_integer_column(nf: Any, db: Db) -> None:
         assert result.code == 2
         assert "Invalid value for '--limit'" in result.err
     assert nf("runs", "--limit", "100000").code == 0
+
+
+def test_outbox_arguments_beyond_their_columns(nf: Any, db: Db) -> None:
+    for args in (("messages", "cancel", "--campaign", "k", "--run", "99999999999999999999"),
+                 ("dispatch", "--once", "--interval", "0"),
+                 ("dispatch", "--once", "--batch-size", "100000")):
+        result = nf(*args)
+        assert result.code == 2, args
+        assert "Invalid value for '--" in result.err and "Traceback" not in result.err, args
