@@ -78,7 +78,9 @@ def _in_range(day: date) -> None:
 def day_field() -> ma.fields.Date:
     """A run or as-of date, within the dates a run can compute with."""
     return ma.fields.Date(load_default=None, validate=_in_range, metadata={
-        "description": f"default: today; {DAY_RANGE}"})
+        "description": f"default: today; {DAY_RANGE}",
+        # The same range for clients that read the document (years 1900 to 2999).
+        "pattern": r"^(19[0-9]{2}|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"})
 
 
 class DateArgs(ma.Schema):
