@@ -42,15 +42,15 @@ def upgrade() -> None:
         conn.execute(sa.update(RUNS).where(RUNS.c.id == row.id).values(attempts=[attempt]))
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.alter_column('attempts', existing_type=JSON, nullable=False)
-        batch_op.drop_constraint('ck_runs_status', type_='check')
+        batch_op.drop_constraint(op.f('ck_runs_status'), type_='check')
         batch_op.create_check_constraint(
-            'ck_runs_status', sa.text("status IN ('running', 'completed', 'failed', 'skipped')"))
+            op.f('ck_runs_status'), sa.text("status IN ('running', 'completed', 'failed', 'skipped')"))
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM runs WHERE status = 'skipped'")
     with op.batch_alter_table('runs', schema=None) as batch_op:
-        batch_op.drop_constraint('ck_runs_status', type_='check')
+        batch_op.drop_constraint(op.f('ck_runs_status'), type_='check')
         batch_op.create_check_constraint(
-            'ck_runs_status', sa.text("status IN ('running', 'completed', 'failed')"))
+            op.f('ck_runs_status'), sa.text("status IN ('running', 'completed', 'failed')"))
         batch_op.drop_column('attempts')
