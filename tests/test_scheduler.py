@@ -38,10 +38,16 @@ def at(day: int, hour: int = 7, minute: int = 0) -> datetime:
     return datetime(2026, 3, day, hour, minute)
 
 
-def load(db: Db, tmp_path: Path, doc: dict[str, Any], active_since: date | None) -> None:
+def import_doc(db: Db, tmp_path: Path, doc: dict[str, Any]) -> None:
+    """Import a campaign file: its active campaigns are active from today."""
     path = tmp_path / "campaigns.json"
     path.write_text(json.dumps(doc))
     import_file(db.engine, path)
+
+
+def load(db: Db, tmp_path: Path, doc: dict[str, Any], active_since: date | None) -> None:
+    """Import a campaign file, with its campaigns active since `active_since`."""
+    import_doc(db, tmp_path, doc)
     with write_transaction(db.engine) as conn:
         conn.execute(update(Campaign).values(active_since=active_since))
 
@@ -248,10 +254,7 @@ def test_a_campaign_activated_mid_day_runs_today(app: Flask, db: Db, tmp_path: P
         today = conn.execute(select(Campaign.active_since).where(Campaign.key == "later")
                              ).scalar_one()
     assert ran(schedule.tick()) == [("later", today, "completed")]
-    doc = daily_document(daily("filed", "everyone"))
-    path = tmp_path / "activate.json"
-    path.write_text(json.dumps(doc))
-    import_file(db.engine, path)
+    import_doc(db, tmp_path, daily_document(daily("filed", "everyone")))
     assert ran(schedule.tick()) == [("filed", today, "completed")]
     assert ran(schedule.tick()) == []
     assert messages(db, "later") == [today.isoformat()] * 3  # P1, P2 and the app's C1
