@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, func, select
 from engine import runlog
 from engine.config import Settings
 from engine.db import write_transaction
-from engine.executor import RunResult, campaign_today, run
+from engine.executor import RunResult, campaign_today, describe_failure, run
 from engine.leader import Leadership, leadership_for
 from engine.ledger import expire
 from engine.models import Campaign, Run
@@ -191,22 +191,33 @@ class Schedule:
         self.engine, self.settings = engine, settings
         self.leadership = leadership or leadership_for(engine)
         self.leading = False
-        self._busy = threading.Lock()  # one catch-up at a time in this process
+        # One tick at a time in this process: the daily job and the tick share the lock's
+        # connection, and two catch-ups would run the same dates.
+        self._busy = threading.Lock()
 
     def tick(self, now: datetime | None = None, *, full: bool = False) -> CatchUp | None:
         """Catch up if this process leads: the dates without a run (a campaign activated
         mid-day); with `full`, or when it has just become the leader, failed dates too.
         None on a standby process."""
-        leading = self.leadership.acquire()
-        became = leading and not self.leading
-        if leading != self.leading:
-            log.info("scheduler: %s", "this process leads: it runs the campaigns" if leading
-                     else "this process lost the lead (its lock is gone)")
-        self.leading = leading
-        if not leading:
-            return None
         with self._busy:
+            leading = self.leadership.acquire()
+            became = leading and not self.leading
+            if leading != self.leading:
+                log.info("scheduler: %s", "this process leads: it runs the campaigns"
+                         if leading else "this process lost the lead (its lock is gone)")
+            self.leading = leading
+            if not leading:
+                return None
             return catch_up(self.engine, self.settings, now, retry_failed=full or became)
+
+    def job(self, full: bool = False) -> None:
+        """`tick` as a scheduler job: a failure (the database away) is reported in a line, and
+        the next tick tries again."""
+        try:
+            self.tick(full=full)
+        except Exception as exc:
+            log.warning("scheduler: catch-up not done, retrying at the next tick: %s",
+                        describe_failure(exc))
 
     def stop(self) -> None:
         self.leadership.release()
@@ -228,12 +239,12 @@ def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
     settings = schedule.settings
     scheduler = BackgroundScheduler(timezone=settings.timezone)
     scheduler.add_job(
-        schedule.tick, CronTrigger(hour=settings.run_at.hour, minute=settings.run_at.minute,
+        schedule.job, CronTrigger(hour=settings.run_at.hour, minute=settings.run_at.minute,
                                    timezone=settings.timezone),
         kwargs={"full": True}, id="daily", coalesce=True, max_instances=1,
         misfire_grace_time=3600,
     )
-    scheduler.add_job(schedule.tick, IntervalTrigger(seconds=TICK_SECONDS), id="tick",
+    scheduler.add_job(schedule.job, IntervalTrigger(seconds=TICK_SECONDS), id="tick",
                       coalesce=True, max_instances=1)
     scheduler.add_job(dispatch_due, IntervalTrigger(seconds=30),
                       args=[schedule.engine, settings], id="dispatch", coalesce=True,

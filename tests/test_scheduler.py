@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from engine.campaigns import import_file
 from engine.config import Settings
@@ -279,12 +279,38 @@ def test_one_leader_at_a_time(db: Db, tmp_path: Path) -> None:
     assert {n for _s, _e, n in runs(db).values()} == {1}  # no date was run twice
 
 
+def test_a_leader_whose_connection_dies_stops_leading(db: Db, tmp_path: Path) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("the SQLite lock is a file held by the process: it has no connection")
+    load(db, tmp_path, daily_document(daily("healthy", "everyone")), active_since=MAR[10])
+    first, second = Schedule(db.engine, SETTINGS), Schedule(db.engine, SETTINGS)
+    assert first.tick(at(10)) is not None and second.tick(at(10)) is None
+    lock_conn = first.leadership.conn  # type: ignore[attr-defined]
+    pid = lock_conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    assert second.tick(at(10, 8)) is not None  # the server freed the lock with the session
+    assert first.tick(at(10, 8)) is None and not first.leading
+    first.stop()
+    second.stop()
+
+
+def test_a_tick_that_cannot_reach_the_database_is_reported_not_raised(
+        empty_db: Db, caplog: pytest.LogCaptureFixture) -> None:
+    schedule = Schedule(empty_db.engine, SETTINGS, SoleLeadership())
+    caplog.set_level(logging.INFO, "nudgeflow")
+    schedule.job()  # no tables: every query fails
+    (line,) = [m for m in caplog.messages if "catch-up not done" in m]
+    assert line.startswith("scheduler: catch-up not done, retrying at the next tick: "
+                           "database error: ")
+
+
 def test_scheduler_jobs(db: Db) -> None:
     scheduler = build_scheduler(Schedule(db.engine, Settings(
         run_at=time(7, 30), timezone="Africa/Johannesburg"), SoleLeadership()))
     job = scheduler.get_job("daily")
     assert str(job.trigger) == "cron[hour='7', minute='30']"
     assert str(job.trigger.timezone) == "Africa/Johannesburg"
-    assert job.kwargs == {"full": True}
+    assert (job.func.__name__, job.kwargs) == ("job", {"full": True})
     assert str(scheduler.get_job("tick").trigger) == "interval[0:00:10]"
     assert str(scheduler.get_job("dispatch").trigger) == "interval[0:00:30]"
