@@ -231,9 +231,10 @@ def test_skipped_and_retried_runs_in_the_api_and_the_runs_page(app: Flask, db: D
     html = page.get_data(as_text=True)
     assert '<span class="status status-skipped">skipped</span>' in html
     assert "beyond the catch-up window" in html
-    assert ("<code>m</code>: passed 3 · queued 2 · created 3 · skipped no_address 1"
-            in html)  # the run's total
-    assert "m: passed 3 · queued 2 · created 0 · skipped no_address 1" in html  # attempt 2
+    total = "Send message: passed 3 · queued 2 · created 3 · skipped: no address on file 1"
+    assert f"<li>{total}</li>" in html  # the run's: what the first attempt created
+    second = total.replace("created 3", "created 0")
+    assert second in html  # in the second attempt's own figures: nothing new
 
 
 def test_a_campaign_activated_mid_day_runs_today(app: Flask, db: Db, tmp_path: Path) -> None:
