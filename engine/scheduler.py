@@ -151,7 +151,7 @@ def catch_up(engine: Engine, settings: Settings, now: datetime | None = None, *,
             try:
                 result = run(engine, c.key, day, now=now)
             except Exception as exc:  # the campaign went away, the database is gone...
-                log.warning("run %s %s: not run: %s", c.key, day, exc)
+                log.warning("run %s %s: not run: %s", c.key, day, describe_failure(exc))
                 continue
             log.log(logging.WARNING if result.status == "failed" else logging.INFO,
                     "run %s %s: %s%s", c.key, day, result.status,
@@ -165,7 +165,7 @@ def catch_up(engine: Engine, settings: Settings, now: datetime | None = None, *,
             if done.expired:
                 log.info("expired %d accrual(s)", done.expired)
         except Exception as exc:
-            log.warning("expiry: not done: %s", exc)
+            log.warning("expiry: not done: %s", describe_failure(exc))
     return done
 
 
@@ -176,7 +176,8 @@ def _skip(engine: Engine, campaign: Any, dates: list[date], reason: str, done: C
         with write_transaction(engine) as conn:
             runlog.record_skipped(conn, campaign.id, campaign.version, dates, reason)
     except Exception as exc:
-        log.warning("%s: could not record skipped days: %s", campaign.key, exc)
+        log.warning("%s: could not record skipped days: %s", campaign.key,
+                    describe_failure(exc))
         return
     done.skipped.append(Skipped(campaign.key, dates))
     log.warning("%s: skipped %d day(s), %s to %s: %s", campaign.key, len(dates), dates[0],
