@@ -3,8 +3,10 @@ campaign file import: all-or-nothing, every error named by its JSON path."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, fields
 from marshmallow import ValidationError as SchemaError
@@ -23,6 +25,12 @@ from nodes import REGISTRY
 from nodes.base import References
 
 FILE_VERSION = 1
+
+
+def campaign_today(timezone: str, now: datetime | None = None) -> date:
+    """Today's date in a campaign's time zone (`now`: naive UTC, default the clock)."""
+    moment = (now or utcnow()).replace(tzinfo=ZoneInfo("UTC"))
+    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 class SegmentSchema(Schema):
@@ -80,7 +88,7 @@ def save_campaign(conn: Connection, clean: dict[str, Any], saved_by: str | None 
     current = conn.execute(
         select(Campaign.__table__).where(Campaign.key == clean["key"])).first()
     values = {k: clean[k] for k in ("name", "status", "purpose", "timezone", "graph")}
-    today = utcnow().date()
+    today = campaign_today(clean["timezone"])  # the first date the schedule runs it
     if current is None:
         values |= {"version": 1, "active_since": today if clean["status"] == "active" else None}
         campaign_id = _insert_id(conn, insert(Campaign).values(key=clean["key"], **values))
@@ -195,12 +203,13 @@ def save_document(conn: Connection, raw: Any, key: str | None = None,
 
 def set_status(conn: Connection, key: str, status: str) -> None:
     """Activate, pause or archive; activation starts the catch-up window that day."""
-    current = conn.execute(select(Campaign.id, Campaign.status).where(Campaign.key == key)).first()
+    current = conn.execute(select(Campaign.id, Campaign.status, Campaign.timezone)
+                           .where(Campaign.key == key)).first()
     if current is None:
         raise NotFound(f"no campaign {key!r}")
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if status == "active" and current.status != "active":
-        values["active_since"] = utcnow().date()
+        values["active_since"] = campaign_today(current.timezone)
     conn.execute(update(Campaign).where(Campaign.id == current.id).values(**values))
 
 

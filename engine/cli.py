@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -152,31 +155,63 @@ def main(argv: list[str] | None = None) -> None:
             ws.engine.dispose()
 
 
-def _block_with_scheduler(ws: Workspace) -> None:
-    import threading
+class _EchoHandler(logging.Handler):
+    """Log records as lines on standard output (found at each write, as click finds it)."""
 
-    from engine.scheduler import build_scheduler, catch_up, dispatch_due
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record))
 
-    results = catch_up(ws.engine, ws.settings)
+
+def _report_to_stdout() -> None:
+    """The scheduler's and the dispatcher's reports (runs, failures, skipped days, the
+    leader) go to standard output."""
+    logger = logging.getLogger("nudgeflow")
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        handler = _EchoHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+@contextmanager
+def _scheduling(ws: Workspace) -> Iterator[None]:
+    """Catch up (when this process leads the scheduler), dispatch what is due, then keep the
+    scheduler's jobs running until the block ends."""
+    from engine.scheduler import TICK_SECONDS, Schedule, build_scheduler, dispatch_due
+
+    _report_to_stdout()
+    schedule = Schedule(ws.engine, ws.settings)
+    caught = schedule.tick(full=True)
+    if caught is None:
+        click.echo("standby: another nudgeflow process leads the scheduler; this one "
+                   "dispatches messages and takes over if that one stops")
+    else:
+        click.echo(f"caught up: {caught.summary()}")
     dispatch_due(ws.engine, ws.settings)
-    click.echo(f"caught up: {len(results)} run(s); daily run at "
-               f"{ws.settings.run_at:%H:%M} {ws.settings.timezone}; outbox dispatched every 30 s")
-    scheduler = build_scheduler(ws.engine, ws.settings)
+    scheduler = build_scheduler(schedule)
     scheduler.start()
-    click.echo("scheduler running; Ctrl-C to stop")
+    click.echo(f"scheduler running: daily run at {ws.settings.run_at:%H:%M} "
+               f"{ws.settings.timezone}, due runs checked every {TICK_SECONDS} s, outbox "
+               f"dispatched every 30 s")
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        yield
     finally:
         scheduler.shutdown(wait=False)
+        schedule.stop()
 
 
 @cli.command()
 @pass_ws
 def worker(ws: Workspace) -> None:
     """Run the scheduler: catch up missed days, then run daily at NUDGEFLOW_RUN_AT."""
-    _block_with_scheduler(ws)
+    import threading
+
+    with _scheduling(ws):
+        click.echo("Ctrl-C to stop")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
 
 
 @cli.command()
@@ -206,10 +241,14 @@ def demo(ws: Workspace, customers: int, no_wait: bool, host: str, port: int) -> 
     click.echo(f"example campaigns: {done['campaigns']} campaigns, {done['segments']} segments, "
                f"{done['templates']} templates")
     click.echo("try: nudgeflow run --dry-run | nudgeflow runs | nudgeflow activity D000001")
-    if no_wait:
-        from engine.scheduler import catch_up, dispatch_due
+    from engine.executor import active_campaigns, run_many
 
-        click.echo(f"ran {len(catch_up(ws.engine, ws.settings))} campaign run(s) for today")
+    # Today's runs now, whatever the time: the scheduler would wait for NUDGEFLOW_RUN_AT.
+    ran = run_many(ws.engine, None, active_campaigns(ws.engine))
+    click.echo(f"ran {len(ran)} campaign run(s) for today")
+    if no_wait:
+        from engine.scheduler import dispatch_due
+
         dispatch_due(ws.engine, ws.settings)
         click.echo(f"messages written to {ws.settings.outbox_dir}/ (file provider)")
         return
@@ -239,15 +278,8 @@ def serve(ws: Workspace, host: str, port: int) -> None:
 def _serve(ws: Workspace, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
-    from engine.scheduler import build_scheduler, catch_up, dispatch_due
     from web import create_app
 
     app = create_app({"NUDGEFLOW_SETTINGS": ws.settings})
-    catch_up(ws.engine, ws.settings)
-    dispatch_due(ws.engine, ws.settings)
-    scheduler = build_scheduler(ws.engine, ws.settings)
-    scheduler.start()
-    try:
+    with _scheduling(ws):
         run_simple(host, port, app, threaded=True)
-    finally:
-        scheduler.shutdown(wait=False)

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from engine.cli import Workspace, cli, echo_json, import_group, parse_day, pass_ws
 from engine.errors import Problem, ValidationError
 from engine.limits import strict_loads
+from engine.runlog import figures
 
 
 @import_group.command("campaigns")
@@ -28,12 +28,10 @@ def import_campaigns_cmd(ws: Workspace, file: Path) -> None:
 
 def _print_run(result: Any) -> None:
     head = f"{result.campaign} {result.run_date} {result.status}"
-    head += " (dry run)" if result.dry_run else ""
+    head += " (dry run)" if result.dry_run else f" (attempt {result.attempt})"
     click.echo(head + (f": {result.error}" if result.error else ""))
     for node_id, counts in result.counts.items():
-        figures = ", ".join(f"{k} {json.dumps(v) if isinstance(v, dict) else v}"
-                            for k, v in counts.items())
-        click.echo(f"  {node_id}: {figures}")
+        click.echo(f"  {node_id}: {figures(counts, ', ')}")
     for row in result.sample:
         click.echo(f"  sample: {row['external_id']} {row['first_name'] or ''} "
                    f"{row['last_name'] or ''}".rstrip())
@@ -60,7 +58,11 @@ def run_cmd(ws: Workspace, day: date | None, key: str | None, dry_run: bool,
             _print_run(r)
         if not results:
             click.echo("no active campaigns")
-    if any(r.status == "failed" for r in results):
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        # Every campaign ran; the exit status says that some did not succeed, and which.
+        click.echo(f"error: {len(failed)} of {len(results)} campaign run(s) failed: "
+                   + ", ".join(f"{r.campaign} ({r.error})" for r in failed), err=True)
         raise SystemExit(1)
 
 
@@ -70,23 +72,26 @@ def run_cmd(ws: Workspace, day: date | None, key: str | None, dry_run: bool,
 @click.option("--json", "as_json", is_flag=True)
 @pass_ws
 def runs_cmd(ws: Workspace, key: str | None, limit: int, as_json: bool) -> None:
-    """The runs log, newest first."""
-    from engine.models import Campaign, Run
+    """The runs log, newest first: per-node counts (what every attempt created, added up) and
+    each attempt's own figures."""
+    from engine.lookup import list_runs
 
-    stmt = (select(Campaign.key.label("campaign"), Run.run_date, Run.version, Run.status,
-                   Run.counts, Run.error, Run.started_at, Run.finished_at)
-            .join(Campaign, Campaign.id == Run.campaign_id)
-            .order_by(Run.run_date.desc(), Campaign.key).limit(limit))
-    if key:
-        stmt = stmt.where(Campaign.key == key)
     with ws.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+        rows = list_runs(conn, key, limit)
     if as_json:
         echo_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['run_date']} {r['campaign']} v{r['version']} {r['status']}"
+        click.echo(f"#{r['id']} {r['run_date']} {r['campaign']} v{r['version']} {r['status']}"
                    + (f": {r['error']}" if r["error"] else ""))
+        for node_id, counts in (r["counts"] or {}).items():
+            click.echo(f"  {node_id}: {figures(counts, ', ')}")
+        if len(r["attempts"]) > 1:
+            for a in r["attempts"]:
+                created = "; ".join(f"{n}: {figures(c, ', ')}" for n, c in a["counts"].items())
+                click.echo(f"  attempt {a['attempt']} {a['started_at'][:19]} v{a['version']} "
+                           f"{a['status']}" + (f": {a['error']}" if a["error"] else "")
+                           + (f" ({created})" if created else ""))
 
 
 @cli.command("activity")

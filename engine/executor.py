@@ -4,12 +4,12 @@ transaction with the runs row, so a crash at any point leaves either the whole r
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Column,
@@ -24,16 +24,15 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
-from engine.campaigns import graph_of, template_rows
+from engine import runlog
+from engine.campaigns import campaign_today, graph_of, template_rows
 from engine.db import write_transaction
 from engine.errors import NotFound, NudgeflowError
 from engine.graph import Graph
-from engine.models import Campaign, Customer, Run
+from engine.models import Campaign, Customer
 from engine.models.base import utcnow
 from engine.segments import load_catalog
 from engine.sql import rowcount
@@ -41,6 +40,8 @@ from engine.workspace import workspace_settings
 from nodes.base import CampaignInfo, RunContext
 
 SAMPLE_SIZE = 10
+ERROR_LENGTH = 2000
+log = logging.getLogger("nudgeflow.executor")
 _temp = MetaData()
 PAIRS = Table(
     "nf_pairs", _temp,
@@ -65,21 +66,16 @@ class RunResult:
     sample: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    attempt: int = 0  # which attempt at this (campaign, date) it was; 0 for a dry run
 
     def as_dict(self) -> dict[str, Any]:
         out = {"campaign": self.campaign, "date": self.run_date.isoformat(),
                "status": self.status, "version": self.version, "dry_run": self.dry_run,
                "counts": self.counts, "timings": self.timings, "error": self.error,
-               "seconds": round(self.seconds, 3)}
+               "seconds": round(self.seconds, 3), "attempt": self.attempt}
         if self.dry_run:
             out["sample"] = self.sample
         return out
-
-
-def campaign_today(timezone: str, now: datetime | None = None) -> date:
-    """Today's date in a campaign's time zone."""
-    moment = (now or utcnow()).replace(tzinfo=ZoneInfo("UTC"))
-    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 def load_campaign_row(conn: Connection, key: str) -> Any:
@@ -91,7 +87,9 @@ def load_campaign_row(conn: Connection, key: str) -> Any:
 
 def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
         manual: bool = False, now: datetime | None = None) -> RunResult:
-    """Run campaign `key` for `run_date`. A failure is recorded on the runs row and returned."""
+    """Run campaign `key` for `run_date`. Any failure (a bad saved segment the database rejects
+    as much as our own errors) is recorded on the runs row as a failed attempt and returned,
+    never raised: one broken campaign must not stop the others."""
     started = time.perf_counter()
     now = now or utcnow()
     with engine.connect() as conn:
@@ -105,40 +103,43 @@ def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
                 conn.rollback()
         else:
             with write_transaction(engine) as conn:
-                run_id = _claim_run(conn, campaign, run_date, now)
-                _execute(conn, campaign, run_date, run_id, now, result, manual)
-                conn.execute(update(Run).where(Run.id == run_id).values(
-                    status="completed", counts=result.counts, timings=result.timings,
-                    error=None, finished_at=utcnow()))
-    except NudgeflowError as exc:
-        result.status, result.error = "failed", str(exc)
+                claimed = runlog.claim(conn, campaign.id, campaign.version, run_date, now)
+                _execute(conn, campaign, run_date, claimed.id, now, result, manual)
+                result.attempt = runlog.finish(conn, claimed, campaign.version, now,
+                                               counts=result.counts, timings=result.timings)
+    except Exception as exc:
+        result.status, result.error = "failed", describe_failure(exc)
+        # The runs row and the caller report it; the traceback is for a developer's debug log.
+        log.debug("run %s %s failed", key, run_date, exc_info=exc)
         if not dry_run:
-            _record_failure(engine, campaign, run_date, now, str(exc))
+            result.attempt = _record_failure(engine, campaign, run_date, now, result.error)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _claim_run(conn: Connection, campaign: Any, run_date: date, now: datetime) -> int:
-    """Insert or take over the runs row of (campaign, date). On PostgreSQL the upsert's row lock
-    makes a concurrent run of the same campaign and date wait for this one to finish."""
-    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    values = {"campaign_id": campaign.id, "run_date": run_date, "version": campaign.version,
-              "status": "running", "counts": {}, "started_at": now}
-    stmt = ins(Run).values(**values)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["campaign_id", "run_date"],
-        set_={"status": "running", "version": campaign.version, "started_at": now,
-              "finished_at": None, "error": None},
-    ).returning(Run.id)
-    return int(conn.execute(upsert).scalar_one())
+def describe_failure(exc: Exception) -> str:
+    """What went wrong, for the runs log: our errors say it themselves; the database's own
+    message without the statement and its parameters (which may be huge)."""
+    if isinstance(exc, NudgeflowError):
+        return str(exc)
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first_line = (str(exc.orig).strip().splitlines() or [""])[0]
+        return f"database error: {type(exc.orig).__name__}: {first_line}"[:ERROR_LENGTH]
+    return f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
 
 
 def _record_failure(engine: Engine, campaign: Any, run_date: date, now: datetime,
-                    error: str) -> None:
-    with write_transaction(engine) as conn:
-        run_id = _claim_run(conn, campaign, run_date, now)
-        conn.execute(update(Run).where(Run.id == run_id).values(
-            status="failed", error=error, finished_at=utcnow()))
+                    error: str) -> int:
+    """Record a failed attempt; if even that fails (the database is gone), log it: the
+    scheduler retries a date without a completed run."""
+    try:
+        with write_transaction(engine) as conn:
+            claimed = runlog.claim(conn, campaign.id, campaign.version, run_date, now)
+            return runlog.finish(conn, claimed, campaign.version, now, counts={}, error=error)
+    except Exception as exc:
+        log.warning("run %s %s: could not record the failure %r: %s", campaign.key, run_date,
+                    error, describe_failure(exc))
+        return 0
 
 
 def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None,

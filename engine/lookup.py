@@ -18,7 +18,8 @@ MESSAGE_COLUMNS = (Message.id, Campaign.key.label("campaign"),
                    Message.skip_reason, Message.subject, Message.body, Message.send_after,
                    Message.sent_at, Message.attempts, Message.last_error)
 RUN_COLUMNS = (Run.id, Campaign.key.label("campaign"), Run.run_date, Run.version, Run.status,
-               Run.counts, Run.timings, Run.error, Run.started_at, Run.finished_at)
+               Run.counts, Run.attempts, Run.timings, Run.error, Run.started_at,
+               Run.finished_at)
 
 
 def search_customers(conn: Connection, q: str | None, page: int, per_page: int) -> dict[str, Any]:

@@ -57,3 +57,26 @@ MONTHLY = {
 def document(*campaigns: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy({"version": 1, "segments": SEGMENTS, "templates": TEMPLATES,
                           "campaigns": list(campaigns)})
+
+
+def daily(key: str, segment: str, status: str = "active") -> dict[str, Any]:
+    """A campaign that emails every member of `segment` every day (segment `key`: everyone)."""
+    return {
+        "key": key, "name": key.title(), "status": status, "purpose": "service",
+        "graph": {
+            "nodes": [
+                {"id": "t", "type": "trigger", "config": {"kind": "schedule", "every": "day"}},
+                {"id": "s", "type": "segment-select", "config": {"segment": segment}},
+                {"id": "m", "type": "send-message",
+                 "config": {"channel": "email", "subject": "Hello", "body": "Hello"}},
+            ],
+            "edges": [["t", "s"], ["s", "m"]],
+        },
+    }
+
+
+def daily_document(*campaigns: dict[str, Any]) -> dict[str, Any]:
+    """Daily campaigns with their segments: each campaign's segment selects everyone."""
+    keys = dict.fromkeys(c["graph"]["nodes"][1]["config"]["segment"] for c in campaigns)
+    return {"version": 1, "segments": [{"key": k, "rules": {"all": []}} for k in keys],
+            "templates": [], "campaigns": list(campaigns)}

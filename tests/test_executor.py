@@ -138,18 +138,35 @@ def test_four_hundred_days(workspace: Db) -> None:
     assert got["rows"] == (len(got["ledger"]), len(got["messages"]), len(got["activities"]))
 
 
-def test_running_a_date_twice_adds_nothing(workspace: Db) -> None:
-    run_day(workspace, day("2025-03-10"))
+def test_running_a_date_twice_adds_nothing_and_keeps_what_the_first_run_did(
+        workspace: Db, nf) -> None:  # type: ignore[no-untyped-def]
+    first_run = run(workspace.engine, "birthday-bonus", day("2025-03-10"))
+    assert (first_run.status, first_run.attempt) == ("completed", 1)
     first = effects(workspace.engine)
-    run_day(workspace, day("2025-03-10"))
+    again = run(workspace.engine, "birthday-bonus", day("2025-03-10"))
+    assert (again.status, again.attempt) == ("completed", 2)
+    assert again.counts["a"] == {"awarded": 0, "passed": 1}  # this attempt awarded nothing new
     assert effects(workspace.engine) == first
     assert ("ana", "accrual", 100, "2025-03-10", "2025-04-09") in first["ledger"]
     with workspace.engine.connect() as conn:
-        runs = conn.execute(select(Run.run_date, Run.status, Run.counts)).all()
-    assert len(runs) == 3  # one row per (campaign, date), however often it ran
-    bday = next(r for r in runs if r.counts.get("a"))
-    assert bday.counts["a"] == {"awarded": 0, "passed": 1}  # the second run awarded nothing
-    assert bday.counts["m"]["created"] == 0
+        runs = conn.execute(select(Run.status, Run.counts, Run.attempts)).all()
+    assert len(runs) == 1  # one row per (campaign, date), however often it ran
+    (row,) = runs
+    # The run still says what it did: the first attempt's award and message, added up.
+    assert row.counts["a"] == {"awarded": 1, "passed": 1}
+    assert row.counts["m"]["created"] == 1
+    assert [(a["attempt"], a["status"], a["counts"]["a"]["awarded"], a["counts"]["m"]["created"])
+            for a in row.attempts] == [(1, "completed", 1, 1), (2, "completed", 0, 0)]
+    # The runs log says so too.
+    listed = json.loads(nf("runs", "--json").out)
+    assert listed[0]["counts"]["a"] == {"awarded": 1, "passed": 1}
+    assert [a["counts"]["a"]["awarded"] for a in listed[0]["attempts"]] == [1, 0]
+    text = nf("runs").out.splitlines()
+    assert text[0].startswith(f"#{listed[0]['id']} 2025-03-10 birthday-bonus v1 completed")
+    assert "  a: passed 1, awarded 1" in text
+    assert [line.split(" ")[5:7] for line in text if line.startswith("  attempt ")] == [
+        ["v1", "completed"], ["v1", "completed"]]
+    assert "a: passed 1, awarded 0" in text[-1]
 
 
 def test_dry_run_counts_and_writes_nothing(workspace: Db) -> None:

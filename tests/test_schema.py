@@ -83,3 +83,34 @@ def test_sqlite_writers_take_turns_on_the_lock_file(tmp_path) -> None:  # type: 
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Customer)).scalar_one() == 1
     engine.dispose()
+
+
+def test_runs_from_before_attempts_become_their_first_attempt(empty_db: Db) -> None:
+    """Migration 0007 keeps what existing runs did, as their one attempt."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from engine.models import Run
+
+    cfg = schema.alembic_config(empty_db.engine)
+    with empty_db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+        conn.execute(text("INSERT INTO campaigns (key, name, status, purpose, timezone, graph, "
+                          "version, created_at, updated_at) VALUES ('c', 'c', 'active', "
+                          "'service', 'UTC', '{}', 2, '2026-01-01', '2026-01-01')"))
+        conn.execute(text(
+            "INSERT INTO runs (campaign_id, run_date, version, status, counts, error, "
+            "started_at, finished_at) SELECT id, '2026-03-10', 2, 'completed', "
+            "'{\"m\": {\"created\": 4}}', NULL, '2026-03-10 06:00:00', '2026-03-10 06:00:05' "
+            "FROM campaigns"))
+    schema.upgrade(empty_db.engine)
+    with empty_db.engine.connect() as conn:
+        row = conn.execute(select(Run.status, Run.counts, Run.attempts)).one()
+    assert row.counts == {"m": {"created": 4}}
+    assert row.attempts == [{"attempt": 1, "version": 2, "status": "completed",
+                             "started_at": "2026-03-10T06:00:00",
+                             "finished_at": "2026-03-10T06:00:05",
+                             "counts": {"m": {"created": 4}}, "error": None}]
+    with pytest.raises(IntegrityError), empty_db.engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET status = 'lost'"))

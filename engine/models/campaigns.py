@@ -17,12 +17,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.models.base import Base, Timestamps, enum_check, utcnow
+from engine.models.base import Base, JSONType, Timestamps, enum_check, utcnow
 
 CHANNELS = ("email", "sms")
 CAMPAIGN_STATUSES = ("draft", "active", "paused", "archived")
 PURPOSES = ("marketing", "service")
-RUN_STATUSES = ("running", "completed", "failed")
+RUN_STATUSES = ("running", "completed", "failed", "skipped")
 
 
 class Segment(Timestamps, Base):
@@ -89,9 +89,13 @@ class Run(Base):
     run_date: Mapped[date] = mapped_column(Date)
     version: Mapped[int]
     status: Mapped[str] = mapped_column(String(10), default="running")
+    # Per node: the new effects of every attempt added up, the other figures of the latest.
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Every attempt at this (campaign, date), oldest first: engine.runlog.Attempt as JSON.
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     # Seconds each node took, by node id.
     timings: Mapped[dict[str, Any] | None]
+    # Why the latest attempt failed, or why the date was skipped.
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -97,6 +97,8 @@ class RunOut(ma.Schema):
     timings = ma.fields.Dict()
     error = ma.fields.String(allow_none=True)
     seconds = ma.fields.Float()
+    attempt = ma.fields.Integer(metadata={
+        "description": "Which attempt at this campaign and date this was (0: a preview)."})
     sample = ma.fields.List(ma.fields.Dict())
 
 
@@ -230,13 +232,29 @@ class RunsArgs(Paging):
     campaign = ma.fields.String(load_default=None)
 
 
+class RunAttempt(ma.Schema):
+    attempt = ma.fields.Integer()
+    version = ma.fields.Integer()
+    status = ma.fields.String()
+    started_at = ma.fields.String()
+    finished_at = ma.fields.String()
+    counts = ma.fields.Dict(metadata={"description": "This attempt's own figures, per node."})
+    error = ma.fields.String(allow_none=True)
+
+
 class RunRow(ma.Schema):
     id = ma.fields.Integer()
     campaign = ma.fields.String()
     run_date = ma.fields.Date()
     version = ma.fields.Integer()
-    status = ma.fields.String()
-    counts = ma.fields.Dict()
+    status = ma.fields.String(metadata={
+        "description": "running, completed, failed (the latest attempt's), or skipped (a date "
+                       "beyond the catch-up window; `error` says why)"})
+    counts = ma.fields.Dict(metadata={
+        "description": "Per node: new effects (created, awarded) added up over the attempts, "
+                       "the other figures the latest attempt's."})
+    attempts = ma.fields.List(ma.fields.Nested(RunAttempt), metadata={
+        "description": "Every attempt at this campaign and date, oldest first."})
     timings = ma.fields.Dict(allow_none=True)
     error = ma.fields.String(allow_none=True)
     started_at = UtcDateTime()
