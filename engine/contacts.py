@@ -9,6 +9,10 @@ from functools import lru_cache
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+# Who an SMS may be from: an E.164 number or an alphanumeric sender id (at least one letter).
+SMS_SENDER = re.compile(r"^(?:\+[1-9][0-9]{6,14}|(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{1,11})\Z")
+SMS_SENDER_RULE = "expected an E.164 number (+27821234567) or up to 11 letters and digits"
+
 
 @dataclass(frozen=True)
 class Contact:

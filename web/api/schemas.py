@@ -8,6 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from engine.contacts import SMS_SENDER, SMS_SENDER_RULE
 from engine.limits import INT32_MAX, fits
 from engine.models import ApiToken, User
 from engine.segments.dates import DAY_RANGE, day_problem
@@ -265,7 +266,10 @@ class CancelOut(Count):
 class SettingsIO(ma.Schema):
     consent_mode = ma.fields.String(validate=ma.validate.OneOf(("require", "ignore")))
     reply_to = ma.fields.Email(allow_none=True)
-    sender = ma.fields.Email(allow_none=True)
+    sender = ma.fields.Email(allow_none=True, metadata={"description": "email sender"})
+    sms_sender = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(
+        SMS_SENDER, error=SMS_SENDER_RULE), metadata={
+            "description": "SMS sender (default: NUDGEFLOW_TWILIO_FROM)"})
 
 
 class CreditsIn(ma.Schema):
