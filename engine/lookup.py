@@ -17,6 +17,8 @@ MESSAGE_COLUMNS = (Message.id, Campaign.key.label("campaign"),
                    Message.occurrence, Message.channel, Message.address, Message.status,
                    Message.skip_reason, Message.subject, Message.body, Message.send_after,
                    Message.sent_at, Message.attempts, Message.last_error)
+# The order a node's run figures are shown in (pages, editor and CLI); others follow by name.
+FIGURE_ORDER = ("passed", "awarded", "queued", "created", "skipped")
 RUN_COLUMNS = (Run.id, Campaign.key.label("campaign"), Run.run_date, Run.version, Run.status,
                Run.counts, Run.timings, Run.error, Run.started_at, Run.finished_at)
 
@@ -58,6 +60,20 @@ def list_runs(conn: Connection, campaign: str | None, limit: int,
     if campaign:
         stmt = stmt.where(Campaign.key == campaign)
     return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def ordered_figures(counts: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """One node's figures in FIGURE_ORDER (JSONB on PostgreSQL does not keep their order)."""
+    return sorted((counts or {}).items(), key=lambda kv: (
+        FIGURE_ORDER.index(kv[0]) if kv[0] in FIGURE_ORDER else len(FIGURE_ORDER), kv[0]))
+
+
+def graph_order(conn: Connection, keys: set[str]) -> dict[str, list[str]]:
+    """The node ids of campaigns, in their graphs' order (to show a run's counts node by node)."""
+    if not keys:
+        return {}
+    return {key: [n["id"] for n in (graph or {}).get("nodes", [])] for key, graph in
+            conn.execute(select(Campaign.key, Campaign.graph).where(Campaign.key.in_(keys)))}
 
 
 def campaigns_overview(conn: Connection) -> list[dict[str, Any]]:

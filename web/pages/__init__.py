@@ -12,17 +12,14 @@ from flask import Flask
 
 from engine.graph import KEY_PATTERN
 from engine.labels import LABELS, label
-
-ORDER = ("passed", "awarded", "queued", "created", "skipped")
+from engine.lookup import ordered_figures
 
 
 def figures(counts: dict[str, Any] | None) -> str:
     """One node's run figures in a fixed order: {"skipped": {"opted_out": 1}, "queued": 3} ->
     "queued 3 · skipped: opted out of this channel 1" (api.js shows them the same way)."""
     parts = []
-    ranked = sorted((counts or {}).items(),
-                    key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]))
-    for name, value in ranked:
+    for name, value in ordered_figures(counts):
         if isinstance(value, dict):
             if value:
                 parts.append(f"{name}: " + ", ".join(f"{label(k, 'skip_reasons')} {v}"
