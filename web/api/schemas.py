@@ -140,7 +140,8 @@ class TemplateOut(ma.Schema):
 
 class SearchArgs(ma.Schema):
     q = ma.fields.String(load_default=None, metadata={
-        "description": "part of a name, email, phone or external id"})
+        "description": "part of an external id, a name (first and last in either order), an "
+                       "email or a phone; or a phone as written locally (082 123 4567)"})
     page = QueryInt(1, 10**6, 1, metadata={"description": "from 1"})
     per_page = QueryInt(1, 500, 50)
 
@@ -219,6 +220,8 @@ class MessageOut(ma.Schema):
     skip_reason = ma.fields.String(allow_none=True)
     subject = ma.fields.String(allow_none=True)
     body = ma.fields.String(allow_none=True)
+    sms_parts = ma.fields.Integer(allow_none=True, metadata={"description": "SMS parts charged"})
+    sms_encoding = ma.fields.String(allow_none=True, metadata={"description": "gsm7 or ucs2"})
     send_after = UtcDateTime()
     sent_at = UtcDateTime(allow_none=True)
     attempts = ma.fields.Integer()
