@@ -29,7 +29,7 @@
     const q = customer.value.trim();
     if (!q || known.has(q)) return;
     try {
-      const found = await api("GET", `/api/v1/customers?per_page=20&q=${encodeURIComponent(q)}`);
+      const found = await api("GET", `/api/v1/customers?q=${encodeURIComponent(q)}`);
       offer(found.items);
       if (found.items.length === 1) customer.value = found.items[0].external_id;
       if (known.has(customer.value)) preview();
