@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import ColumnElement, Connection, func, or_, select
 
 from engine.contacts import normalise_phone
 from engine.models import Campaign, Customer, Invoice, Message, Run
@@ -36,7 +36,8 @@ def search_customers(conn: Connection, q: str | None, page: int, per_page: int,
         needle = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         first, last = func.coalesce(Customer.first_name, ""), func.coalesce(Customer.last_name, "")
         texts = (*BRIEF, first + " " + last, last + " " + first)
-        found = [func.lower(c).like(needle, escape="\\") for c in texts]
+        found: list[ColumnElement[bool]] = [func.lower(c).like(needle, escape="\\")
+                                            for c in texts]
         phone = normalise_phone(q, region)
         if phone.valid:
             found.append(Customer.phone == phone.value)
