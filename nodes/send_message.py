@@ -122,10 +122,6 @@ def reads(*sources: str | None) -> frozenset[str]:
     return frozenset(var for source in sources if source for var, _ in references(source))
 
 
-def inline_reads(config: dict[str, Any]) -> frozenset[str]:
-    return reads(config.get("subject"), config.get("body"))
-
-
 def sender(node_sender: str | None, channel: str, settings: Mapping[str, Any]) -> str | None:
     """Who a message is from: the node's sender, else the workspace's default for the channel
     (`sender`, an email address, for email; `sms_sender` for SMS), else None: the provider's
@@ -152,13 +148,15 @@ class SendMessage(Node):
     def check_variables(self, provided: frozenset[str], refs: References) -> list[Problem]:
         key = self.config.get("template")
         if key is not None:
-            reads, where, what = refs.template_reads.get(key, frozenset()), "template", \
-                f"template {key!r}"
+            sources = {"template": refs.template_reads.get(key, frozenset())}
+            what = f"template {key!r}"
         else:
-            reads, where, what = inline_reads(self.config), "body", "the message"
+            sources = {part: reads(self.config.get(part)) for part in ("body", "subject")}
+            what = "the message"
+        missing = GRAPH_VARIABLES - provided
         return [Problem(where, f"{what} reads {name}, which only a campaign triggered by "
                                "invoice_due has")
-                for name in sorted(GRAPH_VARIABLES & reads - provided)]
+                for where, used in sources.items() for name in sorted(missing & used)]
 
     def uses(self) -> set[tuple[str, str]]:
         return {("template", self.config["template"])} if "template" in self.config else set()
