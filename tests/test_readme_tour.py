@@ -75,8 +75,9 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
     assert out["nudgeflow import campaigns campaigns.example.json"] == (
         "4 segments, 4 templates, 4 campaigns imported\n")
     assert json.loads((folder / "campaigns.json").read_text())["version"] == 1
-    preview = out["nudgeflow segment preview --key past-due-30"].splitlines()
-    assert preview[1:] == ["  S0002 Thabo Nkosi", "  S0008 Johan Botha"]
+    preview = out["nudgeflow segment preview --key past-due-30 --date 2026-11-23"]
+    assert preview == ("2 customers as of 2026-11-23\n  S0002 Thabo Nkosi\n"
+                       "  S0008 Johan Botha\n")
     # The dry run and the real run count the same; only the real one writes.
     dry = out["nudgeflow run --date 2026-11-23 --dry-run"]
     real = out["nudgeflow run --date 2026-11-23"]
