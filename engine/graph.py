@@ -132,7 +132,8 @@ def build_graph(graph: dict[str, Any], refs: References,
         for n, node in nodes.items():
             if node.config:
                 where = f"{path}.nodes[{g.nodes[n]['index']}].config"
-                problems.extend(Problem(f"{where}.{p.where}", f"node {n!r}: {p.message}")
+                problems.extend(_config_problem(node_name(n, node.type_name), where,
+                                                f"{where}.{p.where}", p.message)
                                 for p in node.check_variables(provided, refs))
     if problems:
         raise ValidationError(problems, title="invalid campaign")

@@ -149,12 +149,12 @@ class SendMessage(Node):
         key = self.config.get("template")
         if key is not None:
             sources = {"template": refs.template_reads.get(key, frozenset())}
-            what = f"template {key!r}"
+            what = f"{key!r} reads"
         else:
             sources = {part: reads(self.config.get(part)) for part in ("body", "subject")}
-            what = "the message"
+            what = "reads"
         missing = GRAPH_VARIABLES - provided
-        return [Problem(where, f"{what} reads {name}, which only a campaign triggered by "
+        return [Problem(where, f"{what} {name}, which only a campaign triggered by "
                                "invoice_due has")
                 for where, used in sources.items() for name in sorted(missing & used)]
 

@@ -108,7 +108,7 @@ def test_an_email_address_is_refused_as_an_sms_sender(ona: Db, tmp_path: Path) -
         load(ona, tmp_path, [SMS], [campaign("c", {"template": "hello-sms",
                                                    "sender": "billing@example.com"})])
     assert [str(p) for p in caught.value.problems] == [
-        "$.campaigns[0].graph.nodes[1].config.sender: node 'm': expected an E.164 number "
+        "$.campaigns[0].graph.nodes[1].config.sender: node 'm' (Send message): sender: expected an E.164 number "
         "(+27821234567) or up to 11 letters and digits for an SMS, got 'billing@example.com'"]
 
 
@@ -143,8 +143,8 @@ def test_a_template_reading_invoice_needs_an_invoice_due_trigger(ona: Db, tmp_pa
     with pytest.raises(ValidationError) as caught:
         load(ona, tmp_path, [DUE_SMS], [campaign("weekly", {"template": "due-sms"})])
     assert [str(p) for p in caught.value.problems] == [
-        "$.campaigns[0].graph.nodes[1].config.template: node 'm': template 'due-sms' reads "
-        "invoice, which only a campaign triggered by invoice_due has"]
+        "$.campaigns[0].graph.nodes[1].config.template: node 'm' (Send message): template: "
+        "'due-sms' reads invoice, which only a campaign triggered by invoice_due has"]
     with ona.engine.connect() as conn:  # nothing stored
         assert conn.execute(select(Template.key)).all() == []
     load(ona, tmp_path, [DUE_SMS], [campaign("due", {"template": "due-sms"},
@@ -157,8 +157,8 @@ def test_an_inline_body_reading_invoice_needs_an_invoice_due_trigger(ona: Db,
     with pytest.raises(ValidationError) as caught:
         load(ona, tmp_path, [], [campaign("weekly", inline)])
     assert [str(p) for p in caught.value.problems] == [
-        "$.campaigns[0].graph.nodes[1].config.body: node 'm': the message reads invoice, "
-        "which only a campaign triggered by invoice_due has"]
+        "$.campaigns[0].graph.nodes[1].config.body: node 'm' (Send message): body: reads "
+        "invoice, which only a campaign triggered by invoice_due has"]
 
 
 def test_an_inline_body_is_checked_as_a_template_is(ona: Db, tmp_path: Path) -> None:
@@ -182,8 +182,8 @@ def test_saving_a_template_that_breaks_a_campaign_is_refused(app: Flask, db: Db)
     answer = client.put("/api/v1/templates/hello", headers=marketer, json=changed)
     assert answer.status_code == 400
     assert answer.json["error"]["details"] == [{
-        "path": "$", "message": "campaign 'weekly', node 'm': template 'hello' reads invoice, "
-                                "which only a campaign triggered by invoice_due has"}]
+        "path": "$", "message": "campaign 'weekly', node 'm' (Send message): template: 'hello' "
+                                "reads invoice, which only a campaign triggered by invoice_due has"}]
     assert client.get("/api/v1/templates/hello", headers=marketer).json["body"] == "Hello"
     # An archived campaign does not hold the template back.
     assert client.post("/api/v1/campaigns/weekly/archive", headers=marketer).status_code == 200
@@ -197,8 +197,8 @@ def test_a_campaign_file_cannot_break_a_saved_campaign(ona: Db, tmp_path: Path) 
     with pytest.raises(ValidationError) as caught:
         load(ona, tmp_path, [{**SMS, "body": "{{ invoice.amount }}"}], [])
     assert [str(p) for p in caught.value.problems] == [
-        "$.templates[0]: campaign 'weekly', node 'm': template 'hello-sms' reads invoice, "
-        "which only a campaign triggered by invoice_due has"]
+        "$.templates[0]: campaign 'weekly', node 'm' (Send message): template: 'hello-sms' "
+        "reads invoice, which only a campaign triggered by invoice_due has"]
     with ona.engine.connect() as conn:
         assert conn.execute(select(Template.body)).scalar_one() == SMS["body"]
 
@@ -229,10 +229,10 @@ def test_transliterate_is_for_inline_sms_only(ona: Db, tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as caught:
         load(ona, tmp_path, [SMS], [campaign("a", email), campaign("b", with_template)])
     assert [str(p) for p in caught.value.problems] == [
-        "$.campaigns[0].graph.nodes[1].config.transliterate: node 'm': only an SMS can be "
-        "transliterated",
-        "$.campaigns[1].graph.nodes[1].config.template: node 'm': give a template key or "
-        "inline channel/subject/body/transliterate, not both"]
+        "$.campaigns[0].graph.nodes[1].config.transliterate: node 'm' (Send message): "
+        "transliterate: only an SMS can be transliterated",
+        "$.campaigns[1].graph.nodes[1].config.template: node 'm' (Send message): template: "
+        "give a template key or inline channel/subject/body/transliterate, not both"]
 
 
 def test_the_editor_round_trips_an_inline_transliterated_sms(app: Flask, db: Db) -> None:
