@@ -108,8 +108,9 @@ def test_an_email_address_is_refused_as_an_sms_sender(ona: Db, tmp_path: Path) -
         load(ona, tmp_path, [SMS], [campaign("c", {"template": "hello-sms",
                                                    "sender": "billing@example.com"})])
     assert [str(p) for p in caught.value.problems] == [
-        "$.campaigns[0].graph.nodes[1].config.sender: node 'm' (Send message): sender: expected an E.164 number "
-        "(+27821234567) or up to 11 letters and digits for an SMS, got 'billing@example.com'"]
+        "$.campaigns[0].graph.nodes[1].config.sender: node 'm' (Send message): sender: expected "
+        "an E.164 number (+27821234567) or up to 11 letters and digits for an SMS, got "
+        "'billing@example.com'"]
 
 
 def test_the_sms_sender_setting_is_validated(app: Flask, db: Db) -> None:
