@@ -3,6 +3,7 @@ campaign file import: all-or-nothing, every error named by its JSON path."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from engine.segments.rules import references as rule_references
 from engine.templates import TemplateSchema
 from nodes import REGISTRY
 from nodes.base import References
+from nodes.send_message import reads
 
 FILE_VERSION = 1
+NODE_INDEX = re.compile(r"\$\.graph\.nodes\[(\d+)\]")
 
 
 def campaign_today(timezone: str, now: datetime | None = None) -> date:
@@ -40,10 +43,14 @@ class SegmentSchema(Schema):
 
 
 def references(conn: Connection, extra_segments: set[str] | None = None,
-               extra_templates: dict[str, str] | None = None) -> References:
+               extra_templates: list[dict[str, Any]] | None = None) -> References:
+    """The saved segments and templates, plus those of a file being imported (which win)."""
     segments = set(conn.execute(select(Segment.key)).scalars()) | (extra_segments or set())
-    templates = dict(conn.execute(select(Template.key, Template.channel)).all())
-    return References(frozenset(segments), {**templates, **(extra_templates or {})})
+    templates = [*(dict(r._mapping) for r in conn.execute(
+        select(Template.key, Template.channel, Template.subject, Template.body))),
+        *(extra_templates or [])]
+    return References(frozenset(segments), {t["key"]: t["channel"] for t in templates},
+                      {t["key"]: reads(t.get("subject"), t["body"]) for t in templates})
 
 
 def template_rows(conn: Connection) -> dict[str, dict[str, Any]]:
@@ -148,8 +155,7 @@ def validate_document(conn: Connection, doc: Any) -> dict[str, list[dict[str, An
             validate_rules(seg["rules"], catalog, key=seg["key"], path=f"$.segments[{i}].rules")
         except ValidationError as exc:
             problems.extend(exc.problems)
-    refs = references(conn, {s["key"] for s in segments},
-                      {t["key"]: t["channel"] for t in templates})
+    refs = references(conn, {s["key"] for s in segments}, templates)
     campaigns = []
     raw_campaigns = doc.get("campaigns", [])
     if not isinstance(raw_campaigns, list):
@@ -187,6 +193,8 @@ def import_file(engine: Engine, path: Path, saved_by: str | None = None) -> dict
             save_template(conn, tpl)
         for campaign in clean["campaigns"]:
             save_campaign(conn, campaign, saved_by)
+        check_campaigns_using(conn, {t["key"]: f"$.templates[{i}]"
+                                     for i, t in enumerate(clean["templates"])})
     return {k: len(v) for k, v in clean.items()}
 
 
@@ -228,18 +236,49 @@ def get_by_key(conn: Connection, model: Any, columns: Any, key: str) -> dict[str
     return dict(row._mapping)
 
 
-def users_of(conn: Connection, kind: str, key: str) -> list[str]:
-    """What still needs segment or template `key`: campaigns that are not archived (their
-    graph names it), other segments (their rules refer to it), and messages waiting to be
-    rendered with it."""
+def campaigns_using(conn: Connection, kind: str, keys: set[str]) -> list[tuple[str, Any]]:
+    """(key, graph) of the campaigns, not archived, whose graph names one of these segment or
+    template keys."""
     found = []
     for ckey, graph in conn.execute(select(Campaign.key, Campaign.graph)
                                     .where(Campaign.status != "archived")
                                     .order_by(Campaign.key)):
         for node in graph.get("nodes", []):
-            if (kind, key) in REGISTRY[node["type"]](node["id"], node["config"]).uses():
-                found.append(f"campaign {ckey!r}")
+            uses = REGISTRY[node["type"]](node["id"], node["config"]).uses()
+            if any((kind, key) in uses for key in keys):
+                found.append((ckey, graph))
                 break
+    return found
+
+
+def check_campaigns_using(conn: Connection, templates: dict[str, str]) -> None:
+    """A saved campaign stays valid: after templates are saved ({key: the JSON path to name in
+    an error}), the campaigns that use them are checked again against them (a template that
+    now reads `invoice` in a campaign without invoices is refused)."""
+    refs = references(conn)
+    problems = []
+    for ckey, graph in campaigns_using(conn, "template", set(templates)):
+        try:
+            build_graph(graph, refs)
+        except ValidationError as exc:
+            for p in exc.problems:
+                # Named at the template the failing node uses, else the first one saved.
+                found = NODE_INDEX.match(p.where)
+                node = graph["nodes"][int(found[1])] if found else None
+                used = REGISTRY[node["type"]](node["id"], node["config"]).uses() if node else set()
+                where = next((path for key, path in templates.items() if ("template", key) in used),
+                             next(iter(templates.values())))
+                problems.append(Problem(where, f"campaign {ckey!r}, {p.message}"))
+    if problems:
+        raise ValidationError(problems, title="a campaign that uses the template would no "
+                                              "longer be valid")
+
+
+def users_of(conn: Connection, kind: str, key: str) -> list[str]:
+    """What still needs segment or template `key`: campaigns that are not archived (their
+    graph names it), other segments (their rules refer to it), and messages waiting to be
+    rendered with it."""
+    found = [f"campaign {ckey!r}" for ckey, _ in campaigns_using(conn, kind, {key})]
     if kind == "segment":
         found += [f"segment {other!r}" for other, rules in conn.execute(
             select(Segment.key, Segment.rules).where(Segment.key != key).order_by(Segment.key))

@@ -26,12 +26,19 @@ def import_campaigns_cmd(ws: Workspace, file: Path) -> None:
     click.echo(", ".join(f"{n} {kind}" for kind, n in done.items()) + " imported")
 
 
+def _print_counts(counts: dict[str, dict[str, Any]], order: list[str] | None = None) -> None:
+    """A run's figures, one node a line, nodes in `order` (else as given):
+    `  m: passed 3, queued 2, skipped: opted out of this channel 1`."""
+    rank = {node_id: i for i, node_id in enumerate(order or counts)}
+    for node_id in sorted(counts, key=lambda n: (rank.get(n, len(rank)), n)):
+        click.echo(f"  {node_id}: {figures(counts[node_id], ', ')}")
+
+
 def _print_run(result: Any) -> None:
     head = f"{result.campaign} {result.run_date} {result.status}"
     head += " (dry run)" if result.dry_run else f" (attempt {result.attempt})"
     click.echo(head + (f": {result.error}" if result.error else ""))
-    for node_id, counts in result.counts.items():
-        click.echo(f"  {node_id}: {figures(counts, ', ')}")
+    _print_counts(result.counts)
     for row in result.sample:
         click.echo(f"  sample: {row['external_id']} {row['first_name'] or ''} "
                    f"{row['last_name'] or ''}".rstrip())
@@ -72,39 +79,46 @@ def run_cmd(ws: Workspace, day: date | None, key: str | None, dry_run: bool,
 @click.option("--json", "as_json", is_flag=True)
 @pass_ws
 def runs_cmd(ws: Workspace, key: str | None, limit: int, as_json: bool) -> None:
-    """The runs log, newest first: per-node counts (what every attempt created, added up) and
-    each attempt's own figures."""
-    from engine.lookup import list_runs
+    """The runs log, newest first: id, date, campaign, version, status; each node's counts (what
+    every attempt created, added up) in graph order; and each attempt's own figures."""
+    from engine.lookup import graph_order, list_runs
 
     with ws.engine.connect() as conn:
         rows = list_runs(conn, key, limit)
+        order = graph_order(conn, {r["campaign"] for r in rows})
     if as_json:
         echo_json(rows)
         return
     for r in rows:
         click.echo(f"#{r['id']} {r['run_date']} {r['campaign']} v{r['version']} {r['status']}"
                    + (f": {r['error']}" if r["error"] else ""))
-        for node_id, counts in (r["counts"] or {}).items():
-            click.echo(f"  {node_id}: {figures(counts, ', ')}")
+        _print_counts(r["counts"] or {}, order.get(r["campaign"]))
         if len(r["attempts"]) > 1:
             for a in r["attempts"]:
                 created = "; ".join(f"{n}: {figures(c, ', ')}" for n, c in a["counts"].items())
                 click.echo(f"  attempt {a['attempt']} {a['started_at'][:19]} v{a['version']} "
                            f"{a['status']}" + (f": {a['error']}" if a["error"] else "")
                            + (f" ({created})" if created else ""))
+    if not rows:
+        click.echo("no runs yet")
 
 
 @cli.command("activity")
 @click.argument("external_id")
 @click.option("--kind", "kinds", multiple=True, help="Only these kinds (repeatable).")
+@click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first, as "
+              "on the customer's page).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ws
-def activity_cmd(ws: Workspace, external_id: str, kinds: tuple[str, ...], as_json: bool) -> None:
-    """A customer's activity log: every message queued, skipped or sent, every award."""
+def activity_cmd(ws: Workspace, external_id: str, kinds: tuple[str, ...], oldest_first: bool,
+                 as_json: bool) -> None:
+    """A customer's activity log, newest first: every message queued, skipped or sent, every
+    award."""
     from engine.activity import customer_id, timeline
 
     with ws.engine.connect() as conn:
-        rows = timeline(conn, customer_id(conn, external_id), list(kinds) or None)
+        rows = timeline(conn, customer_id(conn, external_id), list(kinds) or None,
+                        newest_first=not oldest_first)
     if as_json:
         echo_json(rows)
         return

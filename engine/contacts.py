@@ -9,11 +9,24 @@ from functools import lru_cache
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+# Who an SMS may be from: an E.164 number or an alphanumeric sender id (at least one letter).
+SMS_SENDER = re.compile(r"^(?:\+[1-9][0-9]{6,14}|(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{1,11})\Z")
+SMS_SENDER_RULE = "expected an E.164 number (+27821234567) or up to 11 letters and digits"
+
 
 @dataclass(frozen=True)
 class Contact:
     value: str | None
     valid: bool
+    region: str | None = None  # a phone written without a country code: read as this region's
+
+
+# What a person's phone can be; a national number read as a premium-rate, toll-free or
+# shared-cost one is a number from another country read with the wrong region.
+PERSONAL = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+                      phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+                      phonenumbers.PhoneNumberType.VOIP,
+                      phonenumbers.PhoneNumberType.PERSONAL_NUMBER})
 
 
 # A plain ASCII dot-atom local part, the shape nearly every real address has.
@@ -49,14 +62,24 @@ def normalise_email(raw: str | None) -> Contact:
 
 
 def normalise_phone(raw: str | None, region: str) -> Contact:
-    """A valid number becomes E.164 (+27821234567); others are kept as given, flagged invalid."""
+    """A valid number becomes E.164 (+27821234567); others are kept as given, flagged invalid.
+
+    A number without a country code is read as `region`'s (and says so in `Contact.region`);
+    it is valid only as a number a person can have there (mobile, fixed line, VoIP): a
+    Lithuanian 868688960 read as ZA is a premium-rate +27 number, so it stays invalid."""
     if raw is None or not raw.strip():
         return Contact(None, False)
     raw = raw.strip()
     try:
-        number = phonenumbers.parse(raw, region)
+        number = phonenumbers.parse(raw, region, keep_raw_input=True)
     except phonenumbers.NumberParseException:
         return Contact(raw, False)
-    if not phonenumbers.is_valid_number(number):
-        return Contact(raw, False)
-    return Contact(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True)
+    national = number.country_code_source == phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY
+    assumed = region if national else None
+    valid = (phonenumbers.is_valid_number_for_region(number, region)
+             and phonenumbers.number_type(number) in PERSONAL) if national \
+        else phonenumbers.is_valid_number(number)
+    if not valid:
+        return Contact(raw, False, assumed)
+    return Contact(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True,
+                   assumed)

@@ -126,6 +126,15 @@ def build_graph(graph: dict[str, Any], refs: References,
         if src in g and dst in g:
             g.add_edge(src, dst)
     problems.extend(_structure(g, nodes, path))
+    triggers = [node for node in nodes.values() if node.is_trigger and node.config]
+    if len(triggers) == 1:
+        provided = triggers[0].provides()
+        for n, node in nodes.items():
+            if node.config:
+                where = f"{path}.nodes[{g.nodes[n]['index']}].config"
+                problems.extend(_config_problem(node_name(n, node.type_name), where,
+                                                f"{where}.{p.where}", p.message)
+                                for p in node.check_variables(provided, refs))
     if problems:
         raise ValidationError(problems, title="invalid campaign")
     trigger = next(n for n, node in nodes.items() if node.is_trigger)

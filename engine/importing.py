@@ -237,6 +237,8 @@ def customer_row(record: dict[str, Any], region: str, warnings: Counter[str]) ->
         row["phone"], row["phone_valid"] = phone.value, phone.valid
         if phone.value is not None and not phone.valid:
             warnings["invalid phone"] += 1
+        if phone.region is not None:
+            warnings[f"phones had no country code and were read as {phone.region} numbers"] += 1
     extras = {k: v for k, v in record.items() if k not in CUSTOMER_COLUMNS}
     for name in extras:
         if not ATTRIBUTE_NAME.fullmatch(name):

@@ -73,10 +73,18 @@ def load_batch(conn: Connection, claimed: list[Any]) -> tuple[list[Any], list[Ne
                            "campaign_key", "campaign_name", "campaign_purpose",
                            *(f"i_{c.name}" for c in invoice_columns),
                            *(f"c_{c.name}" for c in columns)))
-    return [record._make((*m, *templates.get(m.template_id, no_template),
+    return [record._make((*m, *(templates.get(m.template_id, no_template)
+                                if m.template_id is not None else _inline_template(m)),
                           *campaigns[m.campaign_id], *invoices.get(m.invoice_id, no_invoice),
                           *customers[m.customer_id]))
             for m in claimed], needs
+
+
+def _inline_template(message: Any) -> tuple[None, None, bool]:
+    """The t_* fields of a message with inline text: its source is read by `source`; its
+    transliterate flag is kept with the text (a node's `transliterate`)."""
+    inline = json_text(message.inline_template) or {}
+    return None, None, bool(inline.get("transliterate"))
 
 
 def _by_id(conn: Connection, model: Any, columns: Iterable[Any],

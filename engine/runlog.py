@@ -16,22 +16,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.labels import label
+from engine.lookup import ordered_figures
 from engine.models import Run
 from engine.models.base import utcnow
 
 # Figures that count new effects (nodes/base.py): disjoint between attempts under the
 # exactly-once keys, so they add up. Every other figure describes the latest evaluation.
 EFFECTS = frozenset({"created", "awarded"})
-ORDER = ("passed", "awarded", "queued", "created", "skipped")
 
 
 def figures(counts: dict[str, Any] | None, sep: str = " · ") -> str:
     """One node's run figures in a fixed order: {"skipped": {"opted_out": 1}, "queued": 3} ->
     "queued 3 · skipped: opted out of this channel 1" (api.js shows them the same way)."""
     parts = []
-    ranked = sorted((counts or {}).items(),
-                    key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]))
-    for name, value in ranked:
+    for name, value in ordered_figures(counts):
         if isinstance(value, dict):
             if value:
                 parts.append(f"{name}: " + ", ".join(f"{label(k, 'skip_reasons')} {v}"

@@ -8,7 +8,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from engine.models import Setting
 
-DEFAULTS: dict[str, Any] = {"consent_mode": "require", "reply_to": None, "sender": None}
+# `sender` is the email sender; SMS go from `sms_sender`, else from the provider's own number.
+DEFAULTS: dict[str, Any] = {"consent_mode": "require", "reply_to": None, "sender": None,
+                            "sms_sender": None}
 
 
 def workspace_settings(conn: Connection) -> dict[str, Any]:

@@ -52,6 +52,8 @@ class References:
 
     segments: frozenset[str]
     templates: Mapping[str, str]  # key -> channel
+    # key -> the variables its subject and body read ("customer", "invoice", ...)
+    template_reads: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 class Node(ABC):
@@ -68,6 +70,17 @@ class Node(ABC):
     def check_references(self, refs: References) -> list[Problem]:
         """Problems with keys this node refers to (segments, templates); the `where` of each
         problem is relative to the node's config ("segment", "template")."""
+        return []
+
+    def provides(self) -> frozenset[str]:
+        """The template variables that depend on the graph which this node gives the
+        campaign's messages (`invoice`, by an invoice_due trigger)."""
+        return frozenset()
+
+    def check_variables(self, provided: frozenset[str], refs: References) -> list[Problem]:
+        """Problems with the template variables this node's messages read that the campaign
+        does not provide (`provided`: what its trigger provides); `where` as in
+        check_references."""
         return []
 
     def uses(self) -> set[tuple[str, str]]:

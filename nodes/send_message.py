@@ -3,6 +3,7 @@ or records it as skipped with the reason: opted out, no marketing consent, no va
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from sqlalchemy import (
     select,
 )
 
+from engine.contacts import SMS_SENDER, SMS_SENDER_RULE, normalise_email
 from engine.errors import Problem
 from engine.limits import fits
 from engine.models import Activity, Customer, Message
@@ -31,6 +33,8 @@ from engine.sql import AnySelect, insert_new, json_object
 from nodes.base import Node, References, RunContext
 
 MAX_AHEAD = timedelta(days=14)
+# Template variables a campaign has only when its graph provides them (see Node.provides).
+GRAPH_VARIABLES = frozenset({"invoice"})
 SKIP_SUMMARIES = {
     "opted_out": "opted out of this channel",
     "no_marketing_consent": "no marketing consent",
@@ -64,20 +68,30 @@ class SendMessageSchema(Schema):
     subject = fields.String()
     body = fields.String(validate=validate.Length(min=1, error="must not be empty"))
     reply_to = fields.Email(load_default=None, validate=fits(Message.reply_to))
+    transliterate = fields.Boolean()  # inline SMS: to plain Latin letters first
     sender = fields.String(load_default=None, validate=fits(Message.sender))
     send_at = fields.Nested(SendAtSchema, load_default=lambda: {"mode": "now"})
 
     @validates_schema
     def _template_or_inline(self, data: dict[str, Any], **_kw: Any) -> None:
         if "template" in data:
-            if {"channel", "subject", "body"} & set(data):
-                raise ValidationError("give a template key or inline channel/subject/body, "
-                                      "not both", "template")
+            if {"channel", "subject", "body", "transliterate"} & set(data):
+                raise ValidationError("give a template key or inline channel/subject/body/"
+                                      "transliterate, not both", "template")
         else:
             for name in ("channel", "body"):
                 if name not in data:
                     raise ValidationError("required for a message written here (or give a "
                                           "template key)", name)
+            if data.get("transliterate") and data["channel"] != "sms":
+                raise ValidationError("only an SMS can be transliterated", "transliterate")
+        # Inline text is checked as a saved template is (syntax, variables, sandbox).
+        from engine.templates import problems  # here: engine.templates imports the registry
+
+        errors = {name: found for name in ("subject", "body")
+                  if data.get(name) and (found := problems(data[name]))}
+        if errors:
+            raise ValidationError(errors)
 
 
 def send_after(send_at: dict[str, Any], run_date: date, tz: str, now: datetime) -> datetime:
@@ -101,6 +115,20 @@ def send_after(send_at: dict[str, Any], run_date: date, tz: str, now: datetime) 
     return max(when, now)
 
 
+def reads(*sources: str | None) -> frozenset[str]:
+    """The variables templates read (`invoice`, `customer`, ...)."""
+    from engine.templates import references  # here: engine.templates imports the registry
+
+    return frozenset(var for source in sources if source for var, _ in references(source))
+
+
+def sender(node_sender: str | None, channel: str, settings: Mapping[str, Any]) -> str | None:
+    """Who a message is from: the node's sender, else the workspace's default for the channel
+    (`sender`, an email address, for email; `sms_sender` for SMS), else None: the provider's
+    own (NUDGEFLOW_TWILIO_FROM for SMS)."""
+    return node_sender or settings.get("sender" if channel == "email" else "sms_sender")
+
+
 class SendMessage(Node):
     type_name = "send-message"
     schema = SendMessageSchema
@@ -109,7 +137,26 @@ class SendMessage(Node):
         key = self.config.get("template")
         if key is not None and key not in refs.templates:
             return [Problem("template", f"unknown template {key!r}")]
+        channel = refs.templates[key] if key is not None else self.config["channel"]
+        given = self.config.get("sender")
+        if given is not None and channel == "sms" and not SMS_SENDER.match(given):
+            return [Problem("sender", f"{SMS_SENDER_RULE} for an SMS, got {given!r}")]
+        if given is not None and channel == "email" and not normalise_email(given).valid:
+            return [Problem("sender", f"expected an email address for an email, got {given!r}")]
         return []
+
+    def check_variables(self, provided: frozenset[str], refs: References) -> list[Problem]:
+        key = self.config.get("template")
+        if key is not None:
+            sources = {"template": refs.template_reads.get(key, frozenset())}
+            what = f"{key!r} reads"
+        else:
+            sources = {part: reads(self.config.get(part)) for part in ("body", "subject")}
+            what = "reads"
+        missing = GRAPH_VARIABLES - provided
+        return [Problem(where, f"{what} {name}, which only a campaign triggered by "
+                               "invoice_due has")
+                for where, used in sources.items() for name in sorted(missing & used)]
 
     def uses(self) -> set[tuple[str, str]]:
         return {("template", self.config["template"])} if "template" in self.config else set()
@@ -156,7 +203,8 @@ class SendMessage(Node):
         reply_to = cfg["reply_to"] or ctx.settings.get("reply_to")
         c = candidates.c
         inline = null() if template else literal(
-            {"subject": cfg.get("subject"), "body": cfg["body"]}, JSONType)
+            {"subject": cfg.get("subject"), "body": cfg["body"],
+             "transliterate": bool(cfg.get("transliterate"))}, JSONType)
         created = insert_new(ctx.conn, Message.__table__, select(  # type: ignore[arg-type]
             literal(campaign.id, Integer).label("campaign_id"),
             literal(self.id, String).label("node_id"),
@@ -167,7 +215,7 @@ class SendMessage(Node):
             literal(channel, String).label("channel"),
             c.address,
             literal(reply_to if channel == "email" else None, String).label("reply_to"),
-            literal(cfg["sender"] or ctx.settings.get("sender"), String).label("sender"),
+            literal(sender(cfg["sender"], channel, ctx.settings), String).label("sender"),
             inline.label("inline_template"),
             case((c.skip_reason.is_(None), "queued"), else_="skipped").label("status"),
             c.skip_reason,

@@ -109,6 +109,9 @@ class Trigger(Node):
     schema = TriggerSchema
     is_trigger = True
 
+    def provides(self) -> frozenset[str]:
+        return frozenset({"invoice"}) if self.config.get("kind") == "invoice_due" else frozenset()
+
     def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         kind = self.config["kind"]
         day = ctx.run_date

@@ -33,13 +33,20 @@ def test_email_fast_path_agrees(raw: str) -> None:
     assert (got.value, got.valid) == reference(raw)
 
 
-@pytest.mark.parametrize(("raw", "region", "value", "valid"), [
-    ("082 123 4567", "ZA", "+27821234567", True),
-    ("+44 20 7946 0958", "ZA", "+442079460958", True),
-    ("12345", "ZA", "12345", False),
-    ("call me", "ZA", "call me", False),
-    ("", "ZA", None, False),
+@pytest.mark.parametrize(("raw", "region", "value", "valid", "read_as"), [
+    ("082 123 4567", "ZA", "+27821234567", True, "ZA"),
+    ("+44 20 7946 0958", "ZA", "+442079460958", True, None),
+    ("12345", "ZA", "12345", False, "ZA"),
+    ("call me", "ZA", "call me", False, None),
+    ("", "ZA", None, False, None),
+    # A Lithuanian mobile written nationally: with LT it is +370...; read as ZA it would be a
+    # premium-rate +27 number, which is no one's phone: kept as given, invalid.
+    ("868688960", "LT", "+37068688960", True, "LT"),
+    ("868688960", "ZA", "868688960", False, "ZA"),
+    ("0800 123 456", "ZA", "0800 123 456", False, "ZA"),  # toll-free
+    ("+37068688960", "ZA", "+37068688960", True, None),
 ])
-def test_phone(raw: str, region: str, value: str | None, valid: bool) -> None:
+def test_phone(raw: str, region: str, value: str | None, valid: bool, read_as: str | None) -> None:
     got = normalise_phone(raw, region)
-    assert (got.value, got.valid) == (value, valid)
+    # Whether the default region was assumed is recorded (the import warns about it).
+    assert (got.value, got.valid, got.region) == (value, valid, read_as)

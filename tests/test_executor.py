@@ -191,12 +191,14 @@ def test_consent_can_be_ignored_by_the_workspace(workspace: Db) -> None:
 def test_activity_and_balance_cli(nf, workspace: Db) -> None:  # type: ignore[no-untyped-def]
     run_day(workspace, day("2025-03-10"))
     out = json.loads(nf("activity", "ana", "--json").out)
+    # Newest first, as on the customer's page (same moment: the later row first).
     assert [(a["kind"], a["campaign"], a["summary"]) for a in out] == [
+        ("message_queued", "birthday-bonus", "SMS queued (bday-sms) for 2025-03-10 09:00 UTC"),
         ("bonus_awarded", "birthday-bonus",
          "Awarded 100 points: Birthday bonus, valid until 2025-04-09"),
-        ("message_queued", "birthday-bonus", "SMS queued (bday-sms) for 2025-03-10 09:00 UTC"),
     ]
-    assert out[0]["details"] == {"amount": 100, "expires_at": "2025-04-09",
+    assert out == json.loads(nf("activity", "ana", "--json", "--oldest-first").out)[::-1]
+    assert out[1]["details"] == {"amount": 100, "expires_at": "2025-04-09",
                                  "legal_entity": "Main", "campaign": "birthday-bonus"}
     bal = json.loads(nf("balance", "ana", "--date", "2025-03-20", "--json").out)
     assert (bal["available"], bal["expired"]) == (100, 0)
@@ -220,6 +222,13 @@ def test_run_cli_json(nf, workspace: Db) -> None:  # type: ignore[no-untyped-def
     assert {(r["campaign"], r["status"]) for r in runs} == {
         ("birthday-bonus", "completed"), ("due-reminder", "completed"),
         ("month-end", "completed")}
+    birthday = next(r for r in runs if r["campaign"] == "birthday-bonus")
+    text = nf("runs", "--campaign", "birthday-bonus")
+    assert text.code == 0, text.err
+    assert text.out == (
+        f"#{birthday['id']} 2025-07-03 birthday-bonus v1 completed\n"
+        "  t: passed 1\n  s: passed 1\n  a: passed 1, awarded 1\n"
+        "  m: passed 1, queued 0, created 1, skipped: no valid address 1\n")
 
 
 def test_a_date_trigger_on_an_imported_date_column(db: Db, tmp_path: Path) -> None:

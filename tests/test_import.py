@@ -34,7 +34,8 @@ def test_good_file_imports_and_normalises(nf, db: Db, tmp_path: Path) -> None:  
     result = nf("import", "customers", str(path))
     assert result.code == 0, result.err
     assert result.out == ("customers: 2 rows, 2 inserted, 0 updated; "
-                          "warnings: 1 invalid email, 1 invalid phone\n")
+                          "warnings: 1 invalid email, 1 invalid phone, 2 phones had no country "
+                          "code and were read as ZA numbers\n")
     got = customers(db)
     c1, c2 = got["C1"], got["C2"]
     assert (c1["email"], c1["email_valid"]) == ("Thandi@example.com", True)
@@ -122,3 +123,26 @@ def test_json_lines(nf, db: Db, tmp_path: Path) -> None:  # type: ignore[no-unty
 def test_missing_file_and_uninitialised_database(nf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = nf("import", "customers", str(tmp_path / "nope.csv"))
     assert result.code == 2 and "does not exist" in result.err
+
+
+def test_phones_without_a_country_code_are_read_with_the_default_region_and_counted(
+        nf, db: Db, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, "c.csv", "external_id,phone\nLT1,868688960\nZA1,082 123 4567\n"
+                                    "INT,+37068688960\n")
+    result = nf("import", "customers", str(path), "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["warnings"] == {
+        "invalid phone": 1, "phones had no country code and were read as ZA numbers": 2}
+    got = customers(db)
+    # Read as ZA, the Lithuanian mobile would be a premium-rate +27 number: not marked valid.
+    assert (got["LT1"]["phone"], got["LT1"]["phone_valid"]) == ("868688960", False)
+    assert (got["ZA1"]["phone"], got["ZA1"]["phone_valid"]) == ("+27821234567", True)
+    assert (got["INT"]["phone"], got["INT"]["phone_valid"]) == ("+37068688960", True)
+    monkeypatch.setenv("NUDGEFLOW_DEFAULT_REGION", "LT")
+    again = nf("import", "customers", str(write(tmp_path, "lt.csv", "external_id,phone\n"
+                                                "LT1,868688960\n")))
+    assert again.code == 0, again.err
+    assert again.out == ("customers: 1 rows, 0 inserted, 1 updated; warnings: 1 phones had no "
+                         "country code and were read as LT numbers\n")
+    assert (customers(db)["LT1"]["phone"], customers(db)["LT1"]["phone_valid"]) == (
+        "+37068688960", True)

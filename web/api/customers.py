@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -36,7 +37,8 @@ class Customers(MethodView):
     @blp.response(200, CustomerPage)
     def get(self, args: dict[str, Any]) -> Any:
         with engine().connect() as conn:
-            return search_customers(conn, args["q"], args["page"], args["per_page"])
+            return search_customers(conn, args["q"], args["page"], args["per_page"],
+                                    current_app.config["NUDGEFLOW_SETTINGS"].default_region)
 
 
 @blp.route("/<ext:external_id>")

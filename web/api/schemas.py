@@ -8,6 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from engine.contacts import SMS_SENDER, SMS_SENDER_RULE
 from engine.limits import INT32_MAX, fits
 from engine.models import ApiToken, User
 from engine.segments.dates import DAY_RANGE, day_problem
@@ -143,7 +144,8 @@ class TemplateOut(ma.Schema):
 
 class SearchArgs(ma.Schema):
     q = ma.fields.String(load_default=None, metadata={
-        "description": "part of a name, email, phone or external id"})
+        "description": "part of an external id, a name (first and last in either order), an "
+                       "email or a phone; or a phone as written locally (082 123 4567)"})
     page = QueryInt(1, 10**6, 1, metadata={"description": "from 1"})
     per_page = QueryInt(1, 500, 50)
 
@@ -222,6 +224,8 @@ class MessageOut(ma.Schema):
     skip_reason = ma.fields.String(allow_none=True)
     subject = ma.fields.String(allow_none=True)
     body = ma.fields.String(allow_none=True)
+    sms_parts = ma.fields.Integer(allow_none=True, metadata={"description": "SMS parts charged"})
+    sms_encoding = ma.fields.String(allow_none=True, metadata={"description": "gsm7 or ucs2"})
     send_after = UtcDateTime()
     sent_at = UtcDateTime(allow_none=True)
     attempts = ma.fields.Integer()
@@ -285,7 +289,10 @@ class CancelOut(Count):
 class SettingsIO(ma.Schema):
     consent_mode = ma.fields.String(validate=ma.validate.OneOf(("require", "ignore")))
     reply_to = ma.fields.Email(allow_none=True)
-    sender = ma.fields.Email(allow_none=True)
+    sender = ma.fields.Email(allow_none=True, metadata={"description": "email sender"})
+    sms_sender = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(
+        SMS_SENDER, error=SMS_SENDER_RULE), metadata={
+            "description": "SMS sender (default: NUDGEFLOW_TWILIO_FROM)"})
 
 
 class CreditsIn(ma.Schema):

@@ -11,7 +11,13 @@ from sqlalchemy import select
 
 from engine import sms
 from engine.activity import customer_id
-from engine.campaigns import delete_by_key, get_by_key, require_key, save_template
+from engine.campaigns import (
+    check_campaigns_using,
+    delete_by_key,
+    get_by_key,
+    require_key,
+    save_template,
+)
 from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
 from engine.message_context import preview_context
@@ -45,6 +51,7 @@ class Templates(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         with write_transaction(engine()) as conn:
             save_template(conn, data)
+            check_campaigns_using(conn, {data["key"]: "$"})
         return _one(data["key"])
 
 
@@ -61,6 +68,7 @@ class TemplateItem(MethodView):
         require_key(key, data["key"])
         with write_transaction(engine()) as conn:
             save_template(conn, data)
+            check_campaigns_using(conn, {data["key"]: "$"})
         return _one(key)
 
     @blp.response(204)

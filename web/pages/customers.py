@@ -1,17 +1,17 @@
 """Customer pages: search, and the profile (details, consents, bonus balance with expiries,
-messages with their rendered text, and the activity timeline with filters)."""
+invoices, messages with their rendered text, and the activity timeline with filters)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
 from engine.activity import customer_id, timeline
 from engine.ledger import balance
-from engine.lookup import customer_messages, search_customers
+from engine.lookup import customer_invoices, customer_messages, search_customers
 from engine.models import Campaign, Customer
 from engine.models.effects import ACTIVITY_KINDS
 from web.db import engine
@@ -38,7 +38,8 @@ def _date_arg(name: str) -> date | None:
 def index() -> Any:
     q = (request.args.get("q") or "").strip() or None
     with engine().connect() as conn:
-        found = search_customers(conn, q, _int_arg("page", 1), PER_PAGE)
+        found = search_customers(conn, q, _int_arg("page", 1), PER_PAGE,
+                                 current_app.config["NUDGEFLOW_SETTINGS"].default_region)
     pages = max(1, -(-found["total"] // PER_PAGE))
     return render_template("pages/customers.html", q=q or "", found=found, pages=pages)
 
@@ -61,4 +62,5 @@ def profile(external_id: str) -> Any:
             older=len(events) > TIMELINE_PAGE, offset=offset, page_size=TIMELINE_PAGE,
             filters=filters,
             balance=balance(conn, cid, date.today()), messages=customer_messages(conn, cid),
+            invoices=customer_invoices(conn, cid, date.today()),
             kinds=ACTIVITY_KINDS, campaigns=campaigns)

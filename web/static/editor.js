@@ -467,16 +467,22 @@
       const inline = !c.template;
       const rows = [field("Content", select_([["template", "a saved template"], ["inline", "written here"]],
         inline ? "inline" : "template", update((v) => {
-          delete c.template; delete c.channel; delete c.subject; delete c.body;
+          delete c.template; delete c.channel; delete c.subject; delete c.body; delete c.transliterate;
           if (v === "template") c.template = boot.templates.length ? boot.templates[0].key : ""; else c.channel = "email";
         }, true)), "content")];
       if (!inline) {
         rows.push(field("Template", select_(boot.templates.map((t) => [t.key, `${t.name || t.key} (${t.channel})`]),
                                             c.template, put("template")), "template"));
       } else {
-        rows.push(field("Channel", select_([["email", "email"], ["sms", "sms"]], c.channel, put("channel", true)), "channel"));
+        rows.push(field("Channel", select_([["email", "email"], ["sms", "sms"]], c.channel,
+          update((v) => { c.channel = v; delete c.transliterate; }, true)), "channel"));
         if (c.channel === "email") rows.push(field("Subject", text(c.subject, put("subject")), "subject"));
         rows.push(field("Body", text(c.body, put("body"), {rows: 5}), "body"));
+        if (c.channel === "sms") {
+          const box = el("input", {type: "checkbox", checked: Boolean(c.transliterate)});
+          box.addEventListener("change", () => put("transliterate")(box.checked || undefined));
+          rows.push(field("Transliterate to plain Latin letters (keeps GSM-7, cheaper parts)", box, "transliterate"));
+        }
       }
       rows.push(field("Reply-to (empty = workspace default)", text(c.reply_to, put("reply_to"), {type: "email"}), "reply_to"));
       rows.push(field("Sender", text(c.sender, put("sender")), "sender"));

@@ -12,10 +12,29 @@
   const previewError = document.querySelector(".preview-error");
   const template = boot.template;
 
-  for (const c of boot.customers) {
-    customer.append(el("option", {value: c.external_id},
-                       `${c.external_id} ${c.first_name || ""} ${c.last_name || ""}`.trim()));
+  // The customer to preview for: any customer, found by the customers search as one types.
+  const options = document.getElementById("tpl-customer-options");
+  const known = new Set();
+  function offer(customers) {
+    known.clear();
+    options.replaceChildren(...customers.map((c) => {
+      known.add(c.external_id);
+      return el("option", {value: c.external_id},
+                `${c.first_name || ""} ${c.last_name || ""} ${c.email || c.phone || ""}`.trim());
+    }));
   }
+  offer(boot.customers);
+  if (boot.customers.length) customer.value = boot.customers[0].external_id;
+  const search = debounce(async () => {
+    const q = customer.value.trim();
+    if (!q || known.has(q)) return;
+    try {
+      const found = await api("GET", `/api/v1/customers?q=${encodeURIComponent(q)}`);
+      offer(found.items);
+      if (found.items.length === 1) customer.value = found.items[0].external_id;
+      if (known.has(customer.value)) preview();
+    } catch (error) { message(previewError, error.message); }
+  }, 250);
   if (template) {
     f.key.value = template.key;
     f.key.readOnly = true;
@@ -43,7 +62,7 @@
   }
 
   const preview = debounce(async () => {
-    if (!customer.value || !f.body.value) return;
+    if (!known.has(customer.value) || !f.body.value) return;
     try {
       const out = await api("POST", "/api/v1/templates/preview", {template: doc(), customer: customer.value});
       message(previewError, "");
@@ -59,7 +78,7 @@
 
   form.addEventListener("input", preview);
   f.channel.addEventListener("change", () => { showChannel(); preview(); });
-  customer.addEventListener("change", preview);
+  customer.addEventListener("input", () => { if (known.has(customer.value)) preview(); else search(); });
   showChannel();
   preview();
 
