@@ -228,7 +228,7 @@ def test_run_cli_json(nf, workspace: Db) -> None:  # type: ignore[no-untyped-def
     assert text.out == (
         f"#{birthday['id']} 2025-07-03 birthday-bonus v1 completed\n"
         "  t: passed 1\n  s: passed 1\n  a: passed 1, awarded 1\n"
-        "  m: passed 1, queued 0, created 1, skipped: no valid address 1\n")
+        "  m: passed 1, queued 0, created 1, skipped: address is not valid 1\n")
 
 
 def test_a_date_trigger_on_an_imported_date_column(db: Db, tmp_path: Path) -> None:

@@ -82,12 +82,13 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
     dry = out["nudgeflow run --date 2026-11-23 --dry-run"]
     real = out["nudgeflow run --date 2026-11-23"]
     assert "birthday-bonus 2026-11-23 completed (dry run)\n  t: passed 5\n  s: passed 4\n" in dry
-    assert ('birthday-bonus 2026-11-23 completed\n  t: passed 5\n  s: passed 4\n'
+    assert ('birthday-bonus 2026-11-23 completed (attempt 1)\n  t: passed 5\n  s: passed 4\n'
             '  a: passed 4, awarded 4\n  m: passed 4, queued 2, created 4, '
-            'skipped {"invalid_address": 1, "no_marketing_consent": 1}\n') in real
-    assert "past-due-blast 2026-11-23 completed\n  t: passed 9\n  s: passed 2\n" in real
+            'skipped: address is not valid 1, no marketing consent 1\n') in real
+    assert ("past-due-blast 2026-11-23 completed (attempt 1)\n  t: passed 9\n  s: passed 2\n"
+            in real)
     runs = out["nudgeflow runs"]
-    assert re.findall(r"^run (\d+): 2026-11-23 (\S+) v1 completed$", runs, re.M) == [
+    assert re.findall(r"^#(\d+) 2026-11-23 (\S+) v1 completed$", runs, re.M) == [
         ("3", "past-due-blast"), ("2", "installment-reminder"), ("1", "birthday-bonus")]
     assert "  m: passed 2, queued 2, created 2" in runs
     # Aimee's activity, newest first: her installment reminder, her birthday SMS, her points.

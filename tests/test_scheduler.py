@@ -286,14 +286,17 @@ def test_a_leader_whose_connection_dies_stops_leading(db: Db, tmp_path: Path) ->
     load(db, tmp_path, daily_document(daily("healthy", "everyone")), active_since=MAR[10])
     first, second = Schedule(db.engine, SETTINGS), Schedule(db.engine, SETTINGS)
     assert first.tick(at(10)) is not None and second.tick(at(10)) is None
-    lock_conn = first.leadership.conn  # type: ignore[attr-defined]
-    pid = lock_conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-    assert second.tick(at(10, 8)) is not None  # the server freed the lock with the session
-    assert first.tick(at(10, 8)) is None and not first.leading
-    first.stop()
-    second.stop()
+    try:
+        lock_conn = first.leadership.conn  # type: ignore[attr-defined]
+        pid = lock_conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with db.engine.connect() as conn:  # waits (up to 10 s) until the backend has ended
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid, 10000)"),
+                                {"pid": pid}).scalar()
+        assert second.tick(at(10, 8)) is not None  # the server freed the lock with the session
+        assert first.tick(at(10, 8)) is None and not first.leading
+    finally:
+        first.stop()
+        second.stop()
 
 
 def test_a_tick_that_cannot_reach_the_database_is_reported_not_raised(
