@@ -53,6 +53,8 @@ ACTIVITY_KINDS = {
     "bonus_awarded": "Bonus awarded",
     "bonus_expired": "Bonus expired",
     "unsubscribed": "Unsubscribed",
+    "event_received": "Event received",
+    "journey_exited": "Left the journey",
 }
 
 LABELS: dict[str, Mapping[str, str]] = {

@@ -20,7 +20,8 @@ def test_labels_and_their_fallbacks() -> None:
     assert label("message_queued", "activity_kinds") == "Message queued"
     assert label("opted_out", "skip_reasons") == "opted out of this channel"
     assert label("attributes.loyalty_tier", "fields") == "loyalty_tier (imported)"
-    assert label("journey_exited", "activity_kinds") == "Journey exited"
+    assert label("journey_exited", "activity_kinds") == "Left the journey"
+    assert label("points_redeemed", "activity_kinds") == "Points redeemed"  # not named yet
 
 
 def test_node_titles_name_what_the_node_uses() -> None:

@@ -5,6 +5,7 @@ from engine.models.base import Base
 from engine.models.campaigns import Campaign, CampaignVersion, Run, Segment, Template
 from engine.models.customers import Customer, Invoice, birth_mmdd
 from engine.models.effects import Activity, BonusLedger, Message
+from engine.models.journeys import Event, JourneyWait
 
 __all__ = [
     "Activity",
@@ -15,7 +16,9 @@ __all__ = [
     "CampaignVersion",
     "ChannelCredit",
     "Customer",
+    "Event",
     "Invoice",
+    "JourneyWait",
     "LoginFailure",
     "Message",
     "Run",

@@ -72,6 +72,8 @@ class Invoice(Timestamps, Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     due_date: Mapped[date] = mapped_column(Date)
     paid_at: Mapped[date | None] = mapped_column(Date)
+    # Any other imported column: policy number, plate, car model, insurer.
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
     __table_args__ = (
         Index("ix_invoices_customer_id_due_date", "customer_id", "due_date"),

@@ -28,7 +28,7 @@ MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "held", "cancelled", 
 LEDGER_KINDS = ("accrual", "expiry", "redemption", "adjustment")
 ACTIVITY_KINDS = (
     "message_queued", "message_skipped", "message_sent", "message_failed", "message_cancelled",
-    "bonus_awarded", "bonus_expired", "unsubscribed",
+    "bonus_awarded", "bonus_expired", "unsubscribed", "event_received", "journey_exited",
 )
 OCCURRENCE = String(64)
 NODE_ID = String(64)
