@@ -26,7 +26,9 @@ from nodes import REGISTRY
 from nodes.base import References
 from nodes.send_message import reads
 
-FILE_VERSION = 1
+# Version 2 adds output labels to edges (["c", "sms", "yes"]); version 1 files read unchanged.
+FILE_VERSION = 2
+READS = (1, 2)
 NODE_INDEX = re.compile(r"\$\.graph\.nodes\[(\d+)\]")
 
 
@@ -141,11 +143,13 @@ def validate_document(conn: Connection, doc: Any) -> dict[str, list[dict[str, An
     if not isinstance(doc, dict):
         raise ValidationError([Problem("$", "expected a JSON object with segments, templates "
                                             "and campaigns")])
-    if doc.get("version") != FILE_VERSION:
+    if doc.get("version") not in READS:
         raise ValidationError([Problem("$.version", f"this nudgeflow reads campaign files of "
-                                       f"version {FILE_VERSION}; got {doc.get('version')!r}")])
+                                       f"version 1 and 2; got {doc.get('version')!r}")])
     unknown = sorted(set(doc) - {"version", "segments", "templates", "campaigns"})
     problems = [Problem(f"$.{k}", "unknown key") for k in unknown]
+    if doc["version"] == 1:
+        problems.extend(_labelled_edges(doc.get("campaigns")))
     segments = _load_list(doc.get("segments", []), SegmentSchema(), "$.segments", problems)
     templates = _load_list(doc.get("templates", []), TemplateSchema(), "$.templates", problems)
     catalog: dict[str, Any] = dict(conn.execute(select(Segment.key, Segment.rules)).all())
@@ -175,6 +179,17 @@ def validate_document(conn: Connection, doc: Any) -> dict[str, list[dict[str, An
     if problems:
         raise ValidationError(problems, title="invalid campaign file")
     return {"segments": segments, "templates": templates, "campaigns": campaigns}
+
+
+def _labelled_edges(campaigns: Any) -> list[Problem]:
+    """Edges with an output label in a version 1 file, which has none."""
+    if not isinstance(campaigns, list):
+        return []
+    return [Problem(f"$.campaigns[{i}].graph.edges[{j}]",
+                    'an edge with an output label needs a campaign file of "version": 2')
+            for i, c in enumerate(campaigns) if isinstance(c, dict)
+            and isinstance(c.get("graph"), dict) and isinstance(c["graph"].get("edges"), list)
+            for j, e in enumerate(c["graph"]["edges"]) if isinstance(e, list) and len(e) == 3]
 
 
 def import_file(engine: Engine, path: Path, saved_by: str | None = None) -> dict[str, int]:

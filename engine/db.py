@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 try:
@@ -28,6 +29,13 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def bucket_of(text: str | None) -> int | None:
+    """A stable number 0-99 for a text: the first 32 bits of its MD5, modulo 100."""
+    if text is None:
+        return None
+    return int(hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:8], 16) % 100
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the per-dialect settings nudgeflow relies on."""
     url = normalise_url(url)
@@ -52,6 +60,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+        # PostgreSQL computes the same from its md5() (engine/sql.py bucket).
+        dbapi_conn.create_function("nf_bucket", 1, bucket_of, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

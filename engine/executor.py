@@ -20,9 +20,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     func,
     insert,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.exc import DBAPIError
@@ -49,6 +51,7 @@ PAIRS = Table(
     Column("customer_id", Integer, nullable=False),
     Column("occurrence", String(64), nullable=False),
     Column("invoice_id", Integer),
+    Column("branch", String(32)),  # the output a pair left on (condition, split)
     prefixes=["TEMPORARY"],
 )
 Index("nf_pairs_node_customer", PAIRS.c.node_id, PAIRS.c.customer_id)
@@ -143,7 +146,8 @@ def _record_failure(engine: Engine, campaign: Any, run_date: date, now: datetime
 
 
 def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None,
-             now: datetime, result: RunResult, manual: bool) -> Graph:
+             now: datetime, result: RunResult, manual: bool,
+             only_customer: int | None = None) -> Graph:
     graph = graph_of(conn, campaign)
     ctx = RunContext(
         conn=conn,
@@ -152,6 +156,8 @@ def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None
         run_date=run_date, run_id=run_id, now=now, catalog=load_catalog(conn),
         templates=template_rows(conn), settings=workspace_settings(conn),
         dry_run=run_id is None, manual=manual, counts=result.counts,
+        provides=graph.nodes[graph.trigger].provides(), exit_when=graph.exit_when,
+        only_customer=only_customer,
     )
     # Created and dropped inside the run's transaction: a failure rolls it back with the rest.
     PAIRS.create(conn)
@@ -160,30 +166,47 @@ def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None
     # schedule) is read once, inline, by that node; only its count is taken.
     inline: dict[str, Any] = {}
     for node_id in graph.order:
-        parents = graph.parents[node_id]
+        inputs = graph.inputs[node_id]
         source = None
-        if len(parents) == 1 and parents[0] in inline:
-            source = inline[parents[0]]
-        elif parents:
+        if len(inputs) == 1 and inputs[0][0] in inline:
+            source = inline[inputs[0][0]]
+        elif inputs:
             source_q = select(PAIRS.c.customer_id, PAIRS.c.occurrence, PAIRS.c.invoice_id
-                              ).where(PAIRS.c.node_id.in_(parents))
-            source = (source_q.distinct() if len(parents) > 1 else source_q).subquery("input")
+                              ).where(or_(*(_leaving(p, label) for p, label in inputs)))
+            source = (source_q.distinct() if len(inputs) > 1 else source_q).subquery("input")
         node = graph.nodes[node_id]
         started = time.perf_counter()
         out = node.execute(ctx, source)
+        if node.is_trigger and only_customer is not None:
+            fired = out.subquery("all_fired")
+            out = select(*fired.c).where(fired.c.customer_id == only_customer)
         if node.is_trigger and children[node_id] == 1:
             inline[node_id] = out.subquery("fired")
             passed = conn.execute(select(func.count()).select_from(inline[node_id])).scalar_one()
         else:
+            columns = ["node_id", "customer_id", "occurrence", "invoice_id"]
+            if node.outputs():
+                columns.append("branch")
             passed = rowcount(conn, insert(PAIRS).from_select(
-                ["node_id", "customer_id", "occurrence", "invoice_id"],
-                select(literal(node_id, String), *out.subquery().c),
-            ))
+                columns, select(literal(node_id, String), *out.subquery().c)))
         ctx.count(node_id, "passed", int(passed))
+        if node.outputs():
+            per_branch: dict[str, int] = dict(conn.execute(
+                select(PAIRS.c.branch, func.count()).where(PAIRS.c.node_id == node_id)
+                .group_by(PAIRS.c.branch)).all())
+            for name in node.outputs():
+                ctx.count(node_id, name, int(per_branch.get(name, 0)))
         result.timings[node_id] = round(time.perf_counter() - started, 4)
     if run_id is not None:
         PAIRS.drop(conn)
     return graph
+
+
+def _leaving(parent: str, label: str | None) -> Any:
+    """The pairs that left `parent` on output `label` (all of them for an unnamed output)."""
+    if label is None:
+        return PAIRS.c.node_id == parent
+    return and_(PAIRS.c.node_id == parent, PAIRS.c.branch == label)
 
 
 def _sample(conn: Connection, last_node: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ and the JSON path."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,11 +40,17 @@ class NodeSchema(Schema):
     position = fields.Nested(PositionSchema, load_default=None)
 
 
+EDGE = validate.Length(min=2, max=3, error="expected [from, to] or [from, to, output label]")
+
+
 class GraphSchema(Schema):
     nodes = fields.List(fields.Nested(NodeSchema), required=True,
                         validate=validate.Length(min=1))
-    edges = fields.List(fields.List(fields.String(), validate=validate.Length(equal=2)),
-                        load_default=list)
+    edges = fields.List(fields.List(fields.String(), validate=EDGE), load_default=list)
+    # Rules that end a journey: a customer waiting at a wait node who matches them when the
+    # wait ends leaves the campaign. Written at the campaign's level in files and the API,
+    # kept here so that it is versioned with the graph.
+    exit_when = fields.Dict(load_default=None, allow_none=True)
 
 
 class CampaignSchema(Schema):
@@ -56,6 +62,7 @@ class CampaignSchema(Schema):
                             validate=validate.OneOf(("marketing", "service")))
     timezone = fields.String(load_default="UTC", validate=fits(Campaign.timezone))
     graph = fields.Nested(GraphSchema, required=True)
+    exit_when = fields.Dict(load_default=None, allow_none=True)
 
     @validates("timezone")
     def _tz(self, value: str, **_kw: Any) -> None:
@@ -67,20 +74,31 @@ class CampaignSchema(Schema):
 
 @dataclass(frozen=True)
 class Graph:
-    """A validated campaign graph, its nodes built and topologically ordered."""
+    """A validated campaign graph, its nodes built and topologically ordered. `inputs` names
+    each node's parents with the output label of the edge (None for a node's only output)."""
 
     nodes: dict[str, Node]
     parents: dict[str, list[str]]
     order: list[str]
     trigger: str
+    inputs: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
+    exit_when: Any = None
 
 
 def load_campaign(doc: Any, refs: References, path: str = "$") -> tuple[dict[str, Any], Graph]:
-    """Validate one campaign document; return the clean document and its graph."""
+    """Validate one campaign document; return the clean document and its graph.
+
+    `exit_when` may be given at the campaign's level (the file format) or in the graph; it is
+    kept in the graph, so that a change to it is a new version like any change to the graph."""
     try:
         clean = CampaignSchema().load(doc)
     except SchemaError as exc:
         raise ValidationError.from_messages(exc.messages, path) from None
+    exit_when = clean.pop("exit_when")
+    if exit_when is not None:
+        clean["graph"]["exit_when"] = exit_when
+    if clean["graph"].get("exit_when") is None:
+        clean["graph"].pop("exit_when", None)
     graph, configs = build_graph(clean["graph"], refs, f"{path}.graph")
     for node in clean["graph"]["nodes"]:
         node["config"] = configs[node["id"]]
@@ -118,15 +136,24 @@ def build_graph(graph: dict[str, Any], refs: References,
                             for p in node.check_references(refs))
         else:
             nodes[node_id] = cls(node_id, {})
-    for j, (src, dst) in enumerate(graph["edges"]):
+    labels: dict[tuple[str, str], list[str | None]] = {}
+    for j, edge in enumerate(graph["edges"]):
+        src, dst = edge[0], edge[1]
         for end, name in ((0, src), (1, dst)):
             if name not in g:
                 problems.append(Problem(f"{path}.edges[{j}][{end}]",
                                         f"edge to unknown node {name!r}"))
         if src in g and dst in g:
+            label = edge[2] if len(edge) == 3 else None
+            if (why := _label_problem(nodes[src], label)) is not None:
+                problems.append(Problem(f"{path}.edges[{j}]", why))
+            elif label in labels.get((src, dst), []):
+                problems.append(Problem(f"{path}.edges[{j}]", "the same edge twice"))
             g.add_edge(src, dst)
+            labels.setdefault((src, dst), []).append(label)
     problems.extend(_structure(g, nodes, path))
     triggers = [node for node in nodes.values() if node.is_trigger and node.config]
+    exit_when = graph.get("exit_when")
     if len(triggers) == 1:
         provided = triggers[0].provides()
         for n, node in nodes.items():
@@ -135,12 +162,49 @@ def build_graph(graph: dict[str, Any], refs: References,
                 problems.extend(_config_problem(node_name(n, node.type_name), where,
                                                 f"{where}.{p.where}", p.message)
                                 for p in node.check_variables(provided, refs))
+        if exit_when is not None:
+            problems.extend(_exit_problems(exit_when, nodes, provided, refs, path))
     if problems:
         raise ValidationError(problems, title="invalid campaign")
     trigger = next(n for n, node in nodes.items() if node.is_trigger)
     parents = {n: sorted(g.predecessors(n), key=lambda p: g.nodes[p]["index"]) for n in g}
+    inputs = {n: [(p, label) for p in ps for label in labels[(p, n)]]
+              for n, ps in parents.items()}
     order = list(nx.lexicographical_topological_sort(g, key=lambda n: g.nodes[n]["index"]))
-    return Graph(nodes, parents, order, trigger), configs
+    return Graph(nodes, parents, order, trigger, inputs, exit_when), configs
+
+
+def _label_problem(source: Node, label: str | None) -> str | None:
+    """Edges out of a node with named outputs (condition: yes/no; split: its branches) carry
+    the output's name; edges out of any other node carry none."""
+    outputs = source.outputs()
+    named = node_name(source.id, source.type_name)
+    if not outputs:
+        if label is None:
+            return None
+        return f"{named} has a single output: an edge from it takes no label (got {label!r})"
+    choices = " or ".join(repr(o) for o in outputs)
+    if label is None:
+        return f"an edge out of {named} needs the output it leaves from: {choices}"
+    if label not in outputs:
+        return f"{named} has no output {label!r} (expected {choices})"
+    return None
+
+
+def _exit_problems(rules: Any, nodes: dict[str, Node], provided: frozenset[str],
+                   refs: References, path: str) -> list[Problem]:
+    from engine.segments import validate_rules  # here: engine.segments imports the models
+
+    where = f"{path}.exit_when"
+    if not any(node.type_name == "wait" for node in nodes.values()):
+        return [Problem(where, "exit_when applies when a customer's wait ends, and this "
+                               "campaign has no wait node")]
+    catalog: dict[str, Any] = {key: {"all": []} for key in refs.segments}
+    try:
+        validate_rules(rules, catalog, path=where, scopes=provided & {"invoice"})
+    except ValidationError as exc:
+        return exc.problems
+    return []
 
 
 def node_name(node_id: str, type_name: str) -> str:

@@ -14,6 +14,9 @@ NODE_TYPES = {
     "segment-select": "Segment select",
     "award-bonus": "Award bonus",
     "send-message": "Send message",
+    "wait": "Wait",
+    "condition": "Condition",
+    "split": "Split",
 }
 
 FIELDS = {

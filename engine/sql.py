@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Connection,
     Integer,
     Select,
@@ -22,10 +23,12 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import ColumnElement
 
+BIT32 = BIT(32)
 # A SELECT of any columns (SQLAlchemy 2.1 types Select by its column types).
 AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
@@ -83,3 +86,13 @@ def among(conn: Connection, column: Any, ids: Iterable[int]) -> ColumnElement[bo
 
 def no_invoice() -> ColumnElement[Any]:
     return cast(null(), Integer).label("invoice_id")
+
+
+def bucket(conn: Connection, text: ColumnElement[Any]) -> ColumnElement[int]:
+    """A stable number 0-99 for a text, the same on both databases and in Python
+    (engine.db.bucket_of): the first 32 bits of its MD5, modulo 100."""
+    if conn.dialect.name == "postgresql":
+        head: ColumnElement[Any] = literal_column("'x'", String) + func.substr(
+            func.md5(text), 1, 8, type_=String)
+        return func.mod(cast(cast(head, BIT32), BigInteger), 100)  # type: ignore[no-any-return]
+    return func.nf_bucket(text, type_=Integer)  # type: ignore[no-any-return]

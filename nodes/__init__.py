@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from nodes.award_bonus import AwardBonus
 from nodes.base import Node
+from nodes.condition import Condition
 from nodes.segment_select import SegmentSelect
 from nodes.send_message import SendMessage
+from nodes.split import Split
 from nodes.trigger import Trigger
+from nodes.wait import Wait
 
 
 class RegistryError(Exception):
@@ -25,7 +28,8 @@ def build_registry(*classes: type[Node]) -> dict[str, type[Node]]:
     return registry
 
 
-REGISTRY = build_registry(Trigger, SegmentSelect, AwardBonus, SendMessage)
+REGISTRY = build_registry(Trigger, SegmentSelect, AwardBonus, SendMessage, Wait, Condition,
+                          Split)
 
 
 def node_class(type_name: str) -> type[Node]:

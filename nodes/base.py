@@ -41,6 +41,12 @@ class RunContext:
     dry_run: bool = False
     manual: bool = False
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the trigger gives the pairs ("invoice" for invoice_due), and the campaign's exit
+    # rules (applied where a wait ends).
+    provides: frozenset[str] = frozenset()
+    exit_when: Any = None
+    # Explain: only this customer's pairs are followed (nothing is written: a dry run).
+    only_customer: int | None = None
 
     def count(self, node_id: str, name: str, value: Any) -> None:
         self.counts.setdefault(node_id, {})[name] = value
@@ -72,6 +78,12 @@ class Node(ABC):
         problem is relative to the node's config ("segment", "template")."""
         return []
 
+    def outputs(self) -> tuple[str, ...]:
+        """The names of this node's outputs when it has several (a condition's yes and no, a
+        split's branches); empty for the one unnamed output of every other node. A node with
+        named outputs returns from `execute` a fourth column, `branch`, naming each pair's."""
+        return ()
+
     def provides(self) -> frozenset[str]:
         """The template variables that depend on the graph which this node gives the
         campaign's messages (`invoice`, by an invoice_due trigger)."""
@@ -91,7 +103,7 @@ class Node(ABC):
     @abstractmethod
     def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         """Return the pairs this node passes on, as a SELECT of
-        (customer_id, occurrence, invoice_id).
+        (customer_id, occurrence, invoice_id), plus `branch` for a node with named outputs.
 
         `pairs` is the node's input, a selectable with those three columns (None for the
         trigger, which produces the first set). Effects are written with INSERT ... SELECT and

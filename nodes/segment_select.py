@@ -1,4 +1,8 @@
-"""`segment-select`: keeps the pairs whose customer is in a segment (a key or inline rules)."""
+"""`segment-select`: keeps the pairs whose customer is in a segment (a key or inline rules).
+
+Inline rules in a campaign triggered by invoice_due may read the pair's invoice (`invoice.*`):
+the invoice is outer-joined on the pair's invoice_id. The `condition` node tests the same
+rules, but passes every pair on, on its `yes` or `no` output."""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ from sqlalchemy import FromClause, select
 
 from engine.errors import Problem
 from engine.errors import ValidationError as RulesError
-from engine.models import Customer
-from engine.segments import compile_rules, validate_rules
+from engine.models import Customer, Invoice
+from engine.segments import Scope, compile_rules, validate_rules
+from engine.segments.fields import Bool
 from engine.segments.rules import references as rule_references
+from engine.segments.rules import scopes_read
+from engine.segments.scoped import WHERE
 from engine.sql import AnySelect
 from nodes.base import Node, References, RunContext
 
@@ -26,6 +33,28 @@ class SegmentSelectSchema(Schema):
             raise ValidationError("give either segment (a key) or inline rules, not both")
 
 
+def rules_problems(rules: Any, refs: References, where: str,
+                   scopes: frozenset[str]) -> list[Problem]:
+    """Problems of inline rules, `where` relative to the node's config."""
+    catalog: dict[str, Any] = {key: {"all": []} for key in refs.segments}
+    try:
+        validate_rules(rules, catalog, path=where, scopes=scopes)
+    except RulesError as exc:
+        return exc.problems
+    return []
+
+
+def scoped(ctx: RunContext, pairs: FromClause, rules: Any) -> tuple[FromClause, Bool]:
+    """The pairs joined to their customer (and, when the rules read it, their invoice), and
+    the rules compiled to a boolean over them, as of the run date."""
+    scope = None
+    source: Any = pairs.join(Customer, Customer.id == pairs.c.customer_id)
+    if "invoice" in scopes_read(rules):
+        source = source.outerjoin(Invoice, Invoice.id == pairs.c.invoice_id)
+        scope = Scope(invoice=Invoice.__table__)
+    return source, compile_rules(rules, ctx.run_date, ctx.catalog, scope)
+
+
 class SegmentSelect(Node):
     type_name = "segment-select"
     schema = SegmentSelectSchema
@@ -36,12 +65,13 @@ class SegmentSelect(Node):
             if key not in refs.segments:
                 return [Problem("segment", f"unknown segment {key!r}")]
             return []
-        catalog: dict[str, Any] = {key: {"all": []} for key in refs.segments}
-        try:
-            validate_rules(self.config["rules"], catalog, path="rules")
-        except RulesError as exc:
-            return exc.problems
-        return []
+        return rules_problems(self.config["rules"], refs, "rules", frozenset({"invoice"}))
+
+    def check_variables(self, provided: frozenset[str], refs: References) -> list[Problem]:
+        if "rules" not in self.config:
+            return []
+        return [Problem("rules", WHERE[scope])
+                for scope in sorted(scopes_read(self.config["rules"]) - provided)]
 
     def uses(self) -> set[tuple[str, str]]:
         if "segment" in self.config:
@@ -54,6 +84,6 @@ class SegmentSelect(Node):
 
     def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         assert pairs is not None
-        keep = compile_rules(self.rules(), ctx.run_date, ctx.catalog)
+        source, keep = scoped(ctx, pairs, self.rules())
         return (select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id)
-                .join(Customer, Customer.id == pairs.c.customer_id).where(keep))
+                .select_from(source).where(keep))

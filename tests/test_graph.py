@@ -111,12 +111,12 @@ def test_inline_rules_errors_carry_the_node(nf, tmp_path: Path) -> None:  # type
 
 def test_file_level_errors(nf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     doc = document(BIRTHDAY)
-    doc["version"] = 2
+    doc["version"] = 3
     path = tmp_path / "c.json"
     path.write_text(json.dumps(doc))
     result = nf("import", "campaigns", str(path))
     assert result.code == 2
-    assert "$.version: this nudgeflow reads campaign files of version 1; got 2" in result.err
+    assert "$.version: this nudgeflow reads campaign files of version 1 and 2; got 3" in result.err
     path.write_text("{not json")
     assert "invalid JSON" in nf("import", "campaigns", str(path)).err
 

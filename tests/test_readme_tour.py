@@ -74,7 +74,7 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
         "invoices: 7 rows, 7 inserted, 0 updated\n")
     assert out["nudgeflow import campaigns campaigns.example.json"] == (
         "4 segments, 4 templates, 4 campaigns imported\n")
-    assert json.loads((folder / "campaigns.json").read_text())["version"] == 1
+    assert json.loads((folder / "campaigns.json").read_text())["version"] == 2
     preview = out["nudgeflow segment preview --key past-due-30 --date 2026-11-23"]
     assert preview == ("2 customers as of 2026-11-23\n  S0002 Thabo Nkosi\n"
                        "  S0008 Johan Botha\n")

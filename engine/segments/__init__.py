@@ -13,8 +13,9 @@ from sqlalchemy import Connection, Select, func, select
 
 from engine.models import Customer, Segment
 from engine.segments.rules import Catalog, compile_rules, validate_rules
+from engine.segments.scoped import Scope
 
-__all__ = ["Catalog", "compile_rules", "count", "load_catalog", "member_ids", "sample",
+__all__ = ["Catalog", "Scope", "compile_rules", "count", "load_catalog", "member_ids", "sample",
            "validate_rules"]
 
 

@@ -18,7 +18,9 @@ from sqlalchemy import and_, false, not_, or_, true
 
 from engine.errors import Problem, ValidationError, flatten_messages
 from engine.limits import text_problem, value_problems
+from engine.segments import scoped
 from engine.segments.fields import FIELDS, TYPE_OPS, Bool, compare
+from engine.segments.scoped import SCOPES, Scope
 from engine.segments.sqlfuncs import attr
 
 ALL_OPS = sorted(set().union(*TYPE_OPS.values()))
@@ -78,17 +80,17 @@ class ConditionSchema(Schema):
     @validates_schema
     def _check(self, data: dict[str, Any], **_kw: Any) -> None:
         name, op, value = data["field"], data["op"], data.get("value")
-        if (m := ATTRIBUTE.fullmatch(name)) is not None:
+        if ATTRIBUTE.fullmatch(name) or scoped.attribute_of(name):
             type_ = {"text": "string"}.get(kind := attribute_kind(value), kind)
             ops = ATTRIBUTE_OPS[kind]
-        elif name in FIELDS:
-            type_ = FIELDS[name].type
+        elif name in FIELDS or scoped.field_type(name):
+            type_ = FIELDS[name].type if name in FIELDS else scoped.INVOICE_FIELDS[name]
             ops = TYPE_OPS[type_]
         else:
             raise SchemaError(
-                f"unknown field {name!r} (a customer column, attributes.NAME or a derived "
-                f"field such as days_past_due)", "field")
-        del m
+                f"unknown field {name!r} (a customer column, attributes.NAME, a derived "
+                f"field such as days_past_due, invoice.* in invoice_due campaigns or "
+                f"event.properties.NAME in an event trigger)", "field")
         if op not in ops:
             raise SchemaError(
                 f"operator {op!r} does not apply to {name} ({TYPE_NAMES[type_]}); "
@@ -124,8 +126,9 @@ _condition_schema = ConditionSchema()
 
 
 def check_shape(node: Any, path: str, problems: list[Problem], refs: list[tuple[str, str]],
-                depth: int = 0) -> None:
-    """Collect every problem of a rule tree and the segment references it makes."""
+                depth: int = 0, scopes: frozenset[str] = frozenset(SCOPES)) -> None:
+    """Collect every problem of a rule tree and the segment references it makes; fields of a
+    scope not in `scopes` (invoice.*, event.properties.*) are problems."""
     if depth > MAX_RULE_DEPTH:
         problems.append(Problem(path, f"rules nest at most {MAX_RULE_DEPTH} levels deep"))
         return
@@ -144,9 +147,9 @@ def check_shape(node: Any, path: str, problems: list[Problem], refs: list[tuple[
                 problems.append(Problem(f"{path}.{key}", "expected a list of rules"))
                 return
             for i, child in enumerate(inner):
-                check_shape(child, f"{path}.{key}[{i}]", problems, refs, depth + 1)
+                check_shape(child, f"{path}.{key}[{i}]", problems, refs, depth + 1, scopes)
         elif key == "not":
-            check_shape(inner, f"{path}.not", problems, refs, depth + 1)
+            check_shape(inner, f"{path}.not", problems, refs, depth + 1, scopes)
         elif not isinstance(inner, str) or not inner:
             problems.append(Problem(f"{path}.segment", "expected a segment key"))
         elif (why := text_problem(inner)) is not None:
@@ -163,14 +166,19 @@ def check_shape(node: Any, path: str, problems: list[Problem], refs: list[tuple[
         _condition_schema.load(node)
     except SchemaError as exc:
         problems.extend(Problem(p, m) for p, m in flatten_messages(exc.messages, path))
+        return
+    if (needed := scoped.scope_of(node["field"])) is not None and needed not in scopes:
+        problems.append(Problem(f"{path}.field", scoped.WHERE[needed]))
 
 
-def validate_rules(rules: Any, catalog: Catalog, key: str | None = None, path: str = "$") -> None:
+def validate_rules(rules: Any, catalog: Catalog, key: str | None = None, path: str = "$",
+                   scopes: frozenset[str] = frozenset()) -> None:
     """Raise ValidationError naming each bad path: shape, fields, operators, value types,
-    unknown segment references and reference cycles (`key` is the segment being saved)."""
+    unknown segment references and reference cycles (`key` is the segment being saved).
+    `scopes` are what the rules may read besides the customer ("invoice", "event")."""
     problems: list[Problem] = []
     refs: list[tuple[str, str]] = []
-    check_shape(rules, path, problems, refs)
+    check_shape(rules, path, problems, refs, scopes=scopes)
     for where, ref in refs:
         if ref not in catalog and ref != key:
             problems.append(Problem(where, f"unknown segment {ref!r}"))
@@ -188,6 +196,26 @@ def references(rules: Any) -> list[str]:
     return [r for _, r in refs]
 
 
+def scopes_read(rules: Any) -> set[str]:
+    """The scopes ("invoice", "event") that fields of these (inline) rules read."""
+    found: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        for key in ("all", "any"):
+            if isinstance(node.get(key), list):
+                for child in node[key]:
+                    visit(child)
+        if "not" in node:
+            visit(node["not"])
+        if isinstance(node.get("field"), str) and (s := scoped.scope_of(node["field"])):
+            found.add(s)
+
+    visit(rules)
+    return found
+
+
 def _find_cycle(catalog: Catalog, start: str) -> list[str] | None:
     def visit(key: str, trail: list[str]) -> list[str] | None:
         if key in trail:
@@ -200,18 +228,20 @@ def _find_cycle(catalog: Catalog, start: str) -> list[str] | None:
     return visit(start, [])
 
 
-def compile_rules(rules: Any, as_of: date, catalog: Catalog, _stack: tuple[str, ...] = ()) -> Bool:
-    """One SQL boolean over `customers`, true for those the rules select as of `as_of`.
+def compile_rules(rules: Any, as_of: date, catalog: Catalog, scope: Scope | None = None,
+                  _stack: tuple[str, ...] = ()) -> Bool:
+    """One SQL boolean over `customers` (and the tables of `scope`), true for those the rules
+    select as of `as_of`.
 
     Expects validated rules; a reference cycle still raises rather than recursing forever."""
     if "all" in rules:
-        parts = [compile_rules(r, as_of, catalog, _stack) for r in rules["all"]]
+        parts = [compile_rules(r, as_of, catalog, scope, _stack) for r in rules["all"]]
         return and_(*parts) if parts else true()
     if "any" in rules:
-        parts = [compile_rules(r, as_of, catalog, _stack) for r in rules["any"]]
+        parts = [compile_rules(r, as_of, catalog, scope, _stack) for r in rules["any"]]
         return or_(*parts) if parts else false()
     if "not" in rules:
-        return not_(compile_rules(rules["not"], as_of, catalog, _stack))
+        return not_(compile_rules(rules["not"], as_of, catalog, scope, _stack))
     if "segment" in rules:
         ref = rules["segment"]
         if ref in _stack:
@@ -219,11 +249,15 @@ def compile_rules(rules: Any, as_of: date, catalog: Catalog, _stack: tuple[str, 
                                            + " -> ".join([*_stack, ref]))])
         if ref not in catalog:
             raise ValidationError([Problem("$.segment", f"unknown segment {ref!r}")])
-        return compile_rules(catalog[ref], as_of, catalog, (*_stack, ref))
-    return compile_condition(rules["field"], rules["op"], rules.get("value"), as_of)
+        return compile_rules(catalog[ref], as_of, catalog, scope, (*_stack, ref))
+    return compile_condition(rules["field"], rules["op"], rules.get("value"), as_of, scope)
 
 
-def compile_condition(name: str, op: str, value: Any, as_of: date) -> Bool:
+def compile_condition(name: str, op: str, value: Any, as_of: date,
+                      scope: Scope | None = None) -> Bool:
+    if scoped.scope_of(name) is not None:
+        kind = attribute_kind(value) if scoped.attribute_of(name) else None
+        return scoped.compile_scoped(name, op, value, kind, as_of, scope)
     if (m := ATTRIBUTE.fullmatch(name)) is not None:
         if op in NO_VALUE:
             present = attr("present", m[1])

@@ -1,4 +1,5 @@
-"""Typed reads of a customer's `attributes` JSON, one SQL construct per dialect.
+"""Typed reads of a JSON column (a customer's `attributes`, an invoice's, an event's
+`properties`), one SQL construct per dialect.
 
 A value of another JSON type reads as NULL, so `attributes.salary > 100` never casts a text
 value (which would raise on PostgreSQL) and behaves the same on SQLite and PostgreSQL.
@@ -36,16 +37,20 @@ class json_attr(FunctionElement[Any]):
         ("attribute", InternalTraversal.dp_string),
     ]
 
-    def __init__(self, kind: str, attribute: str) -> None:
+    def __init__(self, kind: str, attribute: str, column: ColumnElement[Any]) -> None:
         assert kind in KINDS
         self.kind = kind
         self.attribute = attribute
         self.type = TYPES[kind]
-        super().__init__(Customer.__table__.c.attributes)
+        super().__init__(column)
 
 
-def attr(kind: str, attribute: str) -> ColumnElement[Any]:
-    return json_attr(kind, attribute)  # type: ignore[return-value]
+def attr(kind: str, attribute: str,
+         column: ColumnElement[Any] | None = None) -> ColumnElement[Any]:
+    """Read key `attribute` of a JSON column (the customer's attributes unless told) as
+    `kind`. The key is part of the SQL text: callers pass names matched by ATTRIBUTE."""
+    source = Customer.__table__.c.attributes if column is None else column
+    return json_attr(kind, attribute, source)  # type: ignore[return-value]
 
 
 @compiles(json_attr, "sqlite")
