@@ -177,6 +177,8 @@ def build_graph(graph: dict[str, Any], refs: References,
 def _label_problem(source: Node, label: str | None) -> str | None:
     """Edges out of a node with named outputs (condition: yes/no; split: its branches) carry
     the output's name; edges out of any other node carry none."""
+    if not source.config:  # its config is invalid (reported): its outputs are unknown
+        return None
     outputs = source.outputs()
     named = node_name(source.id, source.type_name)
     if not outputs:

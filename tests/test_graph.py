@@ -89,9 +89,9 @@ G = "$.campaigns[0].graph"
     (lambda g: g["nodes"][3].update(config={"channel": "sms"}),
      [f"{G}.nodes[3].config.body: node 'm' (Send message): body: required for a message "
       "written here (or give a template key)"]),
-    (lambda g: g["nodes"][1].update(type="wait"),
-     [f"{G}.nodes[1].type: Must be one of: award-bonus, segment-select, send-message, "
-      "trigger."]),
+    (lambda g: g["nodes"][1].update(type="loop"),
+     [f"{G}.nodes[1].type: Must be one of: award-bonus, condition, segment-select, "
+      "send-message, split, trigger, wait."]),
     (lambda g: g["nodes"][1]["config"].update(rules={"field": "x", "op": "=", "value": 1}),
      [f"{G}.nodes[1].config: node 's' (Segment select): give either segment (a key) or "
       "inline rules, not both"]),
@@ -148,9 +148,10 @@ def test_example_file_is_valid(nf) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_registry_rejects_unknown_and_duplicate_types() -> None:
-    with pytest.raises(RegistryError, match="unknown node type 'wait' \\(expected one of "
-                       "award-bonus, segment-select, send-message, trigger\\)"):
-        node_class("wait")
+    with pytest.raises(RegistryError, match="unknown node type 'loop' \\(expected one of "
+                       "award-bonus, condition, segment-select, send-message, split, trigger, "
+                       "wait\\)"):
+        node_class("loop")
     with pytest.raises(RegistryError, match="node type 'trigger' registered twice"):
         build_registry(Trigger, Trigger)
 

@@ -274,3 +274,93 @@ def test_split_shares_are_stable_and_match_the_percents(db: Db, tmp_path: Path) 
     preview = run(db.engine, "ab", date(2026, 2, 3), dry_run=True)
     day_one = run(db.engine, "ab", date(2026, 2, 1), dry_run=True)
     assert preview.counts["sp"] == day_one.counts["sp"]
+
+
+def dunning_with(mutate: Any, version: int = 2) -> dict[str, Any]:
+    import copy
+
+    campaign = copy.deepcopy(DUNNING)
+    mutate(campaign)
+    return {"version": version, "campaigns": [campaign]}
+
+
+G = "$.campaigns[0].graph"
+
+
+@pytest.mark.parametrize(("mutate", "version", "expected"), [
+    (lambda c: c["graph"]["edges"].__setitem__(3, ["c1", "sms"]), 2,
+     [f"{G}.edges[3]: an edge out of node 'c1' (Condition) needs the output it leaves from: "
+      "'yes' or 'no'"]),
+    (lambda c: c["graph"]["edges"].__setitem__(3, ["c1", "sms", "maybe"]), 2,
+     [f"{G}.edges[3]: node 'c1' (Condition) has no output 'maybe' (expected 'yes' or 'no')"]),
+    (lambda c: c["graph"]["edges"].__setitem__(0, ["t", "first", "yes"]), 2,
+     [f"{G}.edges[0]: node 't' (Trigger) has a single output: an edge from it takes no label "
+      "(got 'yes')"]),
+    (lambda c: None, 1,
+     [f"{G}.edges[3]: an edge with an output label needs a campaign file of \"version\": 2",
+      f"{G}.edges[6]: an edge with an output label needs a campaign file of \"version\": 2"]),
+    (lambda c: c["graph"]["nodes"][2].update(config={"days": 0}), 2,
+     [f"{G}.nodes[2].config.days: node 'w1' (Wait): days: Must be greater than or equal to 1 "
+      "and less than or equal to 365."]),
+    (lambda c: c["graph"]["nodes"][3].update(config={}), 2,
+     [f"{G}.nodes[3].config: node 'c1' (Condition): give either segment (a key) or inline "
+      "rules, not both"]),
+    (lambda c: c["graph"]["nodes"][0].update(config={"kind": "schedule", "every": "day"}), 2,
+     [f"{G}.nodes[3].config.rules: node 'c1' (Condition): rules: invoice fields can be read "
+      "only in a campaign whose trigger is invoice_due",
+      f"{G}.nodes[6].config.rules: node 'c2' (Condition): rules: invoice fields can be read "
+      "only in a campaign whose trigger is invoice_due",
+      "$.campaigns[0].graph.nodes[1].config.body: node 'first' (Send message): body: reads "
+      "invoice, which only a campaign triggered by invoice_due has",
+      "$.campaigns[0].graph.nodes[4].config.body: node 'sms' (Send message): body: reads "
+      "invoice, which only a campaign triggered by invoice_due has",
+      "$.campaigns[0].graph.nodes[7].config.body: node 'collect' (Send message): body: reads "
+      "invoice, which only a campaign triggered by invoice_due has"]),
+    (lambda c: c.update(exit_when={"field": "invoice.colour", "op": "=", "value": "red"}), 2,
+     [f"{G}.exit_when.field: unknown field 'invoice.colour' (a customer column, "
+      "attributes.NAME, a derived field such as days_past_due, invoice.* in invoice_due "
+      "campaigns or event.properties.NAME in an event trigger)"]),
+])
+def test_journey_errors_name_the_node_and_path(nf, tmp_path: Path, mutate: Any, version: int,
+                                               expected: list[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(dunning_with(mutate, version)))
+    result = nf("import", "campaigns", str(path))
+    assert result.code == 2, result.out
+    assert sorted(result.err.splitlines()[1:]) == sorted(expected)
+
+
+def test_split_and_exit_errors(nf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import copy
+
+    bad = copy.deepcopy(SPLIT)
+    bad["graph"]["nodes"][1]["config"]["branches"][2]["percent"] = 40  # type: ignore[index]
+    bad["exit_when"] = {"field": "status", "op": "=", "value": "closed"}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"version": 2, "campaigns": [bad]}))
+    result = nf("import", "campaigns", str(path))
+    assert result.code == 2
+    assert sorted(result.err.splitlines()[1:]) == [
+        "$.campaigns[0].graph.exit_when: exit_when applies when a customer's wait ends, and "
+        "this campaign has no wait node",
+        "$.campaigns[0].graph.nodes[1].config.branches: node 'sp' (Split): branches: the "
+        "percents must add up to 100 (they add up to 90)"]
+
+
+def test_version_1_files_import_and_export_writes_version_2(nf, db: Db, tmp_path: Path
+                                                             ) -> None:  # type: ignore[no-untyped-def]
+    from tests.campaign_docs import BIRTHDAY, document
+
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(document(BIRTHDAY)))
+    assert nf("import", "campaigns", str(path)).code == 0
+    load(db, tmp_path, DUNNING)
+    out = tmp_path / "out.json"
+    assert nf("export", "-o", str(out)).code == 0
+    doc = json.loads(out.read_text())
+    assert doc["version"] == 2
+    dunning = next(c for c in doc["campaigns"] if c["key"] == "dunning")
+    assert ["c1", "sms", "yes"] in dunning["graph"]["edges"]
+    assert dunning["graph"]["exit_when"] == DUNNING["exit_when"]
+    # What export wrote imports again unchanged (no new version).
+    assert nf("import", "campaigns", str(out)).code == 0
