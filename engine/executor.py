@@ -101,13 +101,13 @@ def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
     try:
         if dry_run:
             with engine.connect() as conn, conn.begin():
-                graph = _execute(conn, campaign, run_date, None, now, result, manual)
+                graph = execute_graph(conn, campaign, run_date, None, now, result, manual)
                 result.sample = _sample(conn, graph.order[-1])
                 conn.rollback()
         else:
             with write_transaction(engine) as conn:
                 claimed = runlog.claim(conn, campaign.id, campaign.version, run_date, now)
-                _execute(conn, campaign, run_date, claimed.id, now, result, manual)
+                execute_graph(conn, campaign, run_date, claimed.id, now, result, manual)
                 result.attempt = runlog.finish(conn, claimed, campaign.version, now,
                                                counts=result.counts, timings=result.timings)
     except Exception as exc:
@@ -145,7 +145,7 @@ def _record_failure(engine: Engine, campaign: Any, run_date: date, now: datetime
         return 0
 
 
-def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None,
+def execute_graph(conn: Connection, campaign: Any, run_date: date, run_id: int | None,
              now: datetime, result: RunResult, manual: bool,
              only_customer: int | None = None) -> Graph:
     graph = graph_of(conn, campaign)
@@ -180,7 +180,7 @@ def _execute(conn: Connection, campaign: Any, run_date: date, run_id: int | None
         if node.is_trigger and only_customer is not None:
             fired = out.subquery("all_fired")
             out = select(*fired.c).where(fired.c.customer_id == only_customer)
-        if node.is_trigger and children[node_id] == 1:
+        if node.is_trigger and children[node_id] == 1 and only_customer is None:
             inline[node_id] = out.subquery("fired")
             passed = conn.execute(select(func.count()).select_from(inline[node_id])).scalar_one()
         else:

@@ -21,7 +21,8 @@ MESSAGE_COLUMNS = (Message.id, Campaign.key.label("campaign"),
                    Message.sms_encoding, Message.send_after,
                    Message.sent_at, Message.attempts, Message.last_error)
 # The order a node's run figures are shown in (pages, editor and CLI); others follow by name.
-FIGURE_ORDER = ("passed", "awarded", "queued", "created", "skipped")
+FIGURE_ORDER = ("passed", "yes", "no", "parked", "released", "exited", "awarded", "queued",
+                "created", "skipped")
 RUN_COLUMNS = (Run.id, Campaign.key.label("campaign"), Run.run_date, Run.version, Run.status,
                Run.counts, Run.attempts, Run.timings, Run.error, Run.started_at,
                Run.finished_at)

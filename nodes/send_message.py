@@ -166,10 +166,10 @@ class SendMessage(Node):
             return str(ctx.templates[self.config["template"]]["channel"])
         return str(self.config["channel"])
 
-    def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
-        assert pairs is not None
-        channel = self.channel(ctx)
-        if channel == "email":
+    def address(self, ctx: RunContext) -> tuple[Any, Any]:
+        """The customer's address for this node's channel, and why it is not sent (NULL when
+        it is): opted out, no marketing consent, no address, an invalid one."""
+        if self.channel(ctx) == "email":
             address, valid, opted_out = Customer.email, Customer.email_valid, Customer.email_opt_out
         else:
             address, valid, opted_out = Customer.phone, Customer.phone_valid, Customer.sms_opt_out
@@ -182,7 +182,14 @@ class SendMessage(Node):
             (address.is_(None), "no_address"),
             (not_(valid), "invalid_address"),
             else_=None,
-        ).label("skip_reason")
+        )
+        return address, reason
+
+    def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
+        assert pairs is not None
+        channel = self.channel(ctx)
+        address, skip_reason = self.address(ctx)
+        reason = skip_reason.label("skip_reason")
         candidates = (select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id,
                              address.label("address"), reason)
                       .join(Customer, Customer.id == pairs.c.customer_id).subquery())

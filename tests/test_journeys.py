@@ -364,3 +364,81 @@ def test_version_1_files_import_and_export_writes_version_2(nf, db: Db, tmp_path
     assert dunning["graph"]["exit_when"] == DUNNING["exit_when"]
     # What export wrote imports again unchanged (no new version).
     assert nf("import", "campaigns", str(out)).code == 0
+
+
+def explained(nf, *args: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    result = nf("explain", *args, "--json")
+    assert result.code == 0, result.err
+    data: dict[str, Any] = json.loads(result.out)
+    return data
+
+
+def by_id(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["id"]: n for n in data["nodes"]}
+
+
+def test_explain_names_where_each_customer_stopped(dunning: Db, nf) -> None:  # type: ignore[no-untyped-def]
+    db = dunning
+    run_days(db, "dunning", date(2026, 1, 1), date(2026, 1, 9))
+    close_account(db, "closer")
+    run_days(db, "dunning", date(2026, 1, 10), date(2026, 1, 19))
+    before = effects(db.engine)
+    # payer paid on the 10th: on the 13th the condition sent the invoice to "no".
+    payer = explained(nf, "payer", "dunning", "--date", "2026-01-13")
+    assert [n["id"] for n in payer["nodes"]] == ["t", "first", "w1", "c1", "sms", "w2", "c2",
+                                                  "collect"]
+    nodes = by_id(payer)
+    assert nodes["t"]["reached"] and not nodes["t"]["passed"]
+    assert nodes["t"]["reason"] == ("did not fire: no invoice of the customer due on "
+                                    "2026-01-12 and unpaid on 2026-01-13")
+    assert nodes["w1"]["passed"] and nodes["w1"]["reason"] == \
+        "waited 7 days: released on 2026-01-13"
+    assert nodes["c1"]["branch"] == "no"
+    assert nodes["c1"]["detail"]["conditions"] == [
+        {"path": "rules", "field": "invoice.paid", "op": "=", "value": False,
+         "customer_value": True, "matched": False}]
+    assert not nodes["sms"]["reached"] and nodes["sms"]["reason"].startswith("not reached")
+    # late's first email exists from the run of the 6th: "already done in run R".
+    late = by_id(explained(nf, "late", "dunning", "--date", "2026-01-06"))
+    (first,) = late["first"]["effects"]
+    assert late["first"]["reason"] == f"already done in run {first['run_id']}: queued"
+    assert late["w1"]["waiting_until"] == "2026-01-13"
+    # On the 13th, late was sent on to yes and the SMS exists.
+    late13 = by_id(explained(nf, "late", "dunning", "--date", "2026-01-13"))
+    assert late13["c1"]["branch"] == "yes" and late13["sms"]["passed"]
+    assert late13["w2"]["waiting_until"] == "2026-01-20"
+    # closer left at w1 when its wait ended.
+    closer = by_id(explained(nf, "closer", "dunning", "--date", "2026-01-13"))
+    assert closer["w1"]["reason"] == "left the journey here: the campaign's exit rules matched"
+    assert not closer["c1"]["reached"]
+    # A day still ahead: midway waits at w2 until the 20th.
+    midway = by_id(explained(nf, "midway", "dunning", "--date", "2026-01-16"))
+    assert midway["w2"]["waiting_until"] == "2026-01-20"
+    # Explaining wrote nothing.
+    assert effects(db.engine) == before
+    # The words, for a person.
+    text = nf("explain", "payer", "dunning", "--date", "2026-01-13")
+    assert text.code == 0
+    assert "  > c1 (Condition): the rules did not match: on to no" in text.out.splitlines()
+
+
+def test_explain_skips_splits_and_unknowns(db: Db, tmp_path: Path, nf) -> None:  # type: ignore[no-untyped-def]
+    with write_transaction(db.engine) as conn:
+        insert_world(conn, [customer("optout", email="o@example.com", email_valid=True,
+                                     email_opt_out=True),
+                            customer("fine", email="f@example.com", email_valid=True)])
+    load(db, tmp_path, SPLIT)
+    branches = SPLIT["graph"]["nodes"][1]["config"]["branches"]  # type: ignore[index]
+    for who in ("optout", "fine"):
+        nodes = by_id(explained(nf, who, "ab", "--date", "2026-02-01"))
+        want = branch_of(branches, "ab", "sp", who)
+        assert nodes["sp"]["branch"] == want
+        target = {"a": "ma", "b": "mb"}.get(want)
+        if target:
+            assert nodes[target]["reached"]
+            assert nodes[target]["reason"] == ("would be skipped: opted out of this channel"
+                                               if who == "optout" else "would be queued")
+    bad = nf("explain", "nobody", "ab", "--date", "2026-02-01")
+    assert bad.code != 0 and bad.err == "error: no customer 'nobody'\n"
+    bad = nf("explain", "fine", "nothing", "--date", "2026-02-01")
+    assert bad.code != 0 and bad.err == "error: no campaign 'nothing'\n"

@@ -176,10 +176,14 @@ class Field:
     name: str
     type: str
     compile: Callable[[str, Any, date], Bool]
+    # The field's value as of a date over `customers`, where one SQL expression gives it
+    # (explanations show it beside the rule); None where the field is only ever tested.
+    value: Callable[[date], ColumnElement[Any]] | None = None
 
 
 def _column(name: str, type_: str) -> Field:
-    return Field(name, type_, lambda op, value, _d: compare(C[name], op, value))
+    return Field(name, type_, lambda op, value, _d: compare(C[name], op, value),
+                 lambda _d: C[name])
 
 
 def _age(op: str, value: Any, as_of: date) -> Bool:
@@ -241,8 +245,8 @@ def _days_since_last_message(op: str, value: Any, as_of: date) -> Bool:
     return threshold(known, at_least, op, value)
 
 
-def _aggregate(expr: Callable[[date], ColumnElement[Any]]) -> Callable[[str, Any, date], Bool]:
-    return lambda op, value, as_of: compare(expr(as_of), op, value)
+def _aggregate(name: str, type_: str, expr: Callable[[date], ColumnElement[Any]]) -> Field:
+    return Field(name, type_, lambda op, value, as_of: compare(expr(as_of), op, value), expr)
 
 
 FIELDS: dict[str, Field] = {
@@ -261,16 +265,15 @@ FIELDS: dict[str, Field] = {
         Field("has_valid_phone", "bool", lambda op, v, _d: compare(
             and_(C.phone_valid, C.phone.is_not(None)), op, v)),
         Field("days_past_due", "int", _days_past_due),
-        Field("overdue_amount", "number", _aggregate(
-            lambda d: _sum(Invoice.amount, _unpaid(d), Invoice.due_date < d))),
-        Field("outstanding_amount", "number", _aggregate(
-            lambda d: _sum(Invoice.amount, _unpaid(d)))),
-        Field("unpaid_invoices", "int", _aggregate(
-            lambda d: select(func.count()).where(_unpaid(d)).scalar_subquery())),
-        Field("bonus_balance", "int", _aggregate(lambda d: _sum(
+        _aggregate("overdue_amount", "number",
+                   lambda d: _sum(Invoice.amount, _unpaid(d), Invoice.due_date < d)),
+        _aggregate("outstanding_amount", "number", lambda d: _sum(Invoice.amount, _unpaid(d))),
+        _aggregate("unpaid_invoices", "int",
+                   lambda d: select(func.count()).where(_unpaid(d)).scalar_subquery()),
+        _aggregate("bonus_balance", "int", lambda d: _sum(
             BonusLedger.amount, BonusLedger.customer_id == C.id, BonusLedger.booked_on <= d,
             BonusLedger.kind != "expiry",
-            or_(BonusLedger.expires_at.is_(None), BonusLedger.expires_at > d)))),
+            or_(BonusLedger.expires_at.is_(None), BonusLedger.expires_at > d))),
         Field("days_since_last_message", "int", _days_since_last_message),
     )
 }

@@ -10,6 +10,9 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from engine.activity import customer_id, timeline
+from engine.campaigns import campaign_today
+from engine.executor import load_campaign_row
+from engine.journeys.explain import explain
 from engine.ledger import balance
 from engine.lookup import customer_messages, search_customers
 from engine.models import Customer
@@ -21,6 +24,8 @@ from web.api.schemas import (
     CustomerOut,
     CustomerPage,
     DateArgs,
+    ExplainArgs,
+    ExplainOut,
     MessageOut,
     Paging,
     SearchArgs,
@@ -60,6 +65,20 @@ class Activity(MethodView):
             return timeline(conn, customer_id(conn, external_id), args["kind"], args["limit"],
                             campaign=args["campaign"], since=args["since"],
                             until=args["until"], offset=args["offset"])
+
+
+@blp.route("/<ext:external_id>/explain")
+class Explain(MethodView):
+    @blp.arguments(ExplainArgs, location="query")
+    @blp.response(200, ExplainOut)
+    def get(self, args: dict[str, Any], external_id: str) -> Any:
+        """What a campaign does, or would do, for this customer on a date, node by node:
+        reached, passed, the branch or the wait, why, and the effects. Writes nothing."""
+        with engine().connect() as conn:
+            customer_id(conn, external_id)  # 404 for an unknown customer first
+            tz = load_campaign_row(conn, args["campaign"]).timezone
+        return explain(engine(), external_id, args["campaign"],
+                       args["date"] or campaign_today(tz))
 
 
 @blp.route("/<ext:external_id>/balance")

@@ -172,6 +172,33 @@ class CustomerPage(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(CustomerBrief))
 
 
+class ExplainArgs(ma.Schema):
+    campaign = ma.fields.String(required=True, metadata={"description": "campaign key"})
+    date = day_field()
+
+
+class ExplainNode(ma.Schema):
+    id = ma.fields.String()
+    type = ma.fields.String()
+    title = ma.fields.String(allow_none=True)
+    reached = ma.fields.Boolean()
+    passed = ma.fields.Boolean()
+    branch = ma.fields.String(allow_none=True)
+    waiting_until = ma.fields.String(allow_none=True)
+    reason = ma.fields.String()
+    detail = ma.fields.Raw(allow_none=True)
+    effects = ma.fields.List(ma.fields.Dict())
+    occurrences = ma.fields.List(ma.fields.String())
+
+
+class ExplainOut(ma.Schema):
+    customer = ma.fields.String()
+    campaign = ma.fields.String()
+    date = ma.fields.String()
+    version = ma.fields.Integer()
+    nodes = ma.fields.List(ma.fields.Nested(ExplainNode))
+
+
 class ActivityArgs(Paging):
     kind = ma.fields.List(ma.fields.String(), load_default=None)
     campaign = ma.fields.String(load_default=None)
