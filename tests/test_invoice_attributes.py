@@ -91,7 +91,7 @@ def test_extra_columns_are_checked_as_customers_are(nf: Any, db: Db, tmp_path: P
 
 
 CAMPAIGNS = {
-    "version": 1, "segments": [],
+    "version": 2, "segments": [],
     "templates": [{"key": "policy-sms", "name": "Policy reminder", "channel": "sms",
                    "body": "Policy {{ invoice.attributes.policy_number }} for "
                            "{{ invoice.attributes.car_model }} renews on {{ invoice.due_date }}."}],
@@ -99,17 +99,21 @@ CAMPAIGNS = {
                    "purpose": "service", "graph": {"nodes": [
                        {"id": "t", "type": "trigger",
                         "config": {"kind": "invoice_due", "offset_days": -3}},
+                       # An imported number compares as a number (CSV cells arrive as text).
+                       {"id": "c", "type": "condition", "config": {"rules": {
+                           "field": "invoice.attributes.year", "op": ">=", "value": 2015}}},
                        {"id": "m", "type": "send-message", "config": {"template": "policy-sms"}}],
-                       "edges": [["t", "m"]]}}],
+                       "edges": [["t", "c"], ["c", "m", "yes"]]}}],
 }
 
 
 def test_an_invoice_due_message_reads_the_invoice_attributes(nf: Any, db: Db,
                                                             tmp_path: Path) -> None:
     with_customer(nf, tmp_path)
-    invoices = write(tmp_path, "i.csv", f"{INVOICES},policy_number,car_model\n"
-                     "I1,C1,450.00,ZAR,2026-01-13,,PN-123,VW Golf\n"
-                     "I2,C1,450.00,ZAR,2026-01-14,,PN-124,Toyota Corolla\n")
+    invoices = write(tmp_path, "i.csv", f"{INVOICES},policy_number,car_model,year\n"
+                     "I1,C1,450.00,ZAR,2026-01-13,,PN-123,VW Golf,2019\n"
+                     "I2,C1,450.00,ZAR,2026-01-13,,PN-124,Toyota Corolla,2009\n"
+                     "I3,C1,450.00,ZAR,2026-01-14,,PN-125,Kia Rio,2021\n")
     assert nf("import", "invoices", str(invoices)).code == 0
     campaigns = write(tmp_path, "campaigns.json", json.dumps(CAMPAIGNS))
     result = nf("import", "campaigns", str(campaigns))
