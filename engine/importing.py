@@ -239,19 +239,24 @@ def customer_row(record: dict[str, Any], region: str, warnings: Counter[str]) ->
             warnings["invalid phone"] += 1
         if phone.region is not None:
             warnings[f"phones had no country code and were read as {phone.region} numbers"] += 1
-    extras = {k: v for k, v in record.items() if k not in CUSTOMER_COLUMNS}
-    for name in extras:
-        if not ATTRIBUTE_NAME.fullmatch(name):
-            raise RowError(name, "extra column names must be letters, digits and _")
-    if extras:
-        row["attributes"] = {k: attribute_value(v) for k, v in extras.items() if not _blank(v)}
+    row.update(attributes(record, CUSTOMER_COLUMNS))
     return row
 
 
+def attributes(record: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """`{"attributes": {...}}` for a record's columns beyond the known ones (empty cells left
+    out, so a re-import merges them into what is stored), or {} when it has none."""
+    extras = {k: v for k, v in record.items() if k not in known}
+    for name in extras:
+        if not ATTRIBUTE_NAME.fullmatch(name):
+            raise RowError(name, "extra column names must be letters, digits and _")
+    if not extras:
+        return {}
+    return {"attributes": {k: attribute_value(v) for k, v in extras.items() if not _blank(v)}}
+
+
 def invoice_row(record: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(record) - INVOICE_COLUMNS)
-    if unknown:
-        raise RowError(unknown[0], f"unknown column (expected {', '.join(sorted(INVOICE_COLUMNS))})")
+    """Validate one invoice record into column values; other columns go to `attributes`."""
     external_id = parse_text(record.get("external_id"), "external_id")
     if external_id is None:
         raise RowError("external_id", "required")
@@ -271,6 +276,7 @@ def invoice_row(record: dict[str, Any]) -> dict[str, Any]:
         if currency is not None and not re.fullmatch(r"[A-Za-z]{3}", currency):
             raise RowError("currency", f"expected a 3-letter ISO code, got {currency!r}")
         row["currency"] = currency.upper() if currency else None
+    row.update(attributes(record, INVOICE_COLUMNS))
     return row
 
 

@@ -52,10 +52,10 @@ def search_customers(conn: Connection, q: str | None, page: int, per_page: int,
 
 
 def customer_invoices(conn: Connection, cid: int, today: date) -> list[dict[str, Any]]:
-    """A customer's invoices, latest due first, with the days past due of each unpaid one
-    (paid after today counts as unpaid, as in segments)."""
+    """A customer's invoices, latest due first, with their imported attributes and the days
+    past due of each unpaid one (paid after today counts as unpaid, as in segments)."""
     rows = conn.execute(select(Invoice.external_id, Invoice.amount, Invoice.currency,
-                               Invoice.due_date, Invoice.paid_at)
+                               Invoice.due_date, Invoice.paid_at, Invoice.attributes)
                         .where(Invoice.customer_id == cid)
                         .order_by(Invoice.due_date.desc(), Invoice.id.desc()))
     return [{**r._mapping, "days_past_due": (today - r.due_date).days

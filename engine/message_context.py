@@ -27,6 +27,9 @@ CUSTOMER_COLUMNS = [c for c in Customer.__table__.c
 FIGURES = ("days_past_due", "overdue_amount", "outstanding_amount", "unpaid_invoices",
            "bonus_balance", "days_since_last_message")
 CUSTOMER_LABELS = [(c.name, f"c_{c.name}") for c in CUSTOMER_COLUMNS]
+# What templates see of an invoice (`invoice.attributes.NAME`: its imported extra columns).
+INVOICE_COLUMNS = (Invoice.external_id, Invoice.amount, Invoice.currency, Invoice.due_date,
+                   Invoice.paid_at, Invoice.attributes)
 
 
 # The columns behind each derived field (DERIVED).
@@ -63,15 +66,14 @@ def load_batch(conn: Connection, claimed: list[Any]) -> tuple[list[Any], list[Ne
     columns = [c for c in CUSTOMER_COLUMNS if c.name in wanted]
     json_columns = [cast(c, Text) if c.name == "attributes" else c for c in columns]
     customers = _by_id(conn, Customer, json_columns, {m.customer_id for m in claimed})
-    invoice_columns = (Invoice.external_id, Invoice.amount, Invoice.currency, Invoice.due_date,
-                       Invoice.paid_at)
+    invoice_columns = (*INVOICE_COLUMNS[:-1], cast(Invoice.attributes, Text))
     no_invoice = (None,) * len(invoice_columns)
     invoices = _by_id(conn, Invoice, invoice_columns,
                       {m.invoice_id for m in claimed} - {None}
                       if any("invoice" in n.variables for n in needs) else set())
     record = _record_type((*claimed[0]._fields, "t_subject", "t_body", "t_transliterate",
                            "campaign_key", "campaign_name", "campaign_purpose",
-                           *(f"i_{c.name}" for c in invoice_columns),
+                           *(f"i_{c.name}" for c in INVOICE_COLUMNS),
                            *(f"c_{c.name}" for c in columns)))
     return [record._make((*m, *(templates.get(m.template_id, no_template)
                                 if m.template_id is not None else _inline_template(m)),
@@ -257,7 +259,10 @@ def context(row: Any, c: Callable[[str], Any], needs: Needs, figures: dict[str, 
     if "invoice" in needs.variables:
         ctx["invoice"] = None if row.invoice_id is None else {
             "external_id": row.i_external_id, "amount": row.i_amount,
-            "currency": row.i_currency, "due_date": row.i_due_date, "paid_at": row.i_paid_at}
+            "currency": row.i_currency, "due_date": row.i_due_date, "paid_at": row.i_paid_at,
+            # Parsed per message, not shared (json_text's cache): the sandbox lets a template
+            # call a dict's methods.
+            "attributes": json.loads(row.i_attributes) if row.i_attributes else {}}
     if "campaign" in needs.variables:
         ctx["campaign"] = {"key": row.campaign_key, "name": row.campaign_name}
     return ctx
@@ -270,8 +275,7 @@ def preview_context(conn: Connection, customer_id: int, today: date,
     row = conn.execute(select(*CUSTOMER_COLUMNS).where(Customer.id == customer_id)).one()
     figures = customer_figures(conn, {customer_id}, today)[customer_id]
     invoice = conn.execute(
-        select(Invoice.external_id, Invoice.amount, Invoice.currency, Invoice.due_date,
-               Invoice.paid_at)
+        select(*INVOICE_COLUMNS)
         .where(Invoice.customer_id == customer_id, Invoice.paid_at.is_(None))
         .order_by(Invoice.due_date).limit(1)).first()
     return {"customer": customer_fields(row._mapping.__getitem__, figures, today),

@@ -24,7 +24,8 @@ ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_
 HTML_ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
 VARIABLES: dict[str, frozenset[str] | None] = {
     "customer": frozenset({*FIELDS, "attributes", "full_name"}),
-    "invoice": frozenset({"external_id", "amount", "currency", "due_date", "paid_at"}),
+    "invoice": frozenset({"external_id", "amount", "currency", "due_date", "paid_at",
+                          "attributes"}),
     "bonus": frozenset({"amount", "expires_at", "legal_entity", "description"}),
     "campaign": frozenset({"key", "name"}),
     "today": None,
