@@ -317,9 +317,9 @@ G = "$.campaigns[0].graph"
       "$.campaigns[0].graph.nodes[7].config.body: node 'collect' (Send message): body: reads "
       "invoice, which only a campaign triggered by invoice_due has"]),
     (lambda c: c.update(exit_when={"field": "invoice.colour", "op": "=", "value": "red"}), 2,
-     [f"{G}.exit_when.field: unknown field 'invoice.colour' (a customer column, "
-      "attributes.NAME, a derived field such as days_past_due, invoice.* in invoice_due "
-      "campaigns or event.properties.NAME in an event trigger)"]),
+     [f"{G}.exit_when.field: unknown invoice field 'invoice.colour' (expected one of "
+      "invoice.paid, invoice.days_past_due, invoice.amount, invoice.due_date, "
+      "invoice.currency, invoice.external_id or invoice.attributes.NAME)"]),
 ])
 def test_journey_errors_name_the_node_and_path(nf, tmp_path: Path, mutate: Any, version: int,
                                                expected: list[str]) -> None:  # type: ignore[no-untyped-def]

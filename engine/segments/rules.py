@@ -86,11 +86,17 @@ class ConditionSchema(Schema):
         elif name in FIELDS or scoped.field_type(name):
             type_ = FIELDS[name].type if name in FIELDS else scoped.INVOICE_FIELDS[name]
             ops = TYPE_OPS[type_]
+        elif name.startswith("invoice."):
+            raise SchemaError(f"unknown invoice field {name!r} (expected one of "
+                              f"{', '.join(scoped.INVOICE_FIELDS)} or invoice.attributes.NAME)",
+                              "field")
+        elif name.startswith("event."):
+            raise SchemaError(f"unknown event field {name!r} (expected "
+                              f"event.properties.NAME)", "field")
         else:
             raise SchemaError(
-                f"unknown field {name!r} (a customer column, attributes.NAME, a derived "
-                f"field such as days_past_due, invoice.* in invoice_due campaigns or "
-                f"event.properties.NAME in an event trigger)", "field")
+                f"unknown field {name!r} (a customer column, attributes.NAME or a derived "
+                f"field such as days_past_due)", "field")
         if op not in ops:
             raise SchemaError(
                 f"operator {op!r} does not apply to {name} ({TYPE_NAMES[type_]}); "
