@@ -73,7 +73,7 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
     assert out["nudgeflow import invoices samples/invoices.csv"] == (
         "invoices: 7 rows, 7 inserted, 0 updated\n")
     assert out["nudgeflow import campaigns campaigns.example.json"] == (
-        "4 segments, 4 templates, 4 campaigns imported\n")
+        "4 segments, 7 templates, 5 campaigns imported\n")
     assert json.loads((folder / "campaigns.json").read_text())["version"] == 2
     preview = out["nudgeflow segment preview --key past-due-30 --date 2026-11-23"]
     assert preview == ("2 customers as of 2026-11-23\n  S0002 Thabo Nkosi\n"
@@ -89,7 +89,8 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
             in real)
     runs = out["nudgeflow runs"]
     assert re.findall(r"^#(\d+) 2026-11-23 (\S+) v1 completed$", runs, re.M) == [
-        ("3", "past-due-blast"), ("2", "installment-reminder"), ("1", "birthday-bonus")]
+        ("4", "past-due-blast"), ("3", "installment-reminder"), ("2", "dunning"),
+        ("1", "birthday-bonus")]
     assert "  m: passed 2, queued 2, created 2" in runs
     # Aimee's activity, newest first: her installment reminder, her birthday SMS, her points.
     activity = out["nudgeflow activity S0001"].splitlines()
@@ -98,6 +99,11 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
     assert "installment-reminder: SMS queued (installment-sms)" in activity[0]
     assert "birthday-bonus: Awarded 100 points: Birthday bonus, valid until 2026-12-23" \
         in activity[2]
+    assert out["nudgeflow explain S0004 past-due-blast --date 2026-11-23"].splitlines()[1:] == [
+        "  + t (Trigger): fired (schedule): 2026-11-23",
+        "  x s (Segment select): not in segment 'past-due-30': Has a valid email = true does "
+        "not hold (the customer's: false)",
+        "    m (Send message): not reached: no earlier node passed the customer on to it"]
     assert out["nudgeflow balance S0001"].splitlines()[1].split()[:3] == [
         "2026-11-23", "accrual", "100"]
     # Four SMS were due and went to ./outbox/; the past-due email waits for its delay ...

@@ -6,6 +6,7 @@ transaction that is rolled back: it writes nothing."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -146,9 +147,9 @@ def _rules(ctx: RunContext, node: Node, customer: Any, arrived: list[Pair],
 
 
 def _condition_words(c: dict[str, Any]) -> str:
-    value = "" if c["value"] is None else f" {c['value']!r}"
-    return (f"{label(c['field'], 'fields')} {c['op']}{value} is false "
-            f"(the customer's is {c['customer_value']!r})")
+    value = "" if c["value"] is None else f" {json.dumps(c['value'], ensure_ascii=False)}"
+    return (f"{label(c['field'], 'fields')} {c['op']}{value} does not hold (the customer's: "
+            f"{json.dumps(c['customer_value'], ensure_ascii=False)})")
 
 
 def _split(ctx: RunContext, node: Node, customer: Any, arrived: list[Pair],
