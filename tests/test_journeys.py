@@ -442,3 +442,40 @@ def test_explain_skips_splits_and_unknowns(db: Db, tmp_path: Path, nf) -> None: 
     assert bad.code != 0 and bad.err == "error: no customer 'nobody'\n"
     bad = nf("explain", "fine", "nothing", "--date", "2026-02-01")
     assert bad.code != 0 and bad.err == "error: no campaign 'nothing'\n"
+
+
+def test_explain_on_the_api_and_the_customer_page(dunning: Db, app) -> None:  # type: ignore[no-untyped-def]
+    from tests.webapp import session_client, token_for
+
+    run_days(dunning, "dunning", date(2026, 1, 6), date(2026, 1, 13))
+    client, viewer = app.test_client(), token_for(dunning, "viewer")
+    answer = client.get("/api/v1/customers/payer/explain",
+                        query_string={"campaign": "dunning", "date": "2026-01-13"},
+                        headers=viewer)
+    assert answer.status_code == 200, answer.json
+    nodes = by_id(answer.json)
+    assert nodes["c1"]["branch"] == "no" and not nodes["sms"]["reached"]
+    for query, status in (({"campaign": "nothing", "date": "2026-01-13"}, 404),
+                          ({"date": "2026-01-13"}, 400),
+                          ({"campaign": "dunning", "date": "9999-12-31"}, 400)):
+        bad = client.get("/api/v1/customers/payer/explain", query_string=query, headers=viewer)
+        assert bad.status_code == status, (query, bad.json)
+        assert "error" in bad.json
+    assert client.get("/api/v1/customers/nobody/explain", query_string={
+        "campaign": "dunning"}, headers=viewer).status_code == 404
+    assert client.get("/api/v1/customers/payer/explain",
+                      query_string={"campaign": "dunning"}).status_code == 401
+    # The panel on the customer page: the same explanation, escaped, writing nothing.
+    page_client, _csrf = session_client(app, "viewer")
+    page = page_client.get("/customers/payer",
+                           query_string={"explain": "dunning", "on": "2026-01-13"})
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    panel = text[text.index('id="explain"'):text.index('id="timeline"')]
+    assert "dunning</code> v1 on 2026-01-13" in panel
+    assert "branch <strong>no</strong>" in panel
+    assert "<code>invoice.paid = false</code>: the customer's true" in panel
+    assert "waited 7 days: released on 2026-01-13" in panel
+    # Without a campaign chosen the panel only offers the form.
+    plain = page_client.get("/customers/payer").get_data(as_text=True)
+    assert "node by node" not in plain

@@ -1,5 +1,6 @@
 """Customer pages: search, and the profile (details, consents, bonus balance with expiries,
-invoices, messages with their rendered text, and the activity timeline with filters)."""
+invoices, messages with their rendered text, why a campaign did or did not reach the customer,
+and the activity timeline with filters)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
 from engine.activity import customer_id, timeline
+from engine.campaigns import campaign_today
+from engine.executor import load_campaign_row
+from engine.journeys.explain import explain
 from engine.ledger import balance
 from engine.lookup import customer_invoices, customer_messages, search_customers
 from engine.models import Campaign, Customer
@@ -57,10 +61,24 @@ def profile(external_id: str) -> Any:
                           campaign=filters["campaign"], since=filters["since"],
                           until=filters["until"], offset=offset, newest_first=True)
         campaigns = conn.execute(select(Campaign.key).order_by(Campaign.key)).scalars().all()
+        explained = _explained(external_id, campaigns)
         return render_template(
             "pages/customer.html", customer=person, events=events[:TIMELINE_PAGE],
             older=len(events) > TIMELINE_PAGE, offset=offset, page_size=TIMELINE_PAGE,
             filters=filters,
             balance=balance(conn, cid, date.today()), messages=customer_messages(conn, cid),
             invoices=customer_invoices(conn, cid, date.today()),
-            kinds=ACTIVITY_KINDS, campaigns=campaigns)
+            kinds=ACTIVITY_KINDS, campaigns=campaigns, explained=explained,
+            explain_key=request.args.get("explain") or "",
+            explain_on=request.args.get("on") or "")
+
+
+def _explained(external_id: str, campaigns: list[str]) -> dict[str, Any] | None:
+    """The "why" panel: the explanation of the campaign and date asked for, if any."""
+    key = request.args.get("explain")
+    if key not in campaigns:
+        return None
+    on = _date_arg("on")
+    with engine().connect() as conn:
+        tz = load_campaign_row(conn, key).timezone
+    return explain(engine(), external_id, key, on or campaign_today(tz))
