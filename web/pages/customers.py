@@ -61,7 +61,7 @@ def profile(external_id: str) -> Any:
                           campaign=filters["campaign"], since=filters["since"],
                           until=filters["until"], offset=offset, newest_first=True)
         campaigns = conn.execute(select(Campaign.key).order_by(Campaign.key)).scalars().all()
-        explained = _explained(external_id, campaigns)
+        explained = _explained(external_id, list(campaigns))
         return render_template(
             "pages/customer.html", customer=person, events=events[:TIMELINE_PAGE],
             older=len(events) > TIMELINE_PAGE, offset=offset, page_size=TIMELINE_PAGE,
