@@ -31,6 +31,7 @@ from engine.schema import upgrade
 from tests.bench_dispatch import bench_dispatch
 from tests.bench_export import bench_export
 from tests.bench_import import bench_import
+from tests.bench_journey import bench_journey
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DATE = date(2026, 11, 23)  # a Monday: the weekly past-due blast fires
@@ -254,7 +255,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--only", default="import,segment,run,export,dispatch",
+    parser.add_argument("--only", default="import,segment,run,journey,export,dispatch",
                         help="comma-separated benchmarks to run")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -287,6 +288,8 @@ def main() -> None:
             bench_segment(engine)
         if "run" in only:
             bench_run(engine, url)
+        if "journey" in only:
+            bench_journey(engine, RUN_DATE)
         if "export" in only:
             bench_export(engine, url, "past-due-30", RUN_DATE.isoformat())
         if "dispatch" in only:
