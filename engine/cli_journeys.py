@@ -21,7 +21,8 @@ def explain_cmd(ws: Workspace, external_id: str, campaign: str, day: date | None
                 as_json: bool) -> None:
     """What CAMPAIGN does, or would do, for customer EXTERNAL_ID on a date, node by node in
     graph order: reached, passed (the branch, the wait), why, and the effects that exist.
-    Computed by the run's own SQL for this customer alone; writes nothing."""
+    Computed by the run's own SQL for this customer alone; writes nothing. Marks: + passed,
+    x stopped, > branch taken, ~ waiting, blank not reached."""
     from engine.campaigns import campaign_today
     from engine.executor import load_campaign_row
     from engine.journeys.explain import explain
@@ -45,6 +46,8 @@ def _mark(node: dict[str, Any]) -> str:
         return " "
     if node["branch"]:
         return ">"
+    if node["waiting_until"]:
+        return "~"
     return "+" if node["passed"] else "x"
 
 
