@@ -153,11 +153,14 @@ def _store(conn: Connection, rows: list[tuple[str, dict[str, Any]]], problems: l
 def ingest(engine: Any, records: Iterable[Located], title: str = "events",
            now: datetime | None = None) -> EventsResult:
     """Validate and store events, all or nothing; a known id is a duplicate, not an error."""
-    now = now or utcnow()
     result = EventsResult()
     problems: list[Problem] = []
     table = Event.__table__
     with write_transaction(engine) as conn:
+        # Taken once the transaction holds the write lock (SQLite): a run that starts after
+        # it sees these events, and received_at is never older than a run that missed them
+        # by more than the minute job's grace (engine.event_runs).
+        now = now or utcnow()
         for chunk in batched(records, BATCH):
             good: list[tuple[str, dict[str, Any]]] = []
             for where, _label, record in chunk:

@@ -220,6 +220,24 @@ class Schedule:
             log.warning("scheduler: catch-up not done, retrying at the next tick: %s",
                         describe_failure(exc))
 
+    def events(self, now: datetime | None = None) -> list[RunResult] | None:
+        """Run the event campaigns' dates with new events (engine.event_runs) if this process
+        leads; None on a standby process."""
+        from engine.event_runs import run_event_campaigns
+
+        with self._busy:
+            if not self.leadership.acquire():
+                return None
+            return run_event_campaigns(self.engine, now)
+
+    def events_job(self) -> None:
+        """`events` as a scheduler job: a failure is reported in a line, retried next minute."""
+        try:
+            self.events()
+        except Exception as exc:
+            log.warning("scheduler: event campaigns not run, retrying in a minute: %s",
+                        describe_failure(exc))
+
     def stop(self) -> None:
         self.leadership.release()
         self.leading = False
@@ -236,7 +254,8 @@ def dispatch_due(engine: Engine, settings: Settings) -> None:
 
 def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
     """A scheduler with the daily catch-up at NUDGEFLOW_RUN_AT, the leader's tick (every
-    TICK_SECONDS) and the dispatcher (every 30 s); extra jobs (name=(func, trigger))."""
+    TICK_SECONDS), the event campaigns' minute job and the dispatcher (every 30 s); extra jobs
+    (name=(func, trigger))."""
     settings = schedule.settings
     scheduler = BackgroundScheduler(timezone=settings.timezone)
     scheduler.add_job(
@@ -246,6 +265,8 @@ def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
         misfire_grace_time=3600,
     )
     scheduler.add_job(schedule.job, IntervalTrigger(seconds=TICK_SECONDS), id="tick",
+                      coalesce=True, max_instances=1)
+    scheduler.add_job(schedule.events_job, IntervalTrigger(minutes=1), id="events",
                       coalesce=True, max_instances=1)
     scheduler.add_job(dispatch_due, IntervalTrigger(seconds=30),
                       args=[schedule.engine, settings], id="dispatch", coalesce=True,
