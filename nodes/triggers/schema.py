@@ -37,22 +37,22 @@ class TriggerSchema(Schema):
 
     @validates_schema
     def _per_kind(self, data: dict[str, Any], **_kw: Any) -> None:
+        """Every key missing or out of place for the kind, not just the first."""
         kind = data.get("kind")
-        for key, owner in ONLY_FOR.items():
-            if key in data and kind != owner:
-                raise ValidationError(f"only for a {owner} trigger", key)
+        errors: dict[str, str] = {key: f"only for a {owner} trigger"
+                                  for key, owner in ONLY_FOR.items()
+                                  if key in data and kind != owner}
         if kind == "date" and "field" not in data:
-            raise ValidationError(f"required for a date trigger ({', '.join(DATE_FIELDS)})",
-                                  "field")
+            errors["field"] = f"required for a date trigger ({', '.join(DATE_FIELDS)})"
         if kind == "event" and "name" not in data:
-            raise ValidationError("required for an event trigger (the events' name)", "name")
+            errors["name"] = "required for an event trigger (the events' name)"
         if kind == "schedule":
             every = data.get("every")
             if every is None:
-                raise ValidationError("required for a schedule trigger (day, week or month)",
-                                      "every")
-            if every == "week" and "weekdays" not in data:
-                raise ValidationError(PICK_DAYS, "weekdays")
-            if every == "month" and "day_of_month" not in data:
-                raise ValidationError("required when every is month (1-31; 31 = last day)",
-                                      "day_of_month")
+                errors["every"] = "required for a schedule trigger (day, week or month)"
+            elif every == "week" and "weekdays" not in data:
+                errors["weekdays"] = PICK_DAYS
+            elif every == "month" and "day_of_month" not in data:
+                errors["day_of_month"] = "required when every is month (1-31; 31 = last day)"
+        if errors:
+            raise ValidationError({key: [message] for key, message in errors.items()})
