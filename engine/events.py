@@ -128,8 +128,9 @@ def _activities(conn: Connection, ids: list[int], now: datetime) -> None:
 
 
 def _store(conn: Connection, rows: list[tuple[str, dict[str, Any]]], problems: list[Problem],
-           now: datetime) -> int:
-    """Insert the events whose customers exist; returns how many were new."""
+           now: datetime, failed: bool) -> int:
+    """Insert the events, unless a customer is unknown (added to `problems`) or the import has
+    `failed` already (the transaction rolls back anyway); returns how many were new."""
     customers = _existing(conn, Customer.__table__,  # type: ignore[arg-type]
                           {r["customer"] for _, r in rows})
     ready = []
@@ -141,7 +142,7 @@ def _store(conn: Connection, rows: list[tuple[str, dict[str, Any]]], problems: l
         ready.append({"external_id": row["external_id"], "customer_id": customer_id,
                       "name": row["name"], "at": row["at"], "properties": row["properties"],
                       "received_at": now})
-    if problems or not ready:
+    if failed or problems or not ready:
         return 0  # the transaction rolls back anyway: no need to write
     new = list(conn.execute(skipping_duplicates(conn, Event.__table__).returning(Event.id),
                             ready).scalars())
@@ -163,23 +164,27 @@ def ingest(engine: Any, records: Iterable[Located], title: str = "events",
         now = now or utcnow()
         for chunk in batched(records, BATCH):
             good: list[tuple[str, dict[str, Any]]] = []
+            found: list[Problem] = []
             for where, _label, record in chunk:
                 result.received += 1
                 if bad := value_problems(record):
-                    problems.extend(Problem(where, f"{p.where.removeprefix('$.')}: {p.message}")
-                                    for p in bad)
+                    found.extend(Problem(where, f"{p.where.removeprefix('$.')}: {p.message}")
+                                 for p in bad)
                     continue
                 try:
                     row = event_row(record, now)
                 except RowError as exc:
-                    problems.append(Problem(where, str(exc)))
+                    found.append(Problem(where, str(exc)))
                     continue
                 if too_big := column_problems(table, row):  # type: ignore[arg-type]
-                    problems.extend(Problem(where, f"{c}: {m}") for c, m in too_big)
+                    found.extend(Problem(where, f"{c}: {m}") for c, m in too_big)
                     continue
                 good.append((where, row))
             if good:
-                result.created += _store(conn, good, problems, now)
+                result.created += _store(conn, good, found, now, failed=bool(problems))
+            # In the order of the records (unknown customers are found after the rest).
+            order = {where: i for i, (where, _label, _record) in enumerate(chunk)}
+            problems.extend(sorted(found, key=lambda p: order[p.where]))
         if problems:
             # Raising inside the transaction rolls back every batch already written.
             raise ValidationError(problems, title=f"{title}: {len(problems)} error(s)")
