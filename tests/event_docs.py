@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.activity import customer_id, timeline
 from engine.campaigns import import_file
 from engine.db import write_transaction
 from engine.events import ingest
 from engine.importing import from_list
-from engine.models import Customer, Message
+from engine.models import Campaign, Customer, Message
 from tests.conftest import Db
 from tests.world import customer, insert_world
 
@@ -37,10 +37,14 @@ def welcome(where: dict[str, Any] | None = None, timezone: str = "UTC",
 
 
 def load(db: Db, tmp_path: Path, *campaigns: dict[str, Any]) -> None:
+    """Import the campaigns (with a segment `everyone`), active since before the tests' dates."""
     path = tmp_path / "campaigns.json"
-    path.write_text(json.dumps({"version": 1, "segments": [], "templates": [],
-                                "campaigns": list(campaigns)}))
+    path.write_text(json.dumps({"version": 1, "segments": [{"key": "everyone",
+                                                            "rules": {"all": []}}],
+                                "templates": [], "campaigns": list(campaigns)}))
     import_file(db.engine, path)
+    with write_transaction(db.engine) as conn:
+        conn.execute(update(Campaign).values(active_since=date(2000, 1, 1)))
 
 
 def people(db: Db, *names: str, **extra: Any) -> None:
