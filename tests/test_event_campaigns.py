@@ -130,3 +130,36 @@ def test_the_trigger_config_contract(db: Db, tmp_path: Path, nf) -> None:  # typ
     assert result.code == 2
     assert "repeat: only for a date trigger" in result.err
     assert "name: required for an event trigger" in result.err
+
+
+def test_where_reads_the_events_properties(db: Db, tmp_path: Path) -> None:
+    people(db, "ana", "ben", "cid")
+    load(db, tmp_path, welcome(where={"all": [
+        {"field": "event.properties.plan", "op": "in", "value": ["gold", "platinum"]},
+        {"field": "event.properties.seats", "op": ">=", "value": 2},
+        {"field": "first_name", "op": "!=", "value": "Cid"}]}))
+    post(db,
+         {"id": "a1", "customer": "ana", "name": "registered", "at": "2026-03-02T10:00:00Z",
+          "properties": {"plan": "gold", "seats": 3}},
+         {"id": "a2", "customer": "ana", "name": "registered", "at": "2026-03-02T11:00:00Z",
+          "properties": {"plan": "gold", "seats": 1}},
+         {"id": "b1", "customer": "ben", "name": "registered", "at": "2026-03-02T10:00:00Z",
+          "properties": {"plan": "basic", "seats": 5}},
+         {"id": "c1", "customer": "cid", "name": "registered", "at": "2026-03-02T10:00:00Z",
+          "properties": {"plan": "platinum", "seats": 9}})
+    run_days(db, "welcome", MARCH[:3])
+    # Per event, not per customer: ana's second event (1 seat) does not fire.
+    assert sent(db) == [("ana", "Welcome", occurrence(db, "a1"))]
+
+
+def test_event_properties_are_read_only_in_an_event_trigger(db: Db, tmp_path: Path,
+                                                            nf) -> None:  # type: ignore[no-untyped-def]
+    doc = welcome()
+    doc["graph"]["nodes"].insert(1, {"id": "s", "type": "segment-select", "config": {
+        "rules": {"field": "event.properties.plan", "op": "=", "value": "gold"}}})
+    doc["graph"]["edges"] = [["t", "s"], ["s", "m"]]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"version": 1, "campaigns": [doc]}))
+    result = nf("import", "campaigns", str(path))
+    assert result.code == 2
+    assert "event properties can be read only in an event trigger's where" in result.err

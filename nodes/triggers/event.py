@@ -1,6 +1,6 @@
 """`kind: event`: each stored event named `name` whose `at` falls on the run date in the
-campaign's time zone, optionally only those matching `where` (customer fields; and
-`event.properties.NAME` once segment rules know the event scope). The occurrence is
+campaign's time zone, optionally only those matching `where` (customer fields and the event's
+`event.properties.NAME`, as of the run date). The occurrence is
 "event:" + the event's internal id: the sender's id may be 100 characters, the exactly-once
 key column holds 64."""
 
@@ -17,6 +17,7 @@ from engine.errors import ValidationError as RulesError
 from engine.models import Customer, Event
 from engine.segments import compile_rules, validate_rules
 from engine.segments.rules import Catalog
+from engine.segments.scoped import Scope
 from engine.sql import AnySelect, no_invoice
 from nodes.base import RunContext
 
@@ -34,17 +35,15 @@ def local_day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
 def where_problems(rules: Any, catalog: Catalog) -> list[Problem]:
     """Problems with a `where`, paths relative to the node's config."""
     try:
-        validate_rules(rules, catalog, path="where")
+        validate_rules(rules, catalog, path="where", scopes=frozenset({"event"}))
     except RulesError as exc:
         return exc.problems
     return []
 
 
 def where_clause(rules: Any, as_of: date, catalog: Catalog) -> Any:
-    """`where` as SQL over customers (joined to events). The one call to switch to
-    compile_rules(..., scope=Scope(event_properties=Event.properties)) when segments gain
-    the event scope."""
-    return compile_rules(rules, as_of, catalog)
+    """`where` as SQL over customers joined to the events they did."""
+    return compile_rules(rules, as_of, catalog, Scope(event=Event.__table__))
 
 
 def fire(ctx: RunContext, config: dict[str, Any]) -> AnySelect:
