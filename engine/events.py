@@ -67,7 +67,7 @@ def parse_at(value: Any, now: datetime) -> datetime:
     except ValueError:
         raise RowError("at", f"expected RFC 3339 with an offset (2025-03-10T09:30:00+02:00), "
                              f"got {value!r}") from None
-    if moment.tzinfo is None or "T" not in value.upper():
+    if moment.tzinfo is None:
         raise RowError("at", f"expected a date and time with an offset (Z or +02:00), "
                              f"got {value!r}")
     utc = moment.astimezone(UTC).replace(tzinfo=None)

@@ -105,3 +105,19 @@ def test_the_minute_job_is_scheduled(db: Db) -> None:
     job = scheduler.get_job("events")
     assert str(job.trigger) == "interval[0:01:00]"
     assert job.func.__name__ == "events_job"
+
+
+def test_runs_shows_a_folded_attempt(nf, db: Db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    people(db, "ana")
+    load(db, tmp_path, welcome())
+    schedule = Schedule(db.engine, SETTINGS, SoleLeadership())
+    post(db, {"id": "e1", "customer": "ana", "name": "registered",
+              "at": "2026-03-02T09:00:30Z"}, now=at(9, 0))
+    schedule.events(at(9, 1))
+    schedule.events(at(9, 2))
+    result = nf("runs")
+    assert result.code == 0, result.err
+    (line,) = [x for x in result.out.splitlines() if x.startswith("  attempt")]
+    assert line.startswith("  attempt 2 2026-03-02T09:02:00 v1 completed (the last of 2 alike "
+                           "since 2026-03-02T09:01:00) (")
+    assert "m: passed 1, queued 1, created 1" in line  # one message over both attempts

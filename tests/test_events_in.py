@@ -149,3 +149,30 @@ def test_cli_a_bad_row_stores_nothing(nf, db: Db, tmp_path: Path) -> None:  # ty
                           f"{path}:4: at: expected RFC 3339 with an offset "
                           f"(2025-03-10T09:30:00+02:00), got 'yesterday'\n")
     assert stored(db) == {} and activities(db) == 0
+
+
+def test_cli_refuses_a_file_that_is_not_utf8(nf, db: Db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    people(db, "ana")
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"id,customer,name,properties.city\ne1,ana,moved,S\xe3o Paulo\n")
+    result = nf("import", "events", str(path))
+    assert result.code == 2
+    assert "not UTF-8 at line 2 (byte 0xE3): save the file as UTF-8" in result.err
+    assert stored(db) == {}
+
+
+def test_an_event_at_without_offset_or_time_is_refused(nf, db: Db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    people(db, "ana")
+    path = write(tmp_path, "events.jsonl", "\n".join(json.dumps(e) for e in [
+        {"id": "a", "customer": "ana", "name": "n", "at": "2026-03-02"},
+        {"id": "b", "customer": "ana", "name": "n", "at": 1772445600},
+        {"id": "c", "customer": "ana", "name": "n", "at": "2026-03-02 10:00:00+02:00"},
+        {"id": "d", "customer": "ana", "name": "n", "properties": "gold"},
+    ]) + "\n")
+    result = nf("import", "events", str(path))
+    assert result.code == 2
+    assert result.err.splitlines()[1:] == [
+        f"{path}:1: at: expected a date and time with an offset (Z or +02:00), got '2026-03-02'",
+        f"{path}:2: at: expected RFC 3339 text with an offset, got 1772445600",
+        f"{path}:4: properties: expected an object, got str",
+    ]
