@@ -9,9 +9,10 @@ Repeated attempts are folded (engine.runlog), so a busy campaign's attempts list
 An event is received (received_at) before its transaction commits; a run that began in between
 does not see it. So "since its last attempt began" reaches GRACE further back: an event stored
 by a transaction shorter than GRACE is never missed, at the cost of a re-run or two (folded,
-creating nothing twice) after each new event. An event whose `at` falls on an older date fires
-only if that date is run again (`nudgeflow run --campaign KEY --date D`): the daily catch-up
-runs dates without a completed run, it does not re-run completed ones."""
+creating nothing twice) after each new event. The daily catch-up (and a process that has just
+become the leader) looks the same way over the whole catch-up window, for events that arrived
+while no scheduler ran; an event for an older date fires only if that date is run again
+(`nudgeflow run --campaign KEY --date D`)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def has_new_events(conn: Connection, campaign: Any, name: str, day: date) -> boo
     return conn.execute(query.limit(1)).first() is not None
 
 
-def due(conn: Connection, now: datetime) -> list[tuple[str, date]]:
-    """(campaign key, date) pairs the minute job runs, oldest date first."""
+def due(conn: Connection, now: datetime, days_back: int = 1) -> list[tuple[str, date]]:
+    """(campaign key, date) pairs to run, oldest date first: today and `days_back` days
+    before it, each with new events."""
     out = []
     for c in conn.execute(select(Campaign.id, Campaign.key, Campaign.timezone, Campaign.graph,
                                  Campaign.active_since)
@@ -61,7 +63,7 @@ def due(conn: Connection, now: datetime) -> list[tuple[str, date]]:
         if name is None:
             continue
         today = campaign_today(c.timezone, now)
-        for day in (today - timedelta(days=1), today):
+        for day in (today - timedelta(days=n) for n in range(days_back, -1, -1)):
             if c.active_since is not None and day < c.active_since:
                 continue
             if has_new_events(conn, c, name, day):
@@ -69,12 +71,13 @@ def due(conn: Connection, now: datetime) -> list[tuple[str, date]]:
     return sorted(out, key=lambda pair: (pair[1], pair[0]))
 
 
-def run_event_campaigns(engine: Engine, now: datetime | None = None) -> list[RunResult]:
-    """Run each event campaign's dates with new events; one failure never stops the others.
-    `now` (naive UTC) is the clock, for tests."""
+def run_event_campaigns(engine: Engine, now: datetime | None = None,
+                        days_back: int = 1) -> list[RunResult]:
+    """Run each event campaign's dates with new events (today and `days_back` days before);
+    one failure never stops the others. `now` (naive UTC) is the clock, for tests."""
     clock = now or utcnow()
     with engine.connect() as conn:
-        pairs = due(conn, clock)
+        pairs = due(conn, clock, days_back)
     results = []
     for key, day in pairs:
         try:

@@ -198,8 +198,8 @@ class Schedule:
 
     def tick(self, now: datetime | None = None, *, full: bool = False) -> CatchUp | None:
         """Catch up if this process leads: the dates without a run (a campaign activated
-        mid-day); with `full`, or when it has just become the leader, failed dates too.
-        None on a standby process."""
+        mid-day); with `full`, or when it has just become the leader, failed dates too, and
+        the event campaigns' dates of the window with new events. None on a standby process."""
         with self._busy:
             leading = self.leadership.acquire()
             became = leading and not self.leading
@@ -209,7 +209,12 @@ class Schedule:
             self.leading = leading
             if not leading:
                 return None
-            return catch_up(self.engine, self.settings, now, retry_failed=full or became)
+            done = catch_up(self.engine, self.settings, now, retry_failed=full or became)
+            if full or became:  # events that came while no scheduler ran, over the window
+                from engine.event_runs import run_event_campaigns
+
+                done.runs += run_event_campaigns(self.engine, now, self.settings.catchup_days)
+            return done
 
     def job(self, full: bool = False) -> None:
         """`tick` as a scheduler job: a failure (the database away) is reported in a line, and

@@ -121,3 +121,22 @@ def test_runs_shows_a_folded_attempt(nf, db: Db, tmp_path: Path) -> None:  # typ
     assert line.startswith("  attempt 2 2026-03-02T09:02:00 v1 completed (the last of 2 alike "
                            "since 2026-03-02T09:01:00) (")
     assert "m: passed 1, queued 1, created 1" in line  # one message over both attempts
+
+
+def test_the_daily_catch_up_runs_older_dates_with_new_events(db: Db, tmp_path: Path) -> None:
+    people(db, "ana", "ben")
+    load(db, tmp_path, welcome())
+    schedule = Schedule(db.engine, SETTINGS, SoleLeadership())
+    post(db, {"id": "e1", "customer": "ana", "name": "registered",
+              "at": "2026-03-02T09:00:00Z"}, now=at(9, 0))
+    schedule.events(at(9, 1))
+    schedule.events(at(9, 5))
+    # Sent on the 2nd, stored on the 5th (the sender was down): the minute job looks back one
+    # day only; the daily catch-up looks over its window.
+    post(db, {"id": "e2", "customer": "ben", "name": "registered",
+              "at": "2026-03-02T20:00:00Z"}, now=at(5, 0, day=5))
+    assert ran(schedule.events(at(5, 1, day=5))) == []
+    done = schedule.tick(at(6, 0, day=5), full=True)
+    assert done is not None and ("welcome", DAY) in ran(done.runs)
+    assert sent(db) == sorted([("ana", "Welcome", occurrence(db, "e1")),
+                               ("ben", "Welcome", occurrence(db, "e2"))])
