@@ -163,3 +163,16 @@ def test_event_properties_are_read_only_in_an_event_trigger(db: Db, tmp_path: Pa
     result = nf("import", "campaigns", str(path))
     assert result.code == 2
     assert "event properties can be read only in an event trigger's where" in result.err
+
+
+def test_explain_says_which_event_fired(db: Db, tmp_path: Path, nf) -> None:  # type: ignore[no-untyped-def]
+    people(db, "ana")
+    load(db, tmp_path, welcome())
+    post(db, {"id": "e1", "customer": "ana", "name": "registered",
+              "at": "2026-03-02T10:00:00Z"})
+    fired = json.loads(nf("explain", "ana", "welcome", "--date", "2026-03-02", "--json").out)
+    assert fired["nodes"][0]["reason"] == f"fired (event): {occurrence(db, 'e1')}"
+    result = nf("explain", "ana", "welcome", "--date", "2026-03-03", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["nodes"][0]["reason"] == (
+        "did not fire: no 'registered' event of the customer on 2026-03-03")
