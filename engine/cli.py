@@ -72,7 +72,7 @@ def init(ws: Workspace) -> None:
 
 @cli.group("import")
 def import_group() -> None:
-    """Import customers, invoices (CSV or JSON Lines) or campaigns (JSON)."""
+    """Import customers, invoices, events (CSV or JSON Lines) or campaigns (JSON)."""
 
 
 def _print_import(result: Any, as_json: bool) -> None:
@@ -106,6 +106,23 @@ def import_invoices_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
     from engine.importing import import_invoices
 
     _print_import(import_invoices(ws.engine, file), as_json)
+
+
+@import_group.command("events")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ws
+def import_events_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
+    """Store events (CSV: id, customer, name, at, properties.NAME...; or JSON Lines); an id
+    already stored is a duplicate; one bad row and nothing is stored."""
+    from engine.events import import_events
+
+    result = import_events(ws.engine, file)
+    if as_json:
+        echo_json(result.as_dict())
+    else:
+        click.echo(f"events: {result.received} received, {result.created} stored, "
+                   f"{result.duplicates} duplicate(s)")
 
 
 @cli.command("seed-demo")

@@ -93,11 +93,13 @@ def runs_cmd(ws: Workspace, key: str | None, limit: int, as_json: bool) -> None:
         click.echo(f"#{r['id']} {r['run_date']} {r['campaign']} v{r['version']} {r['status']}"
                    + (f": {r['error']}" if r["error"] else ""))
         _print_counts(r["counts"] or {}, order.get(r["campaign"]))
-        if len(r["attempts"]) > 1:
+        if len(r["attempts"]) > 1 or any(a.get("folded") for a in r["attempts"]):
             for a in r["attempts"]:
                 created = "; ".join(f"{n}: {figures(c, ', ')}" for n, c in a["counts"].items())
+                folded = (f" (the last of {a['folded']} alike since "
+                          f"{a['first_started_at'][:19]})" if a.get("folded") else "")
                 click.echo(f"  attempt {a['attempt']} {a['started_at'][:19]} v{a['version']} "
-                           f"{a['status']}" + (f": {a['error']}" if a["error"] else "")
+                           f"{a['status']}{folded}" + (f": {a['error']}" if a["error"] else "")
                            + (f" ({created})" if created else ""))
     if not rows:
         click.echo("no runs yet")

@@ -89,10 +89,12 @@ def load_campaign_row(conn: Connection, key: str) -> Any:
 
 
 def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
-        manual: bool = False, now: datetime | None = None) -> RunResult:
+        manual: bool = False, now: datetime | None = None,
+        fold_attempts: bool = False) -> RunResult:
     """Run campaign `key` for `run_date`. Any failure (a bad saved segment the database rejects
     as much as our own errors) is recorded on the runs row as a failed attempt and returned,
-    never raised: one broken campaign must not stop the others."""
+    never raised: one broken campaign must not stop the others. `fold_attempts`: an attempt
+    like the last one is folded into it (engine.runlog)."""
     started = time.perf_counter()
     now = now or utcnow()
     with engine.connect() as conn:
@@ -109,13 +111,15 @@ def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
                 claimed = runlog.claim(conn, campaign.id, campaign.version, run_date, now)
                 execute_graph(conn, campaign, run_date, claimed.id, now, result, manual)
                 result.attempt = runlog.finish(conn, claimed, campaign.version, now,
-                                               counts=result.counts, timings=result.timings)
+                                               counts=result.counts, timings=result.timings,
+                                               fold=fold_attempts)
     except Exception as exc:
         result.status, result.error = "failed", describe_failure(exc)
         # The runs row and the caller report it; the traceback is for a developer's debug log.
         log.debug("run %s %s failed", key, run_date, exc_info=exc)
         if not dry_run:
-            result.attempt = _record_failure(engine, campaign, run_date, now, result.error)
+            result.attempt = _record_failure(engine, campaign, run_date, now, result.error,
+                                             fold_attempts)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -132,13 +136,14 @@ def describe_failure(exc: Exception) -> str:
 
 
 def _record_failure(engine: Engine, campaign: Any, run_date: date, now: datetime,
-                    error: str) -> int:
+                    error: str, fold: bool = False) -> int:
     """Record a failed attempt; if even that fails (the database is gone), log it: the
     scheduler retries a date without a completed run."""
     try:
         with write_transaction(engine) as conn:
             claimed = runlog.claim(conn, campaign.id, campaign.version, run_date, now)
-            return runlog.finish(conn, claimed, campaign.version, now, counts={}, error=error)
+            return runlog.finish(conn, claimed, campaign.version, now, counts={}, error=error,
+                                 fold=fold)
     except Exception as exc:
         log.warning("run %s %s: could not record the failure %r: %s", campaign.key, run_date,
                     error, describe_failure(exc))

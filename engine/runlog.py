@@ -2,7 +2,13 @@
 
 A re-run of a date creates no effect twice, so its own figures say "created 0"; the row's
 `counts` add up what each attempt created, and `attempts` keeps each attempt's own figures,
-status and error, oldest first. A date the scheduler will never run is recorded as `skipped`."""
+status and error, oldest first. A date the scheduler will never run is recorded as `skipped`.
+
+Event campaigns run today's date again whenever new events arrive (every minute at most), so
+an attempt like the one before it (same status, version and error) is folded into it rather
+than appended: the entry's `folded` says how many attempts it stands for, `first_started_at`
+when the first of them began, and its counts add up their effects. The list stays as long as
+the number of distinct outcomes, not of minutes."""
 
 from __future__ import annotations
 
@@ -49,7 +55,9 @@ class Claimed:
 
     @property
     def number(self) -> int:
-        return len(self.attempts) + 1
+        if not self.attempts:
+            return 1
+        return int(self.attempts[-1].get("attempt", len(self.attempts))) + 1
 
 
 def merge_counts(total: dict[str, Any], latest: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +69,22 @@ def merge_counts(total: dict[str, Any], latest: dict[str, Any]) -> dict[str, Any
         merged[node_id] = {k: before.get(k, 0) + v if k in EFFECTS else v
                            for k, v in figures.items()}
     return merged
+
+
+def append_attempt(attempts: list[dict[str, Any]], attempt: dict[str, Any],
+                   fold: bool) -> list[dict[str, Any]]:
+    """The attempts list with `attempt` appended, or, with `fold`, merged into the last entry
+    when that one has the same status, version and error."""
+    last = attempts[-1] if attempts else None
+    same = last is not None and all(last.get(k) == attempt[k]
+                                    for k in ("status", "version", "error"))
+    if not (fold and same):
+        return [*attempts, attempt]
+    assert last is not None
+    merged = {**attempt, "folded": int(last.get("folded", 1)) + 1,
+              "first_started_at": last.get("first_started_at", last["started_at"]),
+              "counts": merge_counts(last.get("counts") or {}, attempt["counts"])}
+    return [*attempts[:-1], merged]
 
 
 def _upsert(conn: Connection) -> Any:
@@ -83,16 +107,17 @@ def claim(conn: Connection, campaign_id: int, version: int, run_date: date,
 
 def finish(conn: Connection, claimed: Claimed, version: int, started: datetime, *,
            counts: dict[str, Any], timings: dict[str, Any] | None = None,
-           error: str | None = None) -> int:
+           error: str | None = None, fold: bool = False) -> int:
     """Record an attempt's end on the row `claim` returned; returns the attempt's number.
-    A failed attempt (`error`) changed nothing, so the run's counts stay as they were."""
+    A failed attempt (`error`) changed nothing, so the run's counts stay as they were. With
+    `fold` (the event campaigns' minute job), an attempt like the last is folded into it."""
     finished = utcnow()
     status = "failed" if error else "completed"
     attempt = {"attempt": claimed.number, "version": version, "status": status,
                "started_at": started.isoformat(), "finished_at": finished.isoformat(),
                "counts": counts, "error": error}
     values: dict[str, Any] = {"status": status, "error": error, "finished_at": finished,
-                              "attempts": [*claimed.attempts, attempt]}
+                              "attempts": append_attempt(claimed.attempts, attempt, fold)}
     if error is None:
         values |= {"counts": merge_counts(claimed.counts, counts), "timings": timings}
     conn.execute(update(Run).where(Run.id == claimed.id).values(**values))

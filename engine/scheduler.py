@@ -198,8 +198,8 @@ class Schedule:
 
     def tick(self, now: datetime | None = None, *, full: bool = False) -> CatchUp | None:
         """Catch up if this process leads: the dates without a run (a campaign activated
-        mid-day); with `full`, or when it has just become the leader, failed dates too.
-        None on a standby process."""
+        mid-day); with `full`, or when it has just become the leader, failed dates too, and
+        the event campaigns' dates of the window with new events. None on a standby process."""
         with self._busy:
             leading = self.leadership.acquire()
             became = leading and not self.leading
@@ -209,7 +209,12 @@ class Schedule:
             self.leading = leading
             if not leading:
                 return None
-            return catch_up(self.engine, self.settings, now, retry_failed=full or became)
+            done = catch_up(self.engine, self.settings, now, retry_failed=full or became)
+            if full or became:  # events that came while no scheduler ran, over the window
+                from engine.event_runs import run_event_campaigns
+
+                done.runs += run_event_campaigns(self.engine, now, self.settings.catchup_days)
+            return done
 
     def job(self, full: bool = False) -> None:
         """`tick` as a scheduler job: a failure (the database away) is reported in a line, and
@@ -218,6 +223,24 @@ class Schedule:
             self.tick(full=full)
         except Exception as exc:
             log.warning("scheduler: catch-up not done, retrying at the next tick: %s",
+                        describe_failure(exc))
+
+    def events(self, now: datetime | None = None) -> list[RunResult] | None:
+        """Run the event campaigns' dates with new events (engine.event_runs) if this process
+        leads; None on a standby process."""
+        from engine.event_runs import run_event_campaigns
+
+        with self._busy:
+            if not self.leadership.acquire():
+                return None
+            return run_event_campaigns(self.engine, now)
+
+    def events_job(self) -> None:
+        """`events` as a scheduler job: a failure is reported in a line, retried next minute."""
+        try:
+            self.events()
+        except Exception as exc:
+            log.warning("scheduler: event campaigns not run, retrying in a minute: %s",
                         describe_failure(exc))
 
     def stop(self) -> None:
@@ -236,7 +259,8 @@ def dispatch_due(engine: Engine, settings: Settings) -> None:
 
 def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
     """A scheduler with the daily catch-up at NUDGEFLOW_RUN_AT, the leader's tick (every
-    TICK_SECONDS) and the dispatcher (every 30 s); extra jobs (name=(func, trigger))."""
+    TICK_SECONDS), the event campaigns' minute job and the dispatcher (every 30 s); extra jobs
+    (name=(func, trigger))."""
     settings = schedule.settings
     scheduler = BackgroundScheduler(timezone=settings.timezone)
     scheduler.add_job(
@@ -246,6 +270,8 @@ def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
         misfire_grace_time=3600,
     )
     scheduler.add_job(schedule.job, IntervalTrigger(seconds=TICK_SECONDS), id="tick",
+                      coalesce=True, max_instances=1)
+    scheduler.add_job(schedule.events_job, IntervalTrigger(minutes=1), id="events",
                       coalesce=True, max_instances=1)
     scheduler.add_job(dispatch_due, IntervalTrigger(seconds=30),
                       args=[schedule.engine, settings], id="dispatch", coalesce=True,

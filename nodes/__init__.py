@@ -8,7 +8,7 @@ from nodes.condition import Condition
 from nodes.segment_select import SegmentSelect
 from nodes.send_message import SendMessage
 from nodes.split import Split
-from nodes.trigger import Trigger
+from nodes.triggers import Trigger
 from nodes.wait import Wait
 
 

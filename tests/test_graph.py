@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from engine.models import Campaign, CampaignVersion
 from nodes import RegistryError, build_registry, node_class
-from nodes.trigger import Trigger
+from nodes.triggers import Trigger
 from tests.campaign_docs import BIRTHDAY, document
 from tests.conftest import Db
 

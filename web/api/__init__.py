@@ -39,7 +39,17 @@ def register_converters(app: Flask, api: Api) -> None:
 
 
 def blueprints() -> list[Blueprint]:
-    from web.api import admin, campaigns, customers, messages, records, runs, segments, templates
+    from web.api import (
+        admin,
+        campaigns,
+        customers,
+        events,
+        messages,
+        records,
+        runs,
+        segments,
+        templates,
+    )
 
     return [campaigns.blp, segments.blp, templates.blp, customers.blp, records.blp, runs.blp,
-            messages.blp, admin.blp]
+            messages.blp, events.blp, admin.blp]

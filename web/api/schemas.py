@@ -271,6 +271,12 @@ class RunAttempt(ma.Schema):
     finished_at = ma.fields.String()
     counts = ma.fields.Dict(metadata={"description": "This attempt's own figures, per node."})
     error = ma.fields.String(allow_none=True)
+    folded = ma.fields.Integer(metadata={
+        "description": "Present when this entry stands for several alike attempts (an event "
+                       "campaign run each minute new events arrive): how many; `counts` add "
+                       "up their effects."})
+    first_started_at = ma.fields.String(metadata={
+        "description": "With `folded`: when the first of those attempts began."})
 
 
 class RunRow(ma.Schema):

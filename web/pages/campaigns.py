@@ -12,7 +12,7 @@ from engine.executor import campaign_today, load_campaign_row
 from engine.graph import KEY_PATTERN
 from engine.lookup import campaigns_overview
 from engine.models import Segment, Template
-from nodes.trigger import DATE_FIELDS, WEEKDAYS
+from nodes.triggers import DATE_FIELDS, WEEKDAYS
 from web.db import engine
 from web.pages.titles import node_titles
 

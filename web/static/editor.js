@@ -92,7 +92,8 @@
   function summary(type, c) {
     if (type === "trigger") {
       const shift = c.offset_days ? ` ${c.offset_days > 0 ? "+" : ""}${c.offset_days} days` : "";
-      if (c.kind === "date") return `yearly on ${c.field ? label(c.field, "fields") : "?"}${shift}`;
+      if (c.kind === "date") return `${c.repeat === "once" ? "once" : "yearly"} on ${c.field ? label(c.field, "fields") : "?"}${shift}`;
+      if (c.kind === "event") return `on event ${c.name || "?"}${c.where ? " (where …)" : ""}`;
       if (c.kind === "invoice_due") return `invoice due${shift}`;
       if (c.kind === "schedule") {
         if (c.every === "week") return `every ${(c.weekdays || []).join(", ") || "week: pick the days"}`;
@@ -389,11 +390,16 @@
       const kind = update((v) => {
         for (const k of Object.keys(c)) delete c[k];
         Object.assign(c, {kind: v}, v === "date" ? {field: boot.date_fields[0], offset_days: 0} :
-          v === "invoice_due" ? {offset_days: 0} : v === "schedule" ? {every: "day"} : {});
+          v === "invoice_due" ? {offset_days: 0} : v === "schedule" ? {every: "day"} :
+          v === "event" ? {name: ""} : {});
       }, true);
       const rows = [field("Fires", select_([["date", "on a yearly date (birthday, anniversary)"],
         ["invoice_due", "for each unpaid invoice by due date"], ["schedule", "on a schedule"],
+        ["event", "for each event posted (API or import events)"],
         ["manual", "only when run by hand"]], c.kind, kind), "kind")];
+      if (c.kind === "event") {
+        rows.push(field("Event name", text(c.name, put("name")), "name"));
+      }
       if (c.kind === "date") {
         const imported = (c.field || "").startsWith("attributes.");
         rows.push(field("Date field", select_(
@@ -404,6 +410,8 @@
             text(c.field.slice("attributes.".length), (v) => { c.field = `attributes.${v ?? ""}`; state.dirty = true; paint(state.selected); }),
             "field"));
         }
+        rows.push(field("Repeat", select_([["yearly", "every year (the anniversary)"],
+          ["once", "once (the date itself)"]], c.repeat || "yearly", put("repeat")), "repeat"));
       }
       if (c.kind === "date" || c.kind === "invoice_due") {
         rows.push(field("Offset in days (negative = before)",
