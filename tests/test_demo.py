@@ -45,12 +45,12 @@ def test_demo_sets_up_runs_and_writes_messages(nf, db: Db, tmp_path: Path) -> No
     result = nf("demo", "--customers", "400", "--no-wait")
     assert result.code == 0, result.err
     assert "demo data: 400 customers" in result.out
-    assert "example campaigns: 5 campaigns, 4 segments, 7 templates" in result.out
+    assert "example campaigns: 6 campaigns, 4 segments, 8 templates" in result.out
     with db.engine.connect() as conn:
         keys = set(conn.execute(select(Campaign.key)).scalars())
         runs = conn.execute(select(Run.status)).scalars().all()
     assert keys == {"birthday-bonus", "past-due-blast", "installment-reminder", "spring-offer",
-                    "dunning"}
+                    "dunning", "policy-expiry"}
     assert runs and set(runs) == {"completed"}
     outbox = tmp_path / "outbox"
     written = list(outbox.rglob("*.txt")) + list(outbox.rglob("*.eml"))
@@ -112,7 +112,7 @@ def test_demo_serves_the_api_with_a_printed_login(empty_db: Db, tmp_path: Path) 
         with urllib.request.urlopen(request, timeout=5) as answer:
             keys = [c["key"] for c in json.load(answer)]
         assert keys == ["birthday-bonus", "dunning", "installment-reminder", "past-due-blast",
-                        "spring-offer"]
+                        "policy-expiry", "spring-offer"]
         # The printed password opens the web app: the campaigns list and the editor.
         import http.cookiejar
         import re

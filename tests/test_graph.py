@@ -144,7 +144,7 @@ def test_a_bad_file_changes_nothing_and_saves_make_versions(nf, db: Db, tmp_path
 def test_example_file_is_valid(nf) -> None:  # type: ignore[no-untyped-def]
     result = nf("import", "campaigns", "campaigns.example.json")
     assert result.code == 0, result.err
-    assert result.out == "4 segments, 7 templates, 5 campaigns imported\n"
+    assert result.out == "4 segments, 8 templates, 6 campaigns imported\n"
 
 
 def test_registry_rejects_unknown_and_duplicate_types() -> None:

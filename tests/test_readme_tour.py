@@ -73,7 +73,7 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
     assert out["nudgeflow import invoices samples/invoices.csv"] == (
         "invoices: 7 rows, 7 inserted, 0 updated\n")
     assert out["nudgeflow import campaigns campaigns.example.json"] == (
-        "4 segments, 7 templates, 5 campaigns imported\n")
+        "4 segments, 8 templates, 6 campaigns imported\n")
     assert json.loads((folder / "campaigns.json").read_text())["version"] == 2
     preview = out["nudgeflow segment preview --key past-due-30 --date 2026-11-23"]
     assert preview == ("2 customers as of 2026-11-23\n  S0002 Thabo Nkosi\n"
@@ -89,8 +89,8 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
             in real)
     runs = out["nudgeflow runs"]
     assert re.findall(r"^#(\d+) 2026-11-23 (\S+) v1 completed$", runs, re.M) == [
-        ("4", "past-due-blast"), ("3", "installment-reminder"), ("2", "dunning"),
-        ("1", "birthday-bonus")]
+        ("5", "policy-expiry"), ("4", "past-due-blast"), ("3", "installment-reminder"),
+        ("2", "dunning"), ("1", "birthday-bonus")]
     assert "  m: passed 2, queued 2, created 2" in runs
     # Aimee's activity, newest first: her installment reminder, her birthday SMS, her points.
     activity = out["nudgeflow activity S0001"].splitlines()
@@ -106,13 +106,16 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
         "    m (Send message): not reached: no earlier node passed the customer on to it"]
     assert out["nudgeflow balance S0001"].splitlines()[1].split()[:3] == [
         "2026-11-23", "accrual", "100"]
-    # Four SMS were due and went to ./outbox/; the past-due email waits for its delay ...
-    assert out["nudgeflow dispatch --once"].startswith("claimed 4, sent 4,")
+    # Five SMS were due and went to ./outbox/; the past-due email waits for its delay ...
+    assert out["nudgeflow dispatch --once"].startswith("claimed 5, sent 5,")
     sent = sorted((folder / "outbox" / "sms").glob("*.txt"))
-    assert len(sent) == 4 and not (folder / "outbox" / "email").exists()
+    assert len(sent) == 5 and not (folder / "outbox" / "email").exists()
     texts = "\n".join(p.read_text(encoding="utf-8") for p in sent)
     assert "Happy birthday Aimee! 100 points are waiting for you until 2026-12-23." in texts
     assert "Reminder: invoice S-INV-1001 for 450.00 ZAR is due on 2026-11-26." in texts
+    # Naledi's policy ends on 30 November: the once-date reminder, 7 days before.
+    assert ("Naledi, your policy POL-77120 ends on 2026-11-30. Renew before then to stay "
+            "covered.") in texts
     # ... so the STOP button still catches it.
     assert out["nudgeflow messages cancel --campaign past-due-blast"].startswith(
         "1 message(s) cancelled, 0 already on their way")
