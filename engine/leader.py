@@ -17,11 +17,12 @@ except ImportError:  # not on Windows: there every process schedules
     fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 # pg_try_advisory_lock(key1, key2): key1 is "nfsc" (nudgeflow scheduler), key2 the schema, so two
 # workspaces in one database (and parallel test schemas) each get their own leader.
 PG_LOCK = "SELECT pg_try_advisory_lock(1852207971, hashtext(current_schema()))"
+PG_UNLOCK = "SELECT pg_advisory_unlock(1852207971, hashtext(current_schema()))"
 
 
 class Leadership(Protocol):
@@ -52,12 +53,19 @@ class PostgresLeadership:
         return self.held
 
     def release(self) -> None:
-        self.held = False
         if self.conn is not None:
-            # Closing the session frees the lock; a pooled connection would keep it.
+            if self.held:
+                # Unlocked at once: the server frees a closed session's locks only when its
+                # backend has ended, a moment after the socket closes.
+                try:
+                    self.conn.execute(text(PG_UNLOCK))
+                except SQLAlchemyError:
+                    pass  # the connection is gone, and its lock with it
+            # Closing the session frees the lock for good; a pooled one would keep it.
             self.conn.invalidate()
             self.conn.close()
             self.conn = None
+        self.held = False
 
 
 class FileLeadership:

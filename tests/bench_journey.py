@@ -30,7 +30,7 @@ ACTIVITY = """
 INSERT INTO activities (customer_id, at, kind, campaign_id, node_id, occurrence, run_id,
   message_id, summary, details)
 SELECT customer_id, :now, CASE WHEN status = 'skipped' THEN 'message_skipped'
-  ELSE 'message_queued' END, campaign_id, node_id, occurrence, run_id, id, 'Message', '{{}}'
+  ELSE 'message_queued' END, campaign_id, node_id, occurrence, run_id, id, 'Message', '{}'
 FROM messages WHERE campaign_id = :c AND node_id = :node AND created_at = :now
 ON CONFLICT DO NOTHING"""
 PARK = """

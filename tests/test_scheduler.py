@@ -265,18 +265,20 @@ def test_one_leader_at_a_time(db: Db, tmp_path: Path) -> None:
     people(db)
     load(db, tmp_path, daily_document(daily("healthy", "everyone")), active_since=MAR[9])
     first, second = Schedule(db.engine, SETTINGS), Schedule(db.engine, SETTINGS)
-    assert ran(first.tick(at(10))) == [("healthy", MAR[9], "completed"),
-                                       ("healthy", MAR[10], "completed")]
-    assert second.tick(at(10)) is None and not second.leading
-    assert first.tick(at(11)) is not None  # the leader keeps leading
-    assert second.tick(at(11)) is None
-    first.stop()  # as when its process ends
-    taken = second.tick(at(11, 8))
-    assert taken is not None and second.leading
-    assert ran(taken) == []  # the 11th was run by the first leader
-    assert first.tick(at(12)) is None
-    first.stop()
-    second.stop()
+    try:
+        assert ran(first.tick(at(10))) == [("healthy", MAR[9], "completed"),
+                                           ("healthy", MAR[10], "completed")]
+        assert second.tick(at(10)) is None and not second.leading
+        assert first.tick(at(11)) is not None  # the leader keeps leading
+        assert second.tick(at(11)) is None
+        first.stop()  # as when its process ends
+        taken = second.tick(at(11, 8))
+        assert taken is not None and second.leading
+        assert ran(taken) == []  # the 11th was run by the first leader
+        assert first.tick(at(12)) is None
+    finally:
+        first.stop()
+        second.stop()
     assert {n for _s, _e, n in runs(db).values()} == {1}  # no date was run twice
 
 
