@@ -12,7 +12,17 @@
     "segment-select": {prefix: "segment", inputs: 1},
     "award-bonus": {prefix: "award", inputs: 1},
     "send-message": {prefix: "message", inputs: 1},
+    "wait": {prefix: "wait", inputs: 1},
+    "condition": {prefix: "condition", inputs: 1},
+    "split": {prefix: "split", inputs: 1},
   };
+  // A node's outputs in dot order: the label its edges carry, or null for the one plain output.
+  function outputLabels(data) {
+    if (data.type === "condition") return ["yes", "no"];
+    if (data.type === "split") return (data.config.branches || []).map((b) => b.name || "");
+    return [null];
+  }
+  const outputCount = (data) => Math.max(1, outputLabels(data).length);
   const NODE_HTML = '<div class="nf-node"><div class="nf-title"></div><div class="nf-summary"></div>' +
     '<div class="nf-counts"></div><ul class="nf-errors"></ul></div>';
 
@@ -23,6 +33,7 @@
     dirty: false,
     viewing: null,          // an older version shown read-only
     sentNodes: [],          // node ids in the order of the last document sent
+    sentEdges: [],          // and its edges
     errors: {},             // node id -> [{field, message}]
     selected: null,         // Drawflow id of the selected node
   };
@@ -62,12 +73,15 @@
       return {...(boot.templates.length ? {template: boot.templates[0].key} : {channel: "email"}),
               send_at: {mode: "now"}};
     }
+    if (type === "wait") return {days: 7};
+    if (type === "condition") return boot.segments.length ? {segment: boot.segments[0].key} : {rules: {all: []}};
+    if (type === "split") return {branches: [{name: "a", percent: 50}, {name: "b", percent: 50}]};
     return {};
   }
 
   function addNode(type, x, y, nid, config) {
     const data = {nid: nid || freshId(type), type, config: config || defaults(type)};
-    const id = editor.addNode(type, TYPES[type].inputs, 1, x, y, `nf-${type}`, data, NODE_HTML);
+    const id = editor.addNode(type, TYPES[type].inputs, outputCount(data), x, y, `nf-${type}`, data, NODE_HTML);
     paintAll();
     return id;
   }
@@ -92,8 +106,10 @@
   function summary(type, c) {
     if (type === "trigger") {
       const shift = c.offset_days ? ` ${c.offset_days > 0 ? "+" : ""}${c.offset_days} days` : "";
-      if (c.kind === "date") return `${c.repeat === "once" ? "once" : "yearly"} on ${c.field ? label(c.field, "fields") : "?"}${shift}`;
-      if (c.kind === "event") return `on event ${c.name || "?"}${c.where ? " (where …)" : ""}`;
+      if (c.kind === "date") {
+        return `${c.repeat === "once" ? "once" : "yearly"} on ${c.field ? label(c.field, "fields") : "?"}${shift}`;
+      }
+      if (c.kind === "event") return `on event ${c.name || "?"}${c.where ? " (with rules)" : ""}`;
       if (c.kind === "invoice_due") return `invoice due${shift}`;
       if (c.kind === "schedule") {
         if (c.every === "week") return `every ${(c.weekdays || []).join(", ") || "week: pick the days"}`;
@@ -103,6 +119,9 @@
       return "run by hand";
     }
     if (type === "segment-select") return c.rules ? "inline rules" : `segment ${c.segment || "?"}`;
+    if (type === "condition") return `yes if ${c.rules ? "the inline rules match" : `in segment ${c.segment || "?"}`}`;
+    if (type === "wait") return `${c.days ?? "?"} day${c.days === 1 ? "" : "s"}, then on`;
+    if (type === "split") return (c.branches || []).map((b) => `${b.name || "?"} ${b.percent ?? "?"}%`).join(", ");
     if (type === "award-bonus") {
       const life = c.lifetime_days ? `expires after ${c.lifetime_days} days` : "no expiry";
       return `${c.amount || "?"} points, ${life}`;
@@ -127,16 +146,42 @@
     const list = element.querySelector(".nf-errors");
     list.replaceChildren(...(state.errors[node.data.nid] || []).map((e) => el("li", {}, e.message)));
     element.classList.toggle("has-error", list.children.length > 0);
+    labelDots(id);
     editor.updateConnectionNodes(`node-${id}`);
+  }
+
+  // Each labelled dot shows its label (CSS draws data-label), with the preview's count if any.
+  function labelDots(id, counts) {
+    const labels = outputLabels(nodes()[id].data);
+    document.querySelectorAll(`#node-${id} .outputs .output`).forEach((dot, i) => {
+      const name = labels[i];
+      if (name === null || name === undefined) { delete dot.dataset.branch; delete dot.dataset.label; return; }
+      dot.dataset.branch = name;
+      dot.dataset.label = counts ? `${name || "?"} ${counts[name] ?? 0}` : name || "?";
+      dot.title = `Customers on branch ${name || "?"} leave from this dot`;
+    });
   }
 
   // Titles depend on the other nodes (a twin gets its id): repaint them all.
   const paintAll = () => Object.keys(nodes()).forEach(paint);
 
+  // Preview and run figures: "passed 5 · yes 3 · no 2" (branches in dot order) on the node,
+  // and each branch's count on its dot.
+  function nodeFigures(node, counts) {
+    if (!counts) return "0";
+    const labels = outputLabels(node.data).filter((l) => l !== null);
+    const rest = {...counts};
+    labels.forEach((l) => delete rest[l]);
+    const {passed, ...others} = rest;
+    return [passed === undefined ? "" : `passed ${passed}`, ...labels.map((l) => `${l} ${counts[l] ?? 0}`),
+            figures(others)].filter(Boolean).join(" · ") || "0";
+  }
+
   function setCounts(counts) {
     for (const [id, node] of Object.entries(nodes())) {
       const box = document.querySelector(`#node-${id} .nf-counts`);
-      if (box) box.textContent = counts ? figures(counts[node.data.nid]) || "0" : "";
+      if (box) box.textContent = counts ? nodeFigures(node, counts[node.data.nid]) : "";
+      labelDots(id, counts && (counts[node.data.nid] || {}));
       editor.updateConnectionNodes(`node-${id}`);
     }
   }
@@ -146,12 +191,17 @@
     state.sentNodes = list.map((n) => n.data.nid);
     const edges = [];
     for (const n of list) {
-      for (const link of n.outputs.output_1.connections) {
-        edges.push([n.data.nid, nodes()[link.node].data.nid]);
-      }
+      outputLabels(n.data).forEach((name, i) => {
+        for (const link of (n.outputs[`output_${i + 1}`] || {connections: []}).connections) {
+          const edge = [n.data.nid, nodes()[link.node].data.nid];
+          edges.push(name === null ? edge : [...edge, name]);
+        }
+      });
     }
+    state.sentEdges = edges;
     const c = state.campaign;
     return {key: c.key, name: c.name, status: c.status, purpose: c.purpose, timezone: c.timezone,
+            ...(c.exit_when ? {exit_when: c.exit_when} : {}),
             graph: {nodes: list.map((n) => ({id: n.data.nid, type: n.data.type, config: n.data.config,
                                              position: {x: Math.round(n.pos_x), y: Math.round(n.pos_y)}})),
                     edges}};
@@ -186,10 +236,11 @@
     for (const n of graph.nodes) {
       ids[n.id] = addNode(n.type, at[n.id].x, at[n.id].y, n.id, JSON.parse(JSON.stringify(n.config)));
     }
-    for (const [a, b] of graph.edges) {
-      if (ids[a] && ids[b] && TYPES[nodes()[ids[b]].data.type].inputs) {
-        editor.addConnection(ids[a], ids[b], "output_1", "input_1");
-      }
+    for (const [a, b, name] of graph.edges) {
+      if (!ids[a] || !ids[b] || !TYPES[nodes()[ids[b]].data.type].inputs) continue;
+      // A labelled edge leaves from its branch's dot; an unlabelled one from the first.
+      const dot = name === undefined ? 1 : outputLabels(nodes()[ids[a]].data).indexOf(name) + 1;
+      if (dot > 0) editor.addConnection(ids[a], ids[b], `output_${dot}`, "input_1");
     }
     showCampaignPanel();
   }
@@ -329,6 +380,9 @@
       field("Purpose", select_([["marketing", "marketing (needs consent)"], ["service", "service"]],
                                c.purpose, set("purpose")), "purpose"),
       field("Time zone (IANA)", text(c.timezone, set("timezone")), "timezone"),
+      rulesField("Leave the journey when (rules, JSON; empty = never)", c.exit_when,
+        (v) => { if (v === undefined) delete c.exit_when; else c.exit_when = v; }, "exit_when", true),
+      el("p", {class: "hint"}, "Checked when a wait ends: a customer who matches then goes no further."),
       el("p", {class: "hint"}, "Select a node on the canvas to edit it."),
       nodeList(),
       ...(boot.can_write && !state.isNew ? [stopAndArchive()] : []),
@@ -393,12 +447,15 @@
           v === "invoice_due" ? {offset_days: 0} : v === "schedule" ? {every: "day"} :
           v === "event" ? {name: ""} : {});
       }, true);
-      const rows = [field("Fires", select_([["date", "on a yearly date (birthday, anniversary)"],
+      const rows = [field("Fires", select_([["date", "on a date (birthday, anniversary, end date)"],
         ["invoice_due", "for each unpaid invoice by due date"], ["schedule", "on a schedule"],
         ["event", "for each event posted (API or import events)"],
         ["manual", "only when run by hand"]], c.kind, kind), "kind")];
       if (c.kind === "event") {
-        rows.push(field("Event name", text(c.name, put("name")), "name"));
+        rows.push(field("Event name", text(c.name, put("name"), {maxlength: 100, required: true}), "name"));
+        rows.push(rulesField("Only events where (rules, JSON; empty = every event)", c.where,
+          (v) => { if (v === undefined) delete c.where; else c.where = v; }, "where", true));
+        rows.push(el("p", {class: "hint"}, "The rules may read event.properties.NAME and customer fields."));
       }
       if (c.kind === "date") {
         const imported = (c.field || "").startsWith("attributes.");
@@ -443,28 +500,18 @@
       }
       return rows;
     },
-    "segment-select": (c, put, update) => {
-      const source = c.rules ? "rules" : "segment";
-      const rows = [field("Keep customers in", select_([["segment", "a saved segment"], ["rules", "inline rules (JSON)"]],
-        source, update((v) => {
-          delete c.segment; delete c.rules;
-          if (v === "rules") c.rules = {all: []}; else if (boot.segments.length) c.segment = boot.segments[0].key;
-        }, true)), "source")];
-      if (source === "segment") {
-        const options = boot.segments.map((s) => [s.key, `${s.name} (${s.key})`]);
-        if (!c.segment) options.unshift(["", "choose a segment"]);
-        rows.push(field("Segment", select_(options, c.segment, put("segment")), "segment"));
-        rows.push(el("p", {class: "hint"}, el("a", {href: "/segments/new", target: "_blank"}, "Build a new segment")));
-      } else {
-        const area = el("textarea", {rows: 8, spellcheck: "false", value: JSON.stringify(c.rules, null, 2)});
-        area.addEventListener("input", () => {
-          try { c.rules = JSON.parse(area.value); area.removeAttribute("aria-invalid"); state.dirty = true; }
-          catch (_e) { area.setAttribute("aria-invalid", "true"); }
-        });
-        rows.push(field("Rules", area, "rules"));
-      }
-      return rows;
-    },
+    "segment-select": (c, put, update) => segmentOrRules("Keep customers in", c, put, update),
+    "condition": (c, put, update) => [
+      ...segmentOrRules("Yes for customers in", c, put, update),
+      el("p", {class: "hint"}, "Checked on the day a customer arrives: the yes dot passes those who match, " +
+         "the no dot the others. Invoice campaigns may read invoice.paid, invoice.days_past_due, invoice.amount."),
+    ],
+    "wait": (c, put) => [
+      field("Days to wait (1-365)", number(c.days, put("days"), {min: 1, max: 365, required: true}), "days"),
+      el("p", {class: "hint"}, "Customers go on in the run of the day that many days later; the campaign's " +
+         "exit rules can take them out before."),
+    ],
+    "split": (c) => splitForm(c),
     "award-bonus": (c, put) => [
       field("Points", number(c.amount, put("amount"), {min: 1, required: true}), "amount"),
       field("Lifetime in days (empty = never expires)", number(c.lifetime_days, put("lifetime_days"), {min: 1}), "lifetime_days"),
@@ -509,22 +556,111 @@
     },
   };
 
-  // Outgoing connections, editable from the keyboard too.
+  // A saved segment or inline rules (segment-select and condition).
+  function segmentOrRules(prompt, c, put, update) {
+    const source = c.rules ? "rules" : "segment";
+    const rows = [field(prompt, select_([["segment", "a saved segment"], ["rules", "inline rules (JSON)"]],
+      source, update((v) => {
+        delete c.segment; delete c.rules;
+        if (v === "rules") c.rules = {all: []}; else if (boot.segments.length) c.segment = boot.segments[0].key;
+      }, true)), "source")];
+    if (source === "segment") {
+      const options = boot.segments.map((s) => [s.key, `${s.name} (${s.key})`]);
+      if (!c.segment) options.unshift(["", "choose a segment"]);
+      rows.push(field("Segment", select_(options, c.segment, put("segment")), "segment"));
+      rows.push(el("p", {class: "hint"}, el("a", {href: "/segments/new", target: "_blank"}, "Build a new segment")));
+    } else {
+      rows.push(rulesField("Rules", c.rules, (v) => { c.rules = v ?? {all: []}; }, "rules"));
+    }
+    return rows;
+  }
+
+  // Rules as JSON in a text area; text that does not parse is marked and not kept. Empty is
+  // undefined where `optional` (the rules are left out), else refused like bad JSON.
+  function rulesField(name, value, onchange, key, optional) {
+    const area = el("textarea", {rows: 8, spellcheck: "false", value: value ? JSON.stringify(value, null, 2) : ""});
+    area.addEventListener("input", () => {
+      try {
+        const parsed = area.value.trim() === "" && optional ? undefined : JSON.parse(area.value);
+        onchange(parsed);
+        area.removeAttribute("aria-invalid");
+        state.dirty = true;
+        if (state.selected) paint(state.selected);
+      } catch (_e) { area.setAttribute("aria-invalid", "true"); }
+    });
+    return field(name, area, key);
+  }
+
+  // Branches: name and percent each, added and removed with their dots; the sum is checked here
+  // and again by the server.
+  function splitForm(c) {
+    const id = state.selected;
+    const branches = c.branches || (c.branches = []);
+    const changedBranches = (structural) => {
+      state.dirty = true;
+      setCounts(null);
+      paintAll();
+      if (structural) showNodePanel(id); else showSum();
+    };
+    const box = el("fieldset", {"data-field": "branches"}, el("legend", {}, "Branches"));
+    branches.forEach((b, i) => {
+      const row = el("div", {class: "branch-row"},
+        field(`Branch ${i + 1} name`, text(b.name, (v) => { b.name = v ?? ""; changedBranches(false); },
+                                           {pattern: "[a-z0-9_\\-]{1,32}", maxlength: 32, required: true})),
+        field(`Branch ${i + 1} percent`, number(b.percent, (v) => { b.percent = v; changedBranches(false); },
+                                                {min: 0, max: 100, required: true})));
+      if (editable() && branches.length > 2) {
+        row.append(el("button", {type: "button", class: "link", "aria-label": `Remove branch ${i + 1}`, onclick: () => {
+          editor.removeNodeOutput(id, `output_${i + 1}`);   // its lines go with it
+          branches.splice(i, 1);
+          changedBranches(true);
+        }}, "remove"));
+      }
+      box.append(row);
+    });
+    const sum = el("p", {class: "branch-sum", "aria-live": "polite"});
+    const showSum = () => {
+      const total = branches.reduce((t, b) => t + (Number.isInteger(b.percent) ? b.percent : 0), 0);
+      sum.textContent = total === 100 ? "Total 100%" : `Total ${total}%: the percents must add up to 100`;
+      sum.classList.toggle("field-error", total !== 100);
+    };
+    showSum();
+    box.append(sum);
+    if (editable() && branches.length < 10) {
+      box.append(el("button", {type: "button", onclick: () => {
+        const taken = new Set(branches.map((b) => b.name));
+        const name = "abcdefghij".split("").find((n) => !taken.has(n)) || `b${branches.length + 1}`;
+        branches.push({name, percent: 0});
+        editor.addNodeOutput(id);
+        changedBranches(true);
+      }}, "Add branch"));
+    }
+    return [box, el("p", {class: "hint"}, "Each customer always lands on the same branch (a stable hash), " +
+                    "in runs and previews alike. Connect each branch's dot on the node.")];
+  }
+
+  // Outgoing connections, editable from the keyboard too: one list per dot (branch).
   function connections(id) {
     const node = nodes()[id];
-    const links = node.outputs.output_1.connections.map((link) => {
-      return el("li", {}, `→ ${title(link.node)} `, editable() ? el("button", {type: "button", class: "link",
-        onclick: () => { editor.removeSingleConnection(id, link.node, "output_1", "input_1"); showNodePanel(id); }},
-        "disconnect") : null);
+    const box = el("div", {class: "connections"}, el("h3", {}, "Passes customers to"));
+    outputLabels(node.data).forEach((name, i) => {
+      const dot = `output_${i + 1}`;
+      const out = node.outputs[dot] || {connections: []};
+      const links = out.connections.map((link) => el("li", {}, `→ ${title(link.node)} `,
+        editable() ? el("button", {type: "button", class: "link",
+          onclick: () => { editor.removeSingleConnection(id, link.node, dot, "input_1"); showNodePanel(id); }},
+          "disconnect") : null));
+      const targets = Object.entries(nodes()).filter(([other, n]) => other !== id && TYPES[n.data.type].inputs &&
+        !out.connections.some((l) => l.node === other));
+      const group = name === null ? box
+        : box.appendChild(el("div", {class: "branch", "data-branch": name}, el("h4", {}, `On ${name || "?"}`)));
+      group.append(links.length ? el("ul", {class: "plain"}, links) : el("p", {class: "hint"}, "nothing yet"));
+      if (editable() && targets.length) {
+        group.append(field(name === null ? "Connect to" : `Connect ${name || "?"} to`,
+          select_([["", "choose a node"], ...targets.map(([other]) => [other, title(other)])], "",
+            (v) => { if (v) { editor.addConnection(id, v, dot, "input_1"); showNodePanel(id); } })));
+      }
     });
-    const targets = Object.entries(nodes()).filter(([other, n]) => other !== id && TYPES[n.data.type].inputs &&
-      !node.outputs.output_1.connections.some((l) => l.node === other));
-    const box = el("div", {class: "connections"}, el("h3", {}, "Passes customers to"),
-                   links.length ? el("ul", {class: "plain"}, links) : el("p", {class: "hint"}, "nothing yet"));
-    if (editable() && targets.length) {
-      box.append(field("Connect to", select_([["", "choose a node"], ...targets.map(([other]) => [other, title(other)])], "",
-        (v) => { if (v) { editor.addConnection(id, v, "output_1", "input_1"); showNodePanel(id); } })));
-    }
     if (editable()) {
       box.append(el("button", {type: "button", class: "danger", onclick: () => editor.removeNodeId(`node-${id}`)},
                     "Delete node"), " ");
@@ -561,16 +697,18 @@
   function say(text) { message(alertBox, ""); message(doneBox, text); }
   function fail(text) { message(doneBox, ""); message(alertBox, text); }
 
-  // Server errors: $.graph.nodes[i]... lands on the i-th node sent; the rest above the canvas.
+  // Server errors: $.graph.nodes[i]... lands on the i-th node sent, $.graph.edges[j]... on the
+  // j-th edge's source, $.exit_when... on the campaign's field; the rest above the canvas.
   function showErrors(error) {
     state.errors = {};
     const loose = [];
     for (const d of error.details || []) {
       const m = /^\$\.graph\.nodes\[(\d+)\](?:\.config\.([A-Za-z_]+))?/.exec(d.path || "");
-      const nid = m && state.sentNodes[Number(m[1])];
-      const top = /^\$\.([a-z_]+)$/.exec(d.path || "");
-      if (nid) (state.errors[nid] = state.errors[nid] || []).push({field: m[2] || "", message: d.message});
-      else if (top) (state.errors.$campaign = state.errors.$campaign || []).push({field: top[1], message: d.message});
+      const edge = /^\$\.graph\.edges\[(\d+)\]/.exec(d.path || "");
+      const nid = m ? state.sentNodes[Number(m[1])] : edge && (state.sentEdges[Number(edge[1])] || [])[0];
+      const top = /^\$\.(exit_when)\b|^\$\.([a-z_]+)$/.exec(d.path || "");
+      if (nid) (state.errors[nid] = state.errors[nid] || []).push({field: (m && m[2]) || "", message: d.message});
+      else if (top) (state.errors.$campaign = state.errors.$campaign || []).push({field: top[1] || top[2], message: d.message});
       else loose.push(d.message);
     }
     paintAll();
