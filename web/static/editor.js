@@ -201,10 +201,9 @@
     state.sentEdges = edges;
     const c = state.campaign;
     return {key: c.key, name: c.name, status: c.status, purpose: c.purpose, timezone: c.timezone,
-            ...(c.exit_when ? {exit_when: c.exit_when} : {}),
             graph: {nodes: list.map((n) => ({id: n.data.nid, type: n.data.type, config: n.data.config,
                                              position: {x: Math.round(n.pos_x), y: Math.round(n.pos_y)}})),
-                    edges}};
+                    edges, ...(state.exitWhen ? {exit_when: state.exitWhen} : {})}};
   }
 
   // Positions from the document, or a left-to-right layout by depth for files without them.
@@ -231,6 +230,7 @@
 
   function loadGraph(graph) {
     editor.clear();
+    state.exitWhen = graph.exit_when || undefined;   // kept in the graph: versioned with it
     const at = layout(graph);
     const ids = {};
     for (const n of graph.nodes) {
@@ -380,8 +380,8 @@
       field("Purpose", select_([["marketing", "marketing (needs consent)"], ["service", "service"]],
                                c.purpose, set("purpose")), "purpose"),
       field("Time zone (IANA)", text(c.timezone, set("timezone")), "timezone"),
-      rulesField("Leave the journey when (rules, JSON; empty = never)", c.exit_when,
-        (v) => { if (v === undefined) delete c.exit_when; else c.exit_when = v; }, "exit_when", true),
+      rulesField("Leave the journey when (rules, JSON; empty = never)", state.exitWhen,
+                 (v) => { state.exitWhen = v; }, "exit_when", true),
       el("p", {class: "hint"}, "Checked when a wait ends: a customer who matches then goes no further."),
       el("p", {class: "hint"}, "Select a node on the canvas to edit it."),
       nodeList(),
@@ -608,7 +608,7 @@
         field(`Branch ${i + 1} name`, text(b.name, (v) => { b.name = v ?? ""; changedBranches(false); },
                                            {pattern: "[a-z0-9_\\-]{1,32}", maxlength: 32, required: true})),
         field(`Branch ${i + 1} percent`, number(b.percent, (v) => { b.percent = v; changedBranches(false); },
-                                                {min: 0, max: 100, required: true})));
+                                                {min: 1, max: 99, required: true})));
       if (editable() && branches.length > 2) {
         row.append(el("button", {type: "button", class: "link", "aria-label": `Remove branch ${i + 1}`, onclick: () => {
           editor.removeNodeOutput(id, `output_${i + 1}`);   // its lines go with it
@@ -621,8 +621,10 @@
     const sum = el("p", {class: "branch-sum", "aria-live": "polite"});
     const showSum = () => {
       const total = branches.reduce((t, b) => t + (Number.isInteger(b.percent) ? b.percent : 0), 0);
-      sum.textContent = total === 100 ? "Total 100%" : `Total ${total}%: the percents must add up to 100`;
-      sum.classList.toggle("field-error", total !== 100);
+      const whole = branches.every((b) => Number.isInteger(b.percent) && b.percent >= 1 && b.percent <= 99);
+      sum.textContent = `Total ${total}%` + (total === 100 && whole ? ""
+        : ": each branch takes a whole percent from 1 to 99, and they add up to 100");
+      sum.classList.toggle("field-error", total !== 100 || !whole);
     };
     showSum();
     box.append(sum);
@@ -706,7 +708,7 @@
       const m = /^\$\.graph\.nodes\[(\d+)\](?:\.config\.([A-Za-z_]+))?/.exec(d.path || "");
       const edge = /^\$\.graph\.edges\[(\d+)\]/.exec(d.path || "");
       const nid = m ? state.sentNodes[Number(m[1])] : edge && (state.sentEdges[Number(edge[1])] || [])[0];
-      const top = /^\$\.(exit_when)\b|^\$\.([a-z_]+)$/.exec(d.path || "");
+      const top = /^\$\.(?:graph\.)?(exit_when)\b|^\$\.([a-z_]+)$/.exec(d.path || "");
       if (nid) (state.errors[nid] = state.errors[nid] || []).push({field: (m && m[2]) || "", message: d.message});
       else if (top) (state.errors.$campaign = state.errors.$campaign || []).push({field: top[1] || top[2], message: d.message});
       else loose.push(d.message);
