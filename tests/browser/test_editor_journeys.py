@@ -21,6 +21,7 @@ from tests.browser.test_editor import drop
 pytestmark = pytest.mark.browser
 
 UNPAID = {"all": [{"field": "invoice.paid", "op": "=", "value": False}]}
+PAID = {"all": [{"field": "invoice.paid", "op": "=", "value": True}]}
 
 
 def connect(page: Any, source: str, target: str, branch: str | None = None) -> None:
@@ -102,9 +103,19 @@ def test_build_the_dunning_sequence(page: Any, site: Site) -> None:
     expect(node(page, "wait1").locator(".nf-summary")).to_have_text("7 days, then on")
     expect(node(page, "condition1").locator(".nf-summary")).to_have_text("yes if the inline rules match")
 
+    # Exit rules on the campaign: a wrong field is marked there, then fixed.
+    expect(page.locator("#panel-title")).to_have_text("Campaign")   # drawing lines unselects
+    exit_rules = panel.get_by_label("Leave the journey when (rules, JSON; empty = never)")
+    exit_rules.fill(json.dumps({"all": [{"field": "invoice.settled", "op": "=", "value": True}]}))
+    page.get_by_role("button", name="Save").click()
+    expect(panel.locator(".field-error")).to_contain_text("invoice.settled")
+    expect(page.locator("#editor-messages .form-error")).to_have_text(
+        "invalid campaign; see the marked fields.")
+    exit_rules.fill(json.dumps(PAID))
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#editor-messages .form-done")).to_have_text("Saved as version 1.")
     graph = saved_graph(site, "dunning")
+    assert graph["exit_when"] == PAID
     assert sorted(graph["edges"]) == [
         ["condition1", "message2", "yes"], ["condition2", "message3", "yes"],
         ["message1", "wait1"], ["message2", "wait2"], ["trigger1", "message1"],
@@ -121,6 +132,10 @@ def test_build_the_dunning_sequence(page: Any, site: Site) -> None:
     node(page, "condition1").locator(".nf-title").click()
     expect(panel.locator(".branch[data-branch='yes'] li")).to_contain_text("→ Send message (message2)")
     expect(panel.locator(".branch[data-branch='no']")).to_contain_text("nothing yet")
+    expect(page.locator("#panel-title")).to_have_text("Condition (condition1)")
+    page.locator("#panel").get_by_role("button", name="Back to the campaign").click()
+    expect(panel.get_by_label("Leave the journey when (rules, JSON; empty = never)")).to_have_value(
+        json.dumps(PAID, indent=2))
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#editor-messages .form-done")).to_have_text("No changes: still version 1.")
 
