@@ -220,6 +220,8 @@ def test_a_split_with_three_branches(page: Any, site: Site) -> None:
     labels = dots(page, "split1")
     assert [x.split(" ")[0] for x in labels] == ["a", "b", "control"]
     assert sum(int(x.split(" ")[1]) for x in labels) == 4
+    node(page, "split1").locator(".nf-title").click()
+    print("split screenshot:", screenshot(page, "editor-split"))
 
     # Removing a branch takes its dot and its line; the next branch's line stays on its dot.
     node(page, "split1").locator(".nf-title").click()
@@ -230,3 +232,41 @@ def test_a_split_with_three_branches(page: Any, site: Site) -> None:
     expect(page.locator(f".connection.node_out_{split_id}.output_2.node_in_{wait3_id}")).to_have_count(1)
     expect(page.locator(f".connection.node_out_{split_id}")).to_have_count(2)
     expect(panel.locator(".branch[data-branch='control'] li")).to_contain_text("→ Wait (wait3)")
+
+
+def test_event_and_one_off_date_triggers(page: Any, site: Site) -> None:
+    log_in(page, site)
+    page.goto(f"{site.url}/campaigns/new")
+    panel = page.locator("#panel")
+    panel.get_by_label("Name").fill("Welcome")
+    panel.get_by_label("Key (used in URLs and files)").fill("welcome")
+    panel.get_by_label("Purpose").select_option("service")
+    drop(page, "trigger", 105, 120)
+    panel.get_by_label("Fires").select_option("event")
+    panel.get_by_label("Event name").fill("registered")
+    where = {"all": [{"field": "event.properties.plan", "op": "=", "value": "pro"}]}
+    panel.get_by_label("Only events where (rules, JSON; empty = every event)").fill(json.dumps(where))
+    expect(node(page, "trigger1").locator(".nf-summary")).to_have_text(
+        "on event registered (with rules)")
+    drop(page, "send-message", 400, 300)
+    inline_message(page, "email", "Welcome aboard.")
+    connect(page, "trigger1", "message1")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#editor-messages .form-done")).to_have_text("Saved as version 1.")
+    trigger = saved_graph(site, "welcome")["nodes"][0]["config"]
+    assert {k: trigger[k] for k in ("kind", "name", "where")} == {
+        "kind": "event", "name": "registered", "where": where}
+
+    # The same trigger on the date itself, a week before it: repeat once.
+    node(page, "trigger1").locator(".nf-title").click()
+    panel.get_by_label("Fires").select_option("date")
+    expect(panel.get_by_label("Repeat")).to_have_value("yearly")
+    panel.get_by_label("Date field").select_option("registered_at")
+    panel.get_by_label("Repeat").select_option("once")
+    panel.get_by_label("Offset in days (negative = before)").fill("-7")
+    expect(node(page, "trigger1").locator(".nf-summary")).to_have_text("once on Registered on -7 days")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#editor-messages .form-done")).to_have_text("Saved as version 2.")
+    trigger = saved_graph(site, "welcome")["nodes"][0]["config"]
+    assert {k: trigger.get(k) for k in ("kind", "field", "repeat", "offset_days")} == {
+        "kind": "date", "field": "registered_at", "repeat": "once", "offset_days": -7}
