@@ -232,6 +232,14 @@ def test_a_split_with_three_branches(page: Any, site: Site) -> None:
     expect(page.locator(f".connection.node_out_{split_id}.output_2.node_in_{wait3_id}")).to_have_count(1)
     expect(page.locator(f".connection.node_out_{split_id}")).to_have_count(2)
     expect(panel.locator(".branch[data-branch='control'] li")).to_contain_text("→ Wait (wait3)")
+    panel.get_by_label("Branch 1 percent").fill("60")
+    panel.get_by_label("Branch 2 percent").fill("40")
+    node(page, "wait2").locator(".nf-title").click()
+    panel.get_by_role("button", name="Delete node").click()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#editor-messages .form-done")).to_have_text("Saved as version 2.")
+    assert sorted(saved_graph(site, "split-test")["edges"]) == [
+        ["split1", "wait1", "a"], ["split1", "wait3", "control"], ["trigger1", "split1"]]
 
 
 def test_event_and_one_off_date_triggers(page: Any, site: Site) -> None:
