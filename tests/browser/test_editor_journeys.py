@@ -255,7 +255,7 @@ def test_event_and_one_off_date_triggers(page: Any, site: Site) -> None:
     where = {"all": [{"field": "event.properties.plan", "op": "=", "value": "pro"}]}
     panel.get_by_label("Only events where (rules, JSON; empty = every event)").fill(json.dumps(where))
     expect(node(page, "trigger1").locator(".nf-summary")).to_have_text(
-        "on event registered (with rules)")
+        "on event registered (where …)")
     drop(page, "send-message", 400, 300)
     inline_message(page, "email", "Welcome aboard.")
     connect(page, "trigger1", "message1")
