@@ -7,12 +7,6 @@
 (() => {
   const {api, el, figures, label, message} = nf;
   const boot = nf.boot();
-  const TYPES = {
-    "trigger": {prefix: "trigger", inputs: 0},
-    "segment-select": {prefix: "segment", inputs: 1},
-    "award-bonus": {prefix: "award", inputs: 1},
-    "send-message": {prefix: "message", inputs: 1},
-  };
   const NODE_HTML = '<div class="nf-node"><div class="nf-title"></div><div class="nf-summary"></div>' +
     '<div class="nf-counts"></div><ul class="nf-errors"></ul></div>';
 
@@ -23,6 +17,7 @@
     dirty: false,
     viewing: null,          // an older version shown read-only
     sentNodes: [],          // node ids in the order of the last document sent
+    sentEdges: [],          // and its edges
     errors: {},             // node id -> [{field, message}]
     selected: null,         // Drawflow id of the selected node
   };
@@ -32,6 +27,10 @@
   editor.reroute = false;
   editor.start();
   if (!boot.can_write) editor.editor_mode = "view";
+  const {TYPES, outputLabels, defaults, summary, FORMS, field, select_, text, rulesField} = nf.editorNodes({
+    boot, editor, editable: () => editable(),
+    touched: () => { state.dirty = true; if (state.selected) paint(state.selected); }});
+  const outputCount = (data) => Math.max(1, outputLabels(data).length);
 
   const panel = document.getElementById("panel");
   const panelTitle = document.getElementById("panel-title");
@@ -55,19 +54,9 @@
     return `${TYPES[type].prefix}${i}`;
   }
 
-  function defaults(type) {
-    if (type === "trigger") return {kind: "date", field: boot.date_fields[0], offset_days: 0};
-    if (type === "segment-select") return boot.segments.length ? {segment: boot.segments[0].key} : {};
-    if (type === "send-message") {
-      return {...(boot.templates.length ? {template: boot.templates[0].key} : {channel: "email"}),
-              send_at: {mode: "now"}};
-    }
-    return {};
-  }
-
   function addNode(type, x, y, nid, config) {
     const data = {nid: nid || freshId(type), type, config: config || defaults(type)};
-    const id = editor.addNode(type, TYPES[type].inputs, 1, x, y, `nf-${type}`, data, NODE_HTML);
+    const id = editor.addNode(type, TYPES[type].inputs, outputCount(data), x, y, `nf-${type}`, data, NODE_HTML);
     paintAll();
     return id;
   }
@@ -89,32 +78,6 @@
     return twin ? `${mine} (${nodes()[id].data.nid})` : mine;
   }
 
-  function summary(type, c) {
-    if (type === "trigger") {
-      const shift = c.offset_days ? ` ${c.offset_days > 0 ? "+" : ""}${c.offset_days} days` : "";
-      if (c.kind === "date") return `${c.repeat === "once" ? "once" : "yearly"} on ${c.field ? label(c.field, "fields") : "?"}${shift}`;
-      if (c.kind === "event") return `on event ${c.name || "?"}${c.where ? " (where …)" : ""}`;
-      if (c.kind === "invoice_due") return `invoice due${shift}`;
-      if (c.kind === "schedule") {
-        if (c.every === "week") return `every ${(c.weekdays || []).join(", ") || "week: pick the days"}`;
-        if (c.every === "month") return `monthly on day ${c.day_of_month || "?"}`;
-        return "every day";
-      }
-      return "run by hand";
-    }
-    if (type === "segment-select") return c.rules ? "inline rules" : `segment ${c.segment || "?"}`;
-    if (type === "award-bonus") {
-      const life = c.lifetime_days ? `expires after ${c.lifetime_days} days` : "no expiry";
-      return `${c.amount || "?"} points, ${life}`;
-    }
-    const template = c.template && boot.templates.find((t) => t.key === c.template);
-    const what = c.template ? `${template ? template.channel : "?"} from the template` : `${c.channel || "?"} written here`;
-    const when = c.send_at || {mode: "now"};
-    const at = {now: "now", delay: `after ${when.hours} h`, at: `at ${when.time}`,
-                datetime: `on ${when.value}`}[when.mode] || when.mode;
-    return `${what}, ${at}`;
-  }
-
   // Fill a node's box (title, summary, errors) with text; never with HTML. A box that grows
   // or shrinks moves its dots (Drawflow centres them), so its lines are redrawn to follow.
   function paint(id) {
@@ -127,16 +90,42 @@
     const list = element.querySelector(".nf-errors");
     list.replaceChildren(...(state.errors[node.data.nid] || []).map((e) => el("li", {}, e.message)));
     element.classList.toggle("has-error", list.children.length > 0);
+    labelDots(id);
     editor.updateConnectionNodes(`node-${id}`);
+  }
+
+  // Each labelled dot shows its label (CSS draws data-label), with the preview's count if any.
+  function labelDots(id, counts) {
+    const labels = outputLabels(nodes()[id].data);
+    document.querySelectorAll(`#node-${id} .outputs .output`).forEach((dot, i) => {
+      const name = labels[i];
+      if (name === null || name === undefined) { delete dot.dataset.branch; delete dot.dataset.label; return; }
+      dot.dataset.branch = name;
+      dot.dataset.label = counts ? `${name || "?"} ${counts[name] ?? 0}` : name || "?";
+      dot.title = `Customers on branch ${name || "?"} leave from this dot`;
+    });
   }
 
   // Titles depend on the other nodes (a twin gets its id): repaint them all.
   const paintAll = () => Object.keys(nodes()).forEach(paint);
 
+  // Preview and run figures: "passed 5 · yes 3 · no 2" (branches in dot order) on the node,
+  // and each branch's count on its dot.
+  function nodeFigures(node, counts) {
+    if (!counts) return "0";
+    const labels = outputLabels(node.data).filter((l) => l !== null);
+    const rest = {...counts};
+    labels.forEach((l) => delete rest[l]);
+    const {passed, ...others} = rest;
+    return [passed === undefined ? "" : `passed ${passed}`, ...labels.map((l) => `${l} ${counts[l] ?? 0}`),
+            figures(others)].filter(Boolean).join(" · ") || "0";
+  }
+
   function setCounts(counts) {
     for (const [id, node] of Object.entries(nodes())) {
       const box = document.querySelector(`#node-${id} .nf-counts`);
-      if (box) box.textContent = counts ? figures(counts[node.data.nid]) || "0" : "";
+      if (box) box.textContent = counts ? nodeFigures(node, counts[node.data.nid]) : "";
+      labelDots(id, counts && (counts[node.data.nid] || {}));
       editor.updateConnectionNodes(`node-${id}`);
     }
   }
@@ -146,15 +135,19 @@
     state.sentNodes = list.map((n) => n.data.nid);
     const edges = [];
     for (const n of list) {
-      for (const link of n.outputs.output_1.connections) {
-        edges.push([n.data.nid, nodes()[link.node].data.nid]);
-      }
+      outputLabels(n.data).forEach((name, i) => {
+        for (const link of (n.outputs[`output_${i + 1}`] || {connections: []}).connections) {
+          const edge = [n.data.nid, nodes()[link.node].data.nid];
+          edges.push(name === null ? edge : [...edge, name]);
+        }
+      });
     }
+    state.sentEdges = edges;
     const c = state.campaign;
     return {key: c.key, name: c.name, status: c.status, purpose: c.purpose, timezone: c.timezone,
             graph: {nodes: list.map((n) => ({id: n.data.nid, type: n.data.type, config: n.data.config,
                                              position: {x: Math.round(n.pos_x), y: Math.round(n.pos_y)}})),
-                    edges}};
+                    edges, ...(state.exitWhen ? {exit_when: state.exitWhen} : {})}};
   }
 
   // Positions from the document, or a left-to-right layout by depth for files without them.
@@ -181,15 +174,17 @@
 
   function loadGraph(graph) {
     editor.clear();
+    state.exitWhen = graph.exit_when || undefined;   // kept in the graph: versioned with it
     const at = layout(graph);
     const ids = {};
     for (const n of graph.nodes) {
       ids[n.id] = addNode(n.type, at[n.id].x, at[n.id].y, n.id, JSON.parse(JSON.stringify(n.config)));
     }
-    for (const [a, b] of graph.edges) {
-      if (ids[a] && ids[b] && TYPES[nodes()[ids[b]].data.type].inputs) {
-        editor.addConnection(ids[a], ids[b], "output_1", "input_1");
-      }
+    for (const [a, b, name] of graph.edges) {
+      if (!ids[a] || !ids[b] || !TYPES[nodes()[ids[b]].data.type].inputs) continue;
+      // A labelled edge leaves from its branch's dot; an unlabelled one from the first.
+      const dot = name === undefined ? 1 : outputLabels(nodes()[ids[a]].data).indexOf(name) + 1;
+      if (dot > 0) editor.addConnection(ids[a], ids[b], `output_${dot}`, "input_1");
     }
     showCampaignPanel();
   }
@@ -286,37 +281,6 @@
   }
 
   // ---- the side panel -------------------------------------------------------------------------
-  let fieldSeq = 0;
-  function field(label, input, name) {
-    const id = `f${++fieldSeq}`;
-    input.id = id;
-    if (name) input.dataset.field = name;
-    if (!editable()) input.disabled = true;
-    const wrap = el("div", {class: "field"});
-    if (input.type === "checkbox") wrap.append(el("label", {for: id}, input, " ", label));
-    else wrap.append(el("label", {for: id}, label), input);
-    return wrap;
-  }
-
-  function select_(options, value, onchange) {
-    const s = el("select", {onchange: () => onchange(s.value)});
-    for (const [v, text] of options) s.append(el("option", {value: v}, text));
-    s.value = value === undefined || value === null ? "" : String(value);
-    return s;
-  }
-
-  function number(value, onchange, attrs) {
-    const input = el("input", {type: "number", step: 1, ...attrs, value: value ?? ""});
-    input.addEventListener("input", () => onchange(input.value === "" ? undefined : Number(input.value)));
-    return input;
-  }
-
-  function text(value, onchange, attrs) {
-    const input = el(attrs && attrs.rows ? "textarea" : "input", {...attrs, value: value ?? ""});
-    input.addEventListener("input", () => onchange(input.value === "" ? undefined : input.value));
-    return input;
-  }
-
   function showCampaignPanel() {
     panelTitle.textContent = "Campaign";
     const c = state.campaign;
@@ -329,6 +293,9 @@
       field("Purpose", select_([["marketing", "marketing (needs consent)"], ["service", "service"]],
                                c.purpose, set("purpose")), "purpose"),
       field("Time zone (IANA)", text(c.timezone, set("timezone")), "timezone"),
+      rulesField("Leave the journey when (rules, JSON; empty = never)", state.exitWhen,
+                 (v) => { state.exitWhen = v; }, "exit_when", true),
+      el("p", {class: "hint"}, "Checked when a wait ends: a customer who matches then goes no further."),
       el("p", {class: "hint"}, "Select a node on the canvas to edit it."),
       nodeList(),
       ...(boot.can_write && !state.isNew ? [stopAndArchive()] : []),
@@ -379,152 +346,34 @@
       if (structural) showNodePanel(id);
     };
     const put = (name, structural) => update((v) => { if (v === undefined) delete c[name]; else c[name] = v; }, structural);
-    const rows = FORMS[node.data.type](c, put, update);
+    const rows = FORMS[node.data.type](c, put, update, id);
     panel.replaceChildren(...rows, connections(id),
                           el("p", {class: "hint"}, `Node id ${node.data.nid} (in error messages and the runs' exports)`));
     markPanelErrors(state.errors[node.data.nid] || []);
   }
 
-  const FORMS = {
-    "trigger": (c, put, update) => {
-      const kind = update((v) => {
-        for (const k of Object.keys(c)) delete c[k];
-        Object.assign(c, {kind: v}, v === "date" ? {field: boot.date_fields[0], offset_days: 0} :
-          v === "invoice_due" ? {offset_days: 0} : v === "schedule" ? {every: "day"} :
-          v === "event" ? {name: ""} : {});
-      }, true);
-      const rows = [field("Fires", select_([["date", "on a yearly date (birthday, anniversary)"],
-        ["invoice_due", "for each unpaid invoice by due date"], ["schedule", "on a schedule"],
-        ["event", "for each event posted (API or import events)"],
-        ["manual", "only when run by hand"]], c.kind, kind), "kind")];
-      if (c.kind === "event") {
-        rows.push(field("Event name", text(c.name, put("name")), "name"));
-      }
-      if (c.kind === "date") {
-        const imported = (c.field || "").startsWith("attributes.");
-        rows.push(field("Date field", select_(
-          [...boot.date_fields.map((f) => [f, label(f, "fields")]), ["attributes.", "an imported date column (attributes.…)"]],
-          imported ? "attributes." : c.field, put("field", true)), "field"));
-        if (imported) {
-          rows.push(field("Column name (its values are YYYY-MM-DD dates)",
-            text(c.field.slice("attributes.".length), (v) => { c.field = `attributes.${v ?? ""}`; state.dirty = true; paint(state.selected); }),
-            "field"));
-        }
-        rows.push(field("Repeat", select_([["yearly", "every year (the anniversary)"],
-          ["once", "once (the date itself)"]], c.repeat || "yearly", put("repeat")), "repeat"));
-      }
-      if (c.kind === "date" || c.kind === "invoice_due") {
-        rows.push(field("Offset in days (negative = before)",
-                        number(c.offset_days, put("offset_days"), {min: -366, max: 366}), "offset_days"));
-      }
-      if (c.kind === "schedule") {
-        rows.push(field("Every", select_([["day", "day"], ["week", "week"], ["month", "month"]], c.every,
-          update((v) => { c.every = v; delete c.weekdays; delete c.day_of_month;
-                          if (v === "month") c.day_of_month = 1; }, true)), "every"));
-        if (c.every === "week") {
-          const days = el("fieldset", {"data-field": "weekdays"}, el("legend", {}, "Weekdays"));
-          for (const day of boot.weekdays) {
-            const box = el("input", {type: "checkbox", value: day, checked: (c.weekdays || []).includes(day),
-                                     disabled: !editable()});
-            // No day is ticked for the user: saving with none is an error on this node.
-            box.addEventListener("change", () => {
-              c.weekdays = boot.weekdays.filter((d) => days.querySelector(`input[value="${d}"]`).checked);
-              if (!c.weekdays.length) delete c.weekdays;
-              state.dirty = true;
-              paint(state.selected);
-            });
-            days.append(el("label", {class: "inline"}, box, ` ${day}`));
-          }
-          rows.push(days);
-        }
-        if (c.every === "month") {
-          rows.push(field("Day of month (31 = last day)", number(c.day_of_month, put("day_of_month"), {min: 1, max: 31}), "day_of_month"));
-        }
-      }
-      return rows;
-    },
-    "segment-select": (c, put, update) => {
-      const source = c.rules ? "rules" : "segment";
-      const rows = [field("Keep customers in", select_([["segment", "a saved segment"], ["rules", "inline rules (JSON)"]],
-        source, update((v) => {
-          delete c.segment; delete c.rules;
-          if (v === "rules") c.rules = {all: []}; else if (boot.segments.length) c.segment = boot.segments[0].key;
-        }, true)), "source")];
-      if (source === "segment") {
-        const options = boot.segments.map((s) => [s.key, `${s.name} (${s.key})`]);
-        if (!c.segment) options.unshift(["", "choose a segment"]);
-        rows.push(field("Segment", select_(options, c.segment, put("segment")), "segment"));
-        rows.push(el("p", {class: "hint"}, el("a", {href: "/segments/new", target: "_blank"}, "Build a new segment")));
-      } else {
-        const area = el("textarea", {rows: 8, spellcheck: "false", value: JSON.stringify(c.rules, null, 2)});
-        area.addEventListener("input", () => {
-          try { c.rules = JSON.parse(area.value); area.removeAttribute("aria-invalid"); state.dirty = true; }
-          catch (_e) { area.setAttribute("aria-invalid", "true"); }
-        });
-        rows.push(field("Rules", area, "rules"));
-      }
-      return rows;
-    },
-    "award-bonus": (c, put) => [
-      field("Points", number(c.amount, put("amount"), {min: 1, required: true}), "amount"),
-      field("Lifetime in days (empty = never expires)", number(c.lifetime_days, put("lifetime_days"), {min: 1}), "lifetime_days"),
-      field("Legal entity", text(c.legal_entity, put("legal_entity")), "legal_entity"),
-      field("Description (shown in the balance)", text(c.description, put("description")), "description"),
-    ],
-    "send-message": (c, put, update) => {
-      const inline = !c.template;
-      const rows = [field("Content", select_([["template", "a saved template"], ["inline", "written here"]],
-        inline ? "inline" : "template", update((v) => {
-          delete c.template; delete c.channel; delete c.subject; delete c.body; delete c.transliterate;
-          if (v === "template") c.template = boot.templates.length ? boot.templates[0].key : ""; else c.channel = "email";
-        }, true)), "content")];
-      if (!inline) {
-        rows.push(field("Template", select_(boot.templates.map((t) => [t.key, `${t.name || t.key} (${t.channel})`]),
-                                            c.template, put("template")), "template"));
-      } else {
-        rows.push(field("Channel", select_([["email", "email"], ["sms", "sms"]], c.channel,
-          update((v) => { c.channel = v; delete c.transliterate; }, true)), "channel"));
-        if (c.channel === "email") rows.push(field("Subject", text(c.subject, put("subject")), "subject"));
-        rows.push(field("Body", text(c.body, put("body"), {rows: 5}), "body"));
-        if (c.channel === "sms") {
-          const box = el("input", {type: "checkbox", checked: Boolean(c.transliterate)});
-          box.addEventListener("change", () => put("transliterate")(box.checked || undefined));
-          rows.push(field("Transliterate to plain Latin letters (keeps GSM-7, cheaper parts)", box, "transliterate"));
-        }
-      }
-      rows.push(field("Reply-to (empty = workspace default)", text(c.reply_to, put("reply_to"), {type: "email"}), "reply_to"));
-      rows.push(field("Sender", text(c.sender, put("sender")), "sender"));
-      const when = c.send_at || (c.send_at = {mode: "now"});
-      rows.push(field("Send", select_([["now", "as soon as possible"], ["delay", "after a delay"],
-        ["at", "at a time of day"], ["datetime", "at a date and time"]], when.mode,
-        update((v) => { c.send_at = {mode: v, ...(v === "delay" ? {hours: 2} : v === "at" ? {time: "09:30"} : {})}; }, true)), "send_at"));
-      const setWhen = (name) => (v) => { if (v === undefined) delete c.send_at[name]; else c.send_at[name] = v; state.dirty = true; paint(state.selected); };
-      if (when.mode === "delay") rows.push(field("Delay in hours", number(when.hours, setWhen("hours"), {min: 1, max: 336}), "hours"));
-      if (when.mode === "at") rows.push(field("Time of day (campaign time zone)", text(when.time, setWhen("time"), {type: "time"}), "time"));
-      if (when.mode === "datetime") {
-        rows.push(field("Date and time (UTC, at most 14 days after the run)",
-          text((when.value || "").slice(0, 16), (v) => setWhen("value")(v && `${v}:00+00:00`), {type: "datetime-local"}), "value"));
-      }
-      return rows;
-    },
-  };
-
-  // Outgoing connections, editable from the keyboard too.
+  // Outgoing connections, editable from the keyboard too: one list per dot (branch).
   function connections(id) {
     const node = nodes()[id];
-    const links = node.outputs.output_1.connections.map((link) => {
-      return el("li", {}, `→ ${title(link.node)} `, editable() ? el("button", {type: "button", class: "link",
-        onclick: () => { editor.removeSingleConnection(id, link.node, "output_1", "input_1"); showNodePanel(id); }},
-        "disconnect") : null);
+    const box = el("div", {class: "connections"}, el("h3", {}, "Passes customers to"));
+    outputLabels(node.data).forEach((name, i) => {
+      const dot = `output_${i + 1}`;
+      const out = node.outputs[dot] || {connections: []};
+      const links = out.connections.map((link) => el("li", {}, `→ ${title(link.node)} `,
+        editable() ? el("button", {type: "button", class: "link",
+          onclick: () => { editor.removeSingleConnection(id, link.node, dot, "input_1"); showNodePanel(id); }},
+          "disconnect") : null));
+      const targets = Object.entries(nodes()).filter(([other, n]) => other !== id && TYPES[n.data.type].inputs &&
+        !out.connections.some((l) => l.node === other));
+      const group = name === null ? box
+        : box.appendChild(el("div", {class: "branch", "data-branch": name}, el("h4", {}, `On ${name || "?"}`)));
+      group.append(links.length ? el("ul", {class: "plain"}, links) : el("p", {class: "hint"}, "nothing yet"));
+      if (editable() && targets.length) {
+        group.append(field(name === null ? "Connect to" : `Connect ${name || "?"} to`,
+          select_([["", "choose a node"], ...targets.map(([other]) => [other, title(other)])], "",
+            (v) => { if (v) { editor.addConnection(id, v, dot, "input_1"); showNodePanel(id); } })));
+      }
     });
-    const targets = Object.entries(nodes()).filter(([other, n]) => other !== id && TYPES[n.data.type].inputs &&
-      !node.outputs.output_1.connections.some((l) => l.node === other));
-    const box = el("div", {class: "connections"}, el("h3", {}, "Passes customers to"),
-                   links.length ? el("ul", {class: "plain"}, links) : el("p", {class: "hint"}, "nothing yet"));
-    if (editable() && targets.length) {
-      box.append(field("Connect to", select_([["", "choose a node"], ...targets.map(([other]) => [other, title(other)])], "",
-        (v) => { if (v) { editor.addConnection(id, v, "output_1", "input_1"); showNodePanel(id); } })));
-    }
     if (editable()) {
       box.append(el("button", {type: "button", class: "danger", onclick: () => editor.removeNodeId(`node-${id}`)},
                     "Delete node"), " ");
@@ -561,16 +410,18 @@
   function say(text) { message(alertBox, ""); message(doneBox, text); }
   function fail(text) { message(doneBox, ""); message(alertBox, text); }
 
-  // Server errors: $.graph.nodes[i]... lands on the i-th node sent; the rest above the canvas.
+  // Server errors: $.graph.nodes[i]... lands on the i-th node sent, $.graph.edges[j]... on the
+  // j-th edge's source, $.exit_when... on the campaign's field; the rest above the canvas.
   function showErrors(error) {
     state.errors = {};
     const loose = [];
     for (const d of error.details || []) {
       const m = /^\$\.graph\.nodes\[(\d+)\](?:\.config\.([A-Za-z_]+))?/.exec(d.path || "");
-      const nid = m && state.sentNodes[Number(m[1])];
-      const top = /^\$\.([a-z_]+)$/.exec(d.path || "");
-      if (nid) (state.errors[nid] = state.errors[nid] || []).push({field: m[2] || "", message: d.message});
-      else if (top) (state.errors.$campaign = state.errors.$campaign || []).push({field: top[1], message: d.message});
+      const edge = /^\$\.graph\.edges\[(\d+)\]/.exec(d.path || "");
+      const nid = m ? state.sentNodes[Number(m[1])] : edge && (state.sentEdges[Number(edge[1])] || [])[0];
+      const top = /^\$\.(?:graph\.)?(exit_when)\b|^\$\.([a-z_]+)$/.exec(d.path || "");
+      if (nid) (state.errors[nid] = state.errors[nid] || []).push({field: (m && m[2]) || "", message: d.message});
+      else if (top) (state.errors.$campaign = state.errors.$campaign || []).push({field: top[1] || top[2], message: d.message});
       else loose.push(d.message);
     }
     paintAll();
