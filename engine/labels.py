@@ -58,6 +58,14 @@ ACTIVITY_KINDS = {
     "unsubscribed": "Unsubscribed",
     "event_received": "Event received",
     "journey_exited": "Left the journey",
+    "message_delivered": "Message delivered",
+    "message_bounced": "Message bounced",
+    "message_opened": "Message opened",
+    "message_clicked": "Link clicked",
+    "message_complained": "Marked as spam",
+    "message_undelivered": "Message not delivered",
+    "opted_out": "Opted out",
+    "opted_in": "Opted back in",
 }
 
 LABELS: dict[str, Mapping[str, str]] = {

@@ -4,7 +4,7 @@ from engine.models.auth import ApiToken, ChannelCredit, LoginFailure, Setting, U
 from engine.models.base import Base
 from engine.models.campaigns import Campaign, CampaignVersion, Run, Segment, Template
 from engine.models.customers import Customer, Invoice, birth_mmdd
-from engine.models.effects import Activity, BonusLedger, Message
+from engine.models.effects import Activity, BonusLedger, Message, MessageEvent, TestSend
 from engine.models.journeys import Event, JourneyWait
 
 __all__ = [
@@ -21,10 +21,12 @@ __all__ = [
     "JourneyWait",
     "LoginFailure",
     "Message",
+    "MessageEvent",
     "Run",
     "Segment",
     "Setting",
     "Template",
+    "TestSend",
     "User",
     "birth_mmdd",
 ]

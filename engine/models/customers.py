@@ -48,6 +48,8 @@ class Customer(Timestamps, Base):
     email_opt_out: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     sms_opt_out: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     marketing_consent: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # IANA zone the customer lives in (quiet hours are read in it); NULL: the campaign's.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
     __table_args__ = (

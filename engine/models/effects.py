@@ -29,6 +29,8 @@ LEDGER_KINDS = ("accrual", "expiry", "redemption", "adjustment")
 ACTIVITY_KINDS = (
     "message_queued", "message_skipped", "message_sent", "message_failed", "message_cancelled",
     "bonus_awarded", "bonus_expired", "unsubscribed", "event_received", "journey_exited",
+    "message_delivered", "message_bounced", "message_opened", "message_clicked",
+    "message_complained", "message_undelivered", "opted_out", "opted_in",
 )
 OCCURRENCE = String(64)
 NODE_ID = String(64)
@@ -67,6 +69,12 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     sms_encoding: Mapped[str | None] = mapped_column(String(5))
     sms_parts: Mapped[int | None]
+    # What the provider reported after accepting it (webhooks): delivered, bounced, dropped,
+    # deferred, undelivered, failed; opens and clicks are kept as times.
+    delivery_status: Mapped[str | None] = mapped_column(String(20))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime)
+    clicked_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (
@@ -141,3 +149,47 @@ class Activity(Base):
         # One activity of a kind per effect: the activity insert is as idempotent as the effect.
         UniqueConstraint("campaign_id", "node_id", "customer_id", "occurrence", "kind"),
     )
+
+
+class MessageEvent(Base):
+    """One event a provider reported about a sent message (SendGrid's event webhook, Twilio's
+    status callbacks), stored once by the provider's own event id."""
+
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    # sg_event_id for SendGrid; MessageSid + ":" + MessageStatus for Twilio.
+    event_id: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("messages.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id"),
+        Index("ix_message_events_message_id", "message_id"),
+    )
+
+
+class TestSend(Base):
+    """A template sent to an address a user gave, rendered for a chosen customer: a test, in
+    no campaign and no customer's timeline."""
+
+    __tablename__ = "test_sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_name: Mapped[str | None] = mapped_column(String(100))
+    template_key: Mapped[str | None] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))  # sent | failed
+    provider_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
