@@ -19,9 +19,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # The hostile-input fuzz test with many more examples than CI runs (FUZZ_EXAMPLES to change).
-FUZZ_EXAMPLES ?= 500
 fuzz: $(STAMP)
-	NUDGEFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_hostile_input.py
+	NUDGEFLOW_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),500) $(BIN)/python -m pytest tests/test_hostile_input.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine nodes web tests
@@ -34,9 +33,8 @@ soak: $(STAMP)
 
 # schemathesis with many generated requests per API operation, on SQLite and PostgreSQL
 # (NUDGEFLOW_TEST_POSTGRES_URL); the test suite runs the same test with 10.
-FUZZ_EXAMPLES ?= 300
 fuzz-api: $(STAMP)
-	NUDGEFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest --timeout=0 tests/test_api_schemathesis.py
+	NUDGEFLOW_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(BIN)/python -m pytest --timeout=0 tests/test_api_schemathesis.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from engine.db import write_transaction
 from engine.errors import InUse, NotFound, Problem, ValidationError
 from engine.graph import KEY, Graph, build_graph, load_campaign
+from engine.journeys.waits import end_removed_waits
 from engine.limits import fits, strict_loads, value_problems
 from engine.models import Campaign, CampaignVersion, Message, Segment, Template
 from engine.models.base import utcnow
@@ -111,6 +112,7 @@ def save_campaign(conn: Connection, clean: dict[str, Any], saved_by: str | None 
             **values, version=version, updated_at=utcnow()))
         if version == current.version:
             return int(campaign_id)
+        end_removed_waits(conn, campaign_id, clean["graph"], version, today)
     conn.execute(insert(CampaignVersion).values(
         campaign_id=campaign_id, version=version, graph=clean["graph"], saved_at=utcnow(),
         saved_by=saved_by))

@@ -479,3 +479,30 @@ def test_explain_on_the_api_and_the_customer_page(dunning: Db, app) -> None:  # 
     # Without a campaign chosen the panel only offers the form.
     plain = page_client.get("/customers/payer").get_data(as_text=True)
     assert "node by node" not in plain
+
+
+def test_a_version_without_the_wait_lets_its_waiting_customers_go(dunning: Db,
+                                                                   tmp_path: Path) -> None:
+    import copy
+
+    run_days(dunning, "dunning", date(2026, 1, 6), date(2026, 1, 8))
+    shorter = copy.deepcopy(DUNNING)  # version 2: no second stage, no first wait
+    graph = shorter["graph"]
+    graph["nodes"] = [n for n in graph["nodes"] if n["id"] in ("t", "first")]  # type: ignore[index]
+    graph["edges"] = [["t", "first"]]  # type: ignore[index]
+    del shorter["exit_when"]
+    load(dunning, tmp_path, shorter)
+    with dunning.engine.connect() as conn:
+        waits = {tuple(r) for r in conn.execute(select(JourneyWait.node_id,
+                                                       JourneyWait.status).distinct())}
+        left = conn.execute(select(Customer.external_id, Activity.summary, Activity.details)
+                            .join(Customer).where(Activity.kind == "journey_exited")
+                            .order_by(Customer.external_id)).all()
+    assert waits == {("w1", "exited")}
+    assert [r[0] for r in left] == ["closer", "late", "midway", "payer", "two"]
+    assert left[0][1] == ("left the journey: version 2 of the campaign no longer has the "
+                          "wait this customer was at")
+    assert left[0][2]["reason"] == "wait_removed" and left[0][2]["version"] == 2
+    # Nothing is released later, and no SMS is sent.
+    run_days(dunning, "dunning", date(2026, 1, 9), date(2026, 1, 20))
+    assert {n for _c, n, _i, _d in sent(dunning)} == {"first"}
