@@ -252,3 +252,42 @@ def test_a_signed_body_that_is_not_events_is_refused(app: Flask, db: Db) -> None
                                         headers=SIGNER.headers(body))
         assert answer.status_code == 400
         assert answer.json["error"]["message"] == text
+
+
+def test_delivery_shows_on_pages_and_in_the_api(app: Flask, db: Db, sent: dict[str, int]) -> None:
+    from engine.users import create_user
+    from tests.webapp import PASSWORD, session_client, token_for
+
+    ona, jonas = sent["ona"], sent["jonas"]
+    assert post(app, [event("delivered", ona, 1, "ona@example.com"),
+                      event("open", ona, 2, "ona@example.com"),
+                      event("click", ona, 3, "ona@example.com", url="https://x.example"),
+                      event("bounce", jonas, 4, "jonas@example.com", type="blocked")]
+                ).status_code == 200
+    with write_transaction(db.engine) as conn:
+        create_user(conn, "viewer", "viewer", PASSWORD)
+    auth = token_for(db, "viewer")
+    client = app.test_client()
+    counts = {"sent": 2, "delivered": 1, "bounced": 1, "opened": 1, "clicked": 1}
+    runs = client.get("/api/v1/runs?campaign=past-due", headers=auth).json
+    assert [r["delivery"] for r in runs] == [counts]
+    assert client.get(f"/api/v1/runs/{runs[0]['id']}", headers=auth).json["delivery"] == counts
+    campaigns = {c["key"]: c["delivery"]
+                 for c in client.get("/api/v1/campaigns", headers=auth).json}
+    assert campaigns["past-due"] == counts
+    assert campaigns["offer"] == {"sent": 0, "delivered": 0, "bounced": 0, "opened": 0,
+                                  "clicked": 0}
+    listed = {m["id"]: m for m in client.get("/api/v1/messages", headers=auth).json}
+    assert (listed[ona]["delivery_status"], listed[jonas]["delivery_status"]) == (
+        "delivered", "bounced")
+    assert listed[ona]["opened_at"] == "2025-06-15T15:06:42+00:00"
+    mine = client.get("/api/v1/customers/ona/messages", headers=auth).json
+    assert [m["delivery_status"] for m in mine] == ["delivered"]
+    pages, _ = session_client(app, "viewer")
+    runs_page = pages.get("/runs").get_data(as_text=True)
+    assert "2 sent, 1 delivered, 1 bounced, 1 opened, 1 clicked" in runs_page
+    assert "2 sent, 1 delivered, 1 bounced, 1 opened, 1 clicked" in \
+        pages.get("/campaigns").get_data(as_text=True)
+    customer_page = pages.get("/customers/ona").get_data(as_text=True)
+    assert '<div class="delivery">delivered, opened, clicked</div>' in customer_page
+    assert '<div class="delivery">bounced</div>' in pages.get("/messages").get_data(as_text=True)
