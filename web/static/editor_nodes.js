@@ -187,7 +187,11 @@ nf.editorNodes = ({boot, editor, editable, touched}) => {
         }, true)), "content")];
       if (!inline) {
         rows.push(field("Template", select_(boot.templates.map((t) => [t.key, `${t.name || t.key} (${t.channel})`]),
-                                            c.template, put("template")), "template"));
+                                            c.template, update((v) => {
+          c.template = v;
+          const chosen = boot.templates.find((t) => t.key === v);
+          if (!chosen || chosen.channel !== "email") delete c.tracking;
+        }, true)), "template"));
       } else {
         rows.push(field("Channel", select_([["email", "email"], ["sms", "sms"]], c.channel,
           update((v) => { c.channel = v; delete c.transliterate; delete c.tracking; }, true)), "channel"));
