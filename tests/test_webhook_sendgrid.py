@@ -291,3 +291,35 @@ def test_delivery_shows_on_pages_and_in_the_api(app: Flask, db: Db, sent: dict[s
     customer_page = pages.get("/customers/ona").get_data(as_text=True)
     assert '<div class="delivery">delivered, opened, clicked</div>' in customer_page
     assert '<div class="delivery">bounced</div>' in pages.get("/messages").get_data(as_text=True)
+
+
+def test_concurrent_calls_about_one_message_keep_every_event(db: Db,
+                                                             sent: dict[str, int]) -> None:
+    """Call A stores `delivered` and has not committed when call B stores `open`: B waits for
+    A, then sees its event, so neither state overwrites the other."""
+    import threading
+
+    from engine.feedback.events import Event
+    from engine.feedback.record import record
+
+    ona = sent["ona"]
+    now = datetime(2025, 6, 15, 16)
+    inside, done = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with write_transaction(db.engine) as conn:
+            record(conn, "email", [Event("sendgrid", "a", "delivered", datetime(2025, 6, 15, 15),
+                                         message_id=ona)], now)
+            inside.set()
+            done.wait(0.5)  # B is waiting meanwhile
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert inside.wait(10)
+    with write_transaction(db.engine) as conn:
+        record(conn, "email", [Event("sendgrid", "b", "opened", datetime(2025, 6, 15, 15, 1),
+                                     message_id=ona)], now)
+    a.join()
+    o = message(db, ona)
+    assert (o.delivery_status, o.delivered_at, o.opened_at) == (
+        "delivered", datetime(2025, 6, 15, 15), datetime(2025, 6, 15, 15, 1))

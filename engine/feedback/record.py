@@ -55,13 +55,18 @@ def record(conn: Connection, channel: str, events: Sequence[Event], now: datetim
 
 
 def _messages(conn: Connection, ids: set[int], channel: str) -> dict[int, Any]:
+    """The messages of the channel the events name, locked until the transaction ends (in id
+    order, so two calls cannot deadlock): a concurrent call about the same messages waits,
+    then recomputes their state with this call's events in sight, instead of overwriting it
+    with a state computed without them."""
     if not ids:
         return {}
     m = Message.__table__.c
     rows = conn.execute(select(m.id, m.customer_id, m.campaign_id, m.node_id, m.occurrence,
                                m.run_id, m.address, Customer.email.label("c_email"))
                         .join(Customer, Customer.id == m.customer_id)
-                        .where(among(conn, m.id, sorted(ids)), m.channel == channel))
+                        .where(among(conn, m.id, sorted(ids)), m.channel == channel)
+                        .order_by(m.id).with_for_update(of=Message.__table__))
     return {r.id: r for r in rows}
 
 
