@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
@@ -58,7 +59,7 @@ def verify(key: str, body: bytes, signature: str | None, timestamp: str | None,
         raise BadSignature(403, f"{TIMESTAMP}: expected Unix seconds, got {timestamp[:40]!r}") \
             from None
     try:
-        good = EventWebhook(key).verify_signature(body.decode("utf-8"), signature, timestamp)
+        good = _verifier(key).verify_signature(body.decode("utf-8"), signature, timestamp)
     except (ValueError, UnicodeDecodeError, binascii.Error):  # not base64, not DER, not UTF-8
         good = False
     if not good:
@@ -69,6 +70,12 @@ def verify(key: str, body: bytes, signature: str | None, timestamp: str | None,
     if at > now + MAX_SKEW:
         raise BadSignature(403, f"signed at {at:%Y-%m-%d %H:%M:%S} UTC, in the future")
     return at
+
+
+@lru_cache(maxsize=4)
+def _verifier(key: str) -> EventWebhook:
+    """The key, read once (engine.config checked it at start-up)."""
+    return EventWebhook(key)
 
 
 def call_id(signature: str) -> str:
