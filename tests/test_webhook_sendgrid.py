@@ -323,3 +323,16 @@ def test_concurrent_calls_about_one_message_keep_every_event(db: Db,
     o = message(db, ona)
     assert (o.delivery_status, o.delivered_at, o.opened_at) == (
         "delivered", datetime(2025, 6, 15, 15), datetime(2025, 6, 15, 15, 1))
+
+
+def test_a_bounce_of_an_old_address_leaves_the_new_one_valid(app: Flask, db: Db,
+                                                             sent: dict[str, int]) -> None:
+    from sqlalchemy import update
+
+    with write_transaction(db.engine) as conn:
+        conn.execute(update(Customer).where(Customer.external_id == "ona")
+                     .values(email="ona@new.example"))
+    assert post(app, [event("bounce", sent["ona"], 1, "ona@example.com", type="bounce")]
+                ).status_code == 200
+    assert message(db, sent["ona"]).delivery_status == "bounced"
+    assert customer(db, "ona").email_valid

@@ -136,7 +136,8 @@ def _customers(conn: Connection, channel: str, mine: list[tuple[Event, Any]],
     """An address gone for good is marked not valid (while it is still the customer's); a
     spam report or an unsubscribe opts the customer out of the channel."""
     invalid = {m.customer_id: (e, m) for e, m in reversed(mine)
-               if e.invalid_address and channel == "email" and _same(m.c_email, m.address)}
+               if e.invalid_address and channel == "email" and m.c_email is not None
+               and _same(m.c_email, m.address)}
     if invalid:
         changed = list(conn.execute(
             update(Customer).where(Customer.id.in_(sorted(invalid)), Customer.email_valid)
