@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -33,6 +34,8 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
     twilio_base_url: str | None = None
+    # SendGrid's signed Event Webhook verification key (base64 of an ECDSA P-256 public key).
+    sendgrid_webhook_key: str | None = None
     max_attempts: int = 5
     dispatch_in_flight: int = 4  # batches with the providers at once (engine.outbox.dispatch)
     dispatch_lease_seconds: int = 300  # a claim's lease, renewed by a heartbeat while worked on
@@ -45,6 +48,16 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def callback_url(self) -> str | None:
+        """The public URL providers can call back (delivery receipts), or None while it names
+        this machine only (the default): a provider cannot reach a loopback address."""
+        host = (urlsplit(self.public_url).hostname or "").lower()
+        if host == "localhost" or host.endswith(".localhost") or host == "::1" \
+                or host.startswith("127."):
+            return None
+        return self.public_url
 
 
 def _int(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
@@ -116,17 +129,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if (request_mb := get("MAX_REQUEST_MB")) is not None:
         kwargs["max_request_mb"] = _int("MAX_REQUEST_MB", request_mb, 1, 1024)
     if (public := get("PUBLIC_URL")) is not None:
-        if not re.match(r"^https?://[^/\s]+", public):
-            raise ConfigError(f"NUDGEFLOW_PUBLIC_URL: expected http(s)://host[:port], got {public!r}")
-        kwargs["public_url"] = public.rstrip("/")
+        kwargs["public_url"] = _public_url(public)
     if (instance := get("INSTANCE_DIR")) is not None:
         kwargs["instance_dir"] = Path(instance)
     for name in (
         "SENDGRID_API_KEY", "SENDGRID_HOST", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
-        "TWILIO_FROM", "TWILIO_BASE_URL", "SECRET_KEY",
+        "TWILIO_FROM", "TWILIO_BASE_URL", "SECRET_KEY", "SENDGRID_WEBHOOK_KEY",
     ):
         if (value := get(name)) is not None:
             kwargs[name.lower()] = value
+    if (key := kwargs.get("sendgrid_webhook_key")) is not None:
+        kwargs["sendgrid_webhook_key"] = _webhook_key(str(key))
     settings = Settings(**kwargs)  # type: ignore[arg-type]
     if settings.email_provider == "sendgrid" and not settings.sendgrid_api_key:
         raise ConfigError("NUDGEFLOW_SENDGRID_API_KEY: required when NUDGEFLOW_EMAIL_PROVIDER=sendgrid")
@@ -138,6 +151,39 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "required when NUDGEFLOW_SMS_PROVIDER=twilio"
         )
     return settings
+
+
+def _public_url(raw: str) -> str:
+    """An http(s) URL with a host and no query or fragment; trailing slashes dropped, so
+    `public_url + "/u/..."` never reads `//u/...`."""
+    value = raw.strip().rstrip("/")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.query or parts.fragment or "?" in value or "#" in value
+            or any(ch.isspace() for ch in value)):
+        raise ConfigError(f"NUDGEFLOW_PUBLIC_URL: expected http(s)://host[:port][/path], "
+                          f"got {raw!r}")
+    return value
+
+
+def _webhook_key(raw: str) -> str:
+    """SendGrid's verification key as its settings page shows it: base64 of an EC public key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
+    value = "".join(raw.split())
+    try:
+        key = EventWebhook().convert_public_key_to_ecdsa(value)
+    except (ValueError, TypeError):
+        key = None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ConfigError("NUDGEFLOW_SENDGRID_WEBHOOK_KEY: expected the base64 ECDSA public key "
+                          "SendGrid shows for the signed Event Webhook")
+    return value
 
 
 def secret_key(settings: Settings) -> str:

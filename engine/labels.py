@@ -66,6 +66,7 @@ ACTIVITY_KINDS = {
     "message_undelivered": "Message not delivered",
     "opted_out": "Opted out",
     "opted_in": "Opted back in",
+    "profile_changed": "Profile changed",
 }
 
 LABELS: dict[str, Mapping[str, str]] = {

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, func, or_, select
 
 from engine.contacts import normalise_phone
+from engine.delivery import delivery_counts
 from engine.models import Campaign, Customer, Invoice, Message, Run
 from engine.sql import AnySelect
 
@@ -19,7 +20,9 @@ MESSAGE_COLUMNS = (Message.id, Campaign.key.label("campaign"),
                    Message.occurrence, Message.channel, Message.address, Message.status,
                    Message.skip_reason, Message.subject, Message.body, Message.sms_parts,
                    Message.sms_encoding, Message.send_after,
-                   Message.sent_at, Message.attempts, Message.last_error)
+                   Message.sent_at, Message.attempts, Message.last_error,
+                   Message.delivery_status, Message.delivered_at, Message.opened_at,
+                   Message.clicked_at)
 # The order a node's run figures are shown in (pages, editor and CLI); others follow by name.
 FIGURE_ORDER = ("passed", "yes", "no", "parked", "released", "exited", "awarded", "queued",
                 "created", "skipped")
@@ -86,7 +89,16 @@ def list_runs(conn: Connection, campaign: str | None, limit: int,
     stmt = runs_query().order_by(Run.run_date.desc(), Run.id.desc()).limit(limit).offset(offset)
     if campaign:
         stmt = stmt.where(Campaign.key == campaign)
-    return [dict(r._mapping) for r in conn.execute(stmt)]
+    return with_delivery(conn, "run", [dict(r._mapping) for r in conn.execute(stmt)])
+
+
+def with_delivery(conn: Connection, by: str, rows: list[dict[str, Any]],
+                  id_key: str = "id") -> list[dict[str, Any]]:
+    """The rows (runs or campaigns) with `delivery`: what became of the messages they sent."""
+    counts = delivery_counts(conn, by, {r[id_key] for r in rows})
+    for r in rows:
+        r["delivery"] = counts[r[id_key]]
+    return rows
 
 
 def ordered_figures(counts: dict[str, Any] | None) -> list[tuple[str, Any]]:
@@ -104,13 +116,14 @@ def graph_order(conn: Connection, keys: set[str]) -> dict[str, list[str]]:
 
 
 def campaigns_overview(conn: Connection) -> list[dict[str, Any]]:
-    """Every campaign with its latest run (date, status, per-node counts)."""
+    """Every campaign with its latest run (date, status, per-node counts) and what became of
+    all the messages it sent (`delivery`)."""
     latest = (select(Run.campaign_id, func.max(Run.id).label("run_id"))
               .group_by(Run.campaign_id).subquery())
-    stmt = (select(Campaign.key, Campaign.name, Campaign.status, Campaign.purpose,
+    stmt = (select(Campaign.id, Campaign.key, Campaign.name, Campaign.status, Campaign.purpose,
                    Campaign.version, Run.id.label("run_id"), Run.run_date,
                    Run.status.label("run_status"), Run.counts)
             .outerjoin(latest, latest.c.campaign_id == Campaign.id)
             .outerjoin(Run, Run.id == latest.c.run_id)
             .order_by(Campaign.key))
-    return [dict(r._mapping) for r in conn.execute(stmt)]
+    return with_delivery(conn, "campaign", [dict(r._mapping) for r in conn.execute(stmt)])

@@ -35,6 +35,7 @@ from engine.db import write_transaction
 from engine.message_context import bonuses, customer_figures, load_batch
 from engine.messaging.claims import LEASED, Heartbeat, claim
 from engine.messaging.outcomes import Batch, DispatchStats, record
+from engine.messaging.tracking import tracking
 from engine.models import Message
 from engine.models.base import utcnow
 from engine.rendering import Prepared, prepare
@@ -65,7 +66,8 @@ def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int,
         batch.metered = {ch for ch, balance in credits.balances(conn).items()
                          if balance is not None}
         consent = workspace_settings(conn)["consent_mode"] != "ignore"
-    batch.items = prepare(rows, figures, awarded, settings, claimed.now, consent)
+        tracked = tracking(conn, rows)
+    batch.items = prepare(rows, figures, awarded, settings, claimed.now, consent, tracked)
     batch.sendable = _take_credit(engine, batch)
     return batch
 

@@ -29,6 +29,7 @@ class Prepared:
     cancelled: str | None = None  # why it may no longer go out (see suppressed)
 
 
+NO_TRACKING: frozenset[str] = frozenset()
 # Why a message that was queued may no longer go out (`reason` in its activity's details).
 SUPPRESSED = {"opted_out": "the customer opted out of {channel} after it was queued",
               "no_marketing_consent": "the customer withdrew marketing consent after it was "
@@ -48,12 +49,15 @@ def suppressed(row: Any, consent_required: bool) -> str | None:
 
 def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
             awarded: Mapping[tuple[int, int, str], dict[str, Any]], settings: Settings,
-            now: datetime, consent_required: bool = True) -> list[Prepared]:
+            now: datetime, consent_required: bool = True,
+            tracking: Mapping[tuple[int, str], frozenset[str]] | None = None) -> list[Prepared]:
     """Render each message; a message that cannot be rendered fails with the reason, one that
     may no longer go out is cancelled with it.
 
     Each message's context holds only what its templates read, and a template that reads only
-    `var.attr` values is rendered once per distinct set of those values in the batch."""
+    `var.attr` values is rendered once per distinct set of those values in the batch.
+    `tracking` (engine.messaging.tracking) says which emails track opens and clicks."""
+    tracking = tracking or {}
     secret = secret_key(settings)
     today = now.date()
     plans: dict[tuple[str | None, str], Needs] = {}
@@ -90,7 +94,8 @@ def prepare(rows: list[Any], figures: Mapping[int, dict[str, Any]],
                 headers = {"List-Unsubscribe": f"<{url}>",
                            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
             item.outgoing = Outgoing(row.id, row.channel, row.address, body, subject, html,
-                                     row.sender, row.reply_to, headers)
+                                     row.sender, row.reply_to, headers,
+                                     tracking.get((row.campaign_id, row.node_id), NO_TRACKING))
         except Exception as exc:  # whatever one customer's data makes a
             # template raise (100 // 0, None + 1, a bound exceeded) fails that message alone
             item.error = f"cannot render: {render_error(exc)}"

@@ -62,6 +62,14 @@ class SendAtSchema(Schema):
                 raise ValidationError("at most 14 days ahead", "value")
 
 
+class TrackingSchema(Schema):
+    """What the email provider tracks for the node's emails (SendGrid's open and click
+    tracking); nothing unless asked."""
+
+    opens = fields.Boolean(load_default=False)
+    clicks = fields.Boolean(load_default=False)
+
+
 class SendMessageSchema(Schema):
     template = fields.String(validate=validate.Length(min=1, error="required: choose a template"))
     channel = fields.String(validate=validate.OneOf(("email", "sms")))
@@ -71,6 +79,7 @@ class SendMessageSchema(Schema):
     transliterate = fields.Boolean()  # inline SMS: to plain Latin letters first
     sender = fields.String(load_default=None, validate=fits(Message.sender))
     send_at = fields.Nested(SendAtSchema, load_default=lambda: {"mode": "now"})
+    tracking = fields.Nested(TrackingSchema)
 
     @validates_schema
     def _template_or_inline(self, data: dict[str, Any], **_kw: Any) -> None:
@@ -138,6 +147,9 @@ class SendMessage(Node):
         if key is not None and key not in refs.templates:
             return [Problem("template", f"unknown template {key!r}")]
         channel = refs.templates[key] if key is not None else self.config["channel"]
+        tracking = self.config.get("tracking") or {}
+        if channel == "sms" and any(tracking.values()):
+            return [Problem("tracking", "only an email can track opens and clicks")]
         given = self.config.get("sender")
         if given is not None and channel == "sms" and not SMS_SENDER.match(given):
             return [Problem("sender", f"{SMS_SENDER_RULE} for an SMS, got {given!r}")]

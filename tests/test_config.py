@@ -56,3 +56,36 @@ def test_cli_reports_bad_setting_without_traceback(nf, monkeypatch) -> None:  # 
     assert result.code == 2
     assert result.err == "error: NUDGEFLOW_RUN_AT: expected HH:MM (24-hour), got 'noon'\n"
     assert "Traceback" not in result.err
+
+
+def test_public_url_and_webhook_key() -> None:
+    from tests.feedback_helpers import SendGridSigner
+
+    s = load_settings({})
+    assert (s.public_url, s.callback_url, s.sendgrid_webhook_key) == (
+        "http://127.0.0.1:5000", None, None)
+    key = SendGridSigner().public
+    s = load_settings({"NUDGEFLOW_PUBLIC_URL": "https://nf.example/app//",
+                       "NUDGEFLOW_SENDGRID_WEBHOOK_KEY": f" {key[:20]}\n{key[20:]} "})
+    assert (s.public_url, s.callback_url) == ("https://nf.example/app", "https://nf.example/app")
+    assert s.sendgrid_webhook_key == key  # as pasted from SendGrid, line breaks and all
+    assert load_settings({"NUDGEFLOW_PUBLIC_URL": "http://localhost:8000"}).callback_url is None
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("PUBLIC_URL", "nf.example", "NUDGEFLOW_PUBLIC_URL: expected http(s)://host[:port][/path], "
+                                 "got 'nf.example'"),
+    ("PUBLIC_URL", "ftp://nf.example", "NUDGEFLOW_PUBLIC_URL: expected http(s)://"),
+    ("PUBLIC_URL", "https://", "NUDGEFLOW_PUBLIC_URL: expected http(s)://"),
+    ("PUBLIC_URL", "https://nf.example?x=1", "NUDGEFLOW_PUBLIC_URL: expected http(s)://"),
+    ("PUBLIC_URL", "https://nf.example:port", "NUDGEFLOW_PUBLIC_URL: expected http(s)://"),
+    ("PUBLIC_URL", "https://nf example", "NUDGEFLOW_PUBLIC_URL: expected http(s)://"),
+    ("SENDGRID_WEBHOOK_KEY", "not a key", "NUDGEFLOW_SENDGRID_WEBHOOK_KEY: expected the base64 "
+                                          "ECDSA public key SendGrid shows"),
+    ("SENDGRID_WEBHOOK_KEY", "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE",
+     "NUDGEFLOW_SENDGRID_WEBHOOK_KEY: expected"),
+])
+def test_bad_webhook_settings_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_settings({f"NUDGEFLOW_{name}": value})
+    assert str(exc.value).startswith(message)

@@ -136,6 +136,8 @@ def test_past_due_blast_through_sendgrid(ws: Db) -> None:
         "from": {"email": "billing@example.com"},
         "reply_to": {"email": "collect@example.com"},
         "content": [{"type": "text/plain", "value": "Dear Ona Žemaitė, 40 days overdue."}],
+        "tracking_settings": {"open_tracking": {"enable": False},
+                              "click_tracking": {"enable": False, "enable_text": False}},
     }
     assert fake.requests[1]["body"]["personalizations"][0]["subject"] == \
         "Jonas, 10.00 is overdue"

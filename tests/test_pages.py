@@ -207,3 +207,11 @@ def test_a_long_timeline_pages_newest_first_and_keeps_its_filters(app: Flask, db
     assert re.findall(r'<span class="summary">event (\d+)</span>', second) == \
         ["4", "3", "2", "1", "0"]
     assert "Newer activity" in second and "Older activity" not in second
+
+
+def test_a_bad_request_before_login_gets_its_page(app: Flask) -> None:
+    """The error page of a request refused before login (a NUL in the query) renders without
+    the menu of a logged-in user, instead of failing with a 500."""
+    answer = app.test_client().get("/login?x=%00")
+    assert answer.status_code == 400
+    assert "Log out" not in answer.get_data(as_text=True)

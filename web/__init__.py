@@ -1,6 +1,6 @@
 """The Flask app factory: auth (sessions and bearer tokens, roles, CSRF), the JSON API under
 /api/v1 with its OpenAPI document, the pages (campaign editor, segments, templates, customers,
-runs, settings, users) and the public unsubscribe endpoint."""
+runs, settings, users), the public unsubscribe endpoint and the providers' signed webhooks."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.extensions["nudgeflow_engine"] = make_engine(settings.database_url)
 
-    from web import auth, errors, inputs, pages, unsubscribe
+    from web import auth, errors, inputs, pages, unsubscribe, webhooks
     from web.api import blueprints, register_converters
 
     auth.init_app(app)
@@ -48,6 +48,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
     app.register_blueprint(unsubscribe.bp)
+    auth.csrf.exempt(webhooks.bp)  # signed by the provider, posted by no browser
+    app.register_blueprint(webhooks.bp)
     pages.init_app(app)
 
     @app.after_request

@@ -26,7 +26,11 @@ from engine.users import hash_token
 from web.errors import error_response
 
 RANK = {"viewer": 1, "marketer": 2, "admin": 3}
-PUBLIC_ENDPOINTS = {"auth.login", "unsubscribe.unsubscribe", "healthz", "static"}
+# No login: these are authenticated by a signed token (unsubscribe) or the provider's
+# signature (web.webhooks), or show nothing private.
+PUBLIC_ENDPOINTS = {"auth.login", "unsubscribe.unsubscribe", "healthz", "static",
+                    "webhooks.sendgrid_events", "webhooks.twilio_status",
+                    "webhooks.twilio_inbound"}
 ADMIN_PREFIXES = ("/api/v1/settings", "/api/v1/users", "/api/v1/tokens", "/settings", "/users")
 FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW = 5, 15 * 60
 TOKEN_USE_GRANULARITY = timedelta(minutes=1)  # how stale api_tokens.last_used_at may be

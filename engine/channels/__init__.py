@@ -27,8 +27,11 @@ def channels_for(settings: Settings) -> dict[str, Channel]:
             from engine.channels.twilio import TwilioChannel
 
             assert settings.twilio_account_sid and settings.twilio_auth_token
-            out[channel] = TwilioChannel(settings.twilio_account_sid, settings.twilio_auth_token,
-                                         settings.twilio_from or "", settings.twilio_base_url)
+            callback = settings.callback_url
+            out[channel] = TwilioChannel(
+                settings.twilio_account_sid, settings.twilio_auth_token,
+                settings.twilio_from or "", settings.twilio_base_url,
+                status_callback=f"{callback}/webhooks/twilio/status" if callback else None)
     return out
 
 

@@ -21,6 +21,8 @@ class Outgoing:
     sender: str | None = None
     reply_to: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: What the provider should track (email): "opens", "clicks"; nothing by default.
+    tracking: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """SendGrid v3 mail/send through the official `sendgrid` library.
 
-Messages with the same body, sender and reply-to share one request, one personalization each
+Messages with the same body, sender, reply-to and tracking share one request, one personalization each
 (its own recipient, subject, headers and custom_args carrying our message id, so a delivery can
 be traced back to the outbox row)."""
 
@@ -54,12 +54,18 @@ class SendGridChannel(Channel):
         }
         if first.reply_to:
             body["reply_to"] = {"email": first.reply_to}
+        # Said either way, so the account's own default never tracks what a node did not ask.
+        body["tracking_settings"] = {
+            "open_tracking": {"enable": "opens" in first.tracking},
+            "click_tracking": {"enable": "clicks" in first.tracking,
+                               "enable_text": "clicks" in first.tracking}}
         return body
 
     def send(self, batch: Sequence[Outgoing]) -> Generator[list[Outcome], None, None]:
         groups: dict[tuple[Any, ...], list[Outgoing]] = {}
         for m in batch:
-            groups.setdefault((m.body, m.html, m.sender, m.reply_to), []).append(m)
+            groups.setdefault((m.body, m.html, m.sender, m.reply_to, m.tracking),
+                              []).append(m)
         for group in groups.values():
             yield self._post(group)
 

@@ -15,12 +15,16 @@ from engine.channels.base import Channel, Outcome, Outgoing
 
 class TwilioChannel(Channel):
     def __init__(self, account_sid: str, auth_token: str, sender: str,
-                 base_url: str | None = None, timeout: float = 10.0) -> None:
+                 base_url: str | None = None, timeout: float = 10.0,
+                 status_callback: str | None = None) -> None:
+        """status_callback: the URL of our status webhook, when Twilio can reach it; each
+        message's callback names the message (`?message=<id>`)."""
         self.client = Client(account_sid, auth_token,
                              http_client=TwilioHttpClient(timeout=timeout))
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
         self.sender = sender
+        self.status_callback = status_callback
 
     def send(self, batch: Sequence[Outgoing]) -> Generator[list[Outcome], None, None]:
         for m in batch:  # one request per message
@@ -28,8 +32,10 @@ class TwilioChannel(Channel):
 
     def _one(self, m: Outgoing) -> Outcome:
         try:
+            extra = ({"status_callback": f"{self.status_callback}?message={m.message_id}"}
+                     if self.status_callback else {})
             sent = self.client.messages.create(to=m.to, from_=m.sender or self.sender,
-                                               body=m.body)
+                                               body=m.body, **extra)
         except TwilioRestException as exc:
             status = "retry" if exc.status == 429 or exc.status >= 500 else "failed"
             return Outcome(m.message_id, status, error=f"Twilio {exc.status}: {exc.msg}")

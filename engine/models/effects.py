@@ -30,7 +30,7 @@ ACTIVITY_KINDS = (
     "message_queued", "message_skipped", "message_sent", "message_failed", "message_cancelled",
     "bonus_awarded", "bonus_expired", "unsubscribed", "event_received", "journey_exited",
     "message_delivered", "message_bounced", "message_opened", "message_clicked",
-    "message_complained", "message_undelivered", "opted_out", "opted_in",
+    "message_complained", "message_undelivered", "opted_out", "opted_in", "profile_changed",
 )
 OCCURRENCE = String(64)
 NODE_ID = String(64)

@@ -161,3 +161,30 @@ def test_build_the_birthday_campaign_by_drag_and_drop(page: Any, site: Site) -> 
     assert page.locator("#timeline li.event").count() == 1
     with site.db.engine.connect() as conn:
         assert conn.execute(select(Message.status)).scalars().all() == ["queued"]
+
+
+def test_an_email_node_asks_for_open_and_click_tracking(page: Any, site: Site) -> None:
+    log_in(page, site)
+    page.get_by_role("link", name="New campaign").click()
+    page.wait_for_url(f"{site.url}/campaigns/new")
+    panel = page.locator("#panel")
+    panel.get_by_label("Name").fill("Due")
+    panel.get_by_label("Key (used in URLs and files)").fill("due")
+    drop(page, "trigger", 105, 80)
+    panel.get_by_label("Fires").select_option("manual")
+    drop(page, "send-message", 400, 200)
+    panel.get_by_label("Template").select_option("bday-sms")
+    assert panel.get_by_label("Track opens").count() == 0  # an SMS cannot track
+    panel.get_by_label("Content").select_option("inline")  # an email, written here
+    panel.get_by_label("Subject").fill("Invoice due")
+    panel.get_by_label("Body").fill("Hello {{ customer.first_name }}")
+    panel.get_by_label("Track opens").check()
+    panel.get_by_label("Track link clicks").check()
+    panel.get_by_label("Track link clicks").uncheck()
+    connect(page, "trigger1", "message1")
+    page.get_by_role("button", name="Save").click()
+    expect_text(page.locator("#editor-messages .form-done"), "Saved as version 1.")
+    with site.db.engine.connect() as conn:
+        graph = conn.execute(select(Campaign.graph).where(Campaign.key == "due")).scalar_one()
+    [message] = [n for n in graph["nodes"] if n["type"] == "send-message"]
+    assert message["config"]["tracking"] == {"opens": True, "clicks": False}

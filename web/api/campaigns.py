@@ -16,6 +16,7 @@ from engine.db import write_transaction
 from engine.errors import NotFound
 from engine.executor import campaign_today, load_campaign_row, run
 from engine.graph import CampaignSchema
+from engine.lookup import with_delivery
 from engine.models import Campaign, CampaignVersion
 from web.api import Blueprint
 from web.api.schemas import CampaignOut, CampaignSummary, DateArgs, RunOut, Valid, VersionOut
@@ -35,9 +36,11 @@ class Campaigns(MethodView):
     @blp.response(200, CampaignSummary(many=True))
     def get(self) -> Any:
         with engine().connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(Campaign.key, Campaign.name, Campaign.status, Campaign.purpose,
-                       Campaign.timezone, Campaign.version).order_by(Campaign.key))]
+            rows = [dict(r._mapping) for r in conn.execute(
+                select(Campaign.id, Campaign.key, Campaign.name, Campaign.status,
+                       Campaign.purpose, Campaign.timezone, Campaign.version)
+                .order_by(Campaign.key))]
+            return with_delivery(conn, "campaign", rows)
 
     @blp.arguments(CampaignSchema)
     @blp.response(201, CampaignOut)

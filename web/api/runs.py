@@ -8,7 +8,7 @@ from flask.views import MethodView
 from sqlalchemy import Date, Integer, String, literal, select, union_all
 
 from engine.errors import NotFound
-from engine.lookup import list_runs, runs_query
+from engine.lookup import list_runs, runs_query, with_delivery
 from engine.models import BonusLedger, Customer, Message, Run
 from web.api import Blueprint
 from web.api.csvstream import CSV_DOC, stream_csv
@@ -33,9 +33,9 @@ class RunItem(MethodView):
     def get(self, run_id: int) -> Any:
         with engine().connect() as conn:
             row = conn.execute(runs_query().where(Run.id == run_id)).first()
-        if row is None:
-            raise NotFound(f"no run {run_id}")
-        return dict(row._mapping)
+            if row is None:
+                raise NotFound(f"no run {run_id}")
+            return with_delivery(conn, "run", [dict(row._mapping)])[0]
 
 
 EXPORT_COLUMNS = ("external_id", "first_name", "last_name", "node_id", "occurrence", "effect",

@@ -51,6 +51,18 @@ class Paging(ma.Schema):
     offset = QueryInt(0, 10**7, 0, metadata={"description": "rows to skip"})
 
 
+class DeliveryCounts(ma.Schema):
+    sent = ma.fields.Integer()
+    delivered = ma.fields.Integer()
+    bounced = ma.fields.Integer(metadata={
+        "description": "not delivered for good: bounced, dropped, undelivered, failed"})
+    opened = ma.fields.Integer()
+    clicked = ma.fields.Integer()
+
+
+DELIVERY_DOC = "what became of the messages sent, as the providers reported it"
+
+
 class CampaignSummary(ma.Schema):
     key = ma.fields.String()
     name = ma.fields.String()
@@ -58,6 +70,8 @@ class CampaignSummary(ma.Schema):
     purpose = ma.fields.String()
     timezone = ma.fields.String()
     version = ma.fields.Integer()
+    delivery = ma.fields.Nested(DeliveryCounts, metadata={
+        "description": f"{DELIVERY_DOC} (all the campaign's runs; in the list only)"})
 
 
 class CampaignOut(CampaignSummary):
@@ -257,6 +271,12 @@ class MessageOut(ma.Schema):
     sent_at = UtcDateTime(allow_none=True)
     attempts = ma.fields.Integer()
     last_error = ma.fields.String(allow_none=True)
+    delivery_status = ma.fields.String(allow_none=True, metadata={
+        "description": "as the provider reported it: deferred, delivered, bounced, dropped, "
+                       "complained, undelivered, failed"})
+    delivered_at = UtcDateTime(allow_none=True)
+    opened_at = UtcDateTime(allow_none=True, metadata={"description": "the first open"})
+    clicked_at = UtcDateTime(allow_none=True, metadata={"description": "the first click"})
 
 
 class RunsArgs(Paging):
@@ -296,6 +316,7 @@ class RunRow(ma.Schema):
     error = ma.fields.String(allow_none=True)
     started_at = UtcDateTime()
     finished_at = UtcDateTime(allow_none=True)
+    delivery = ma.fields.Nested(DeliveryCounts, metadata={"description": DELIVERY_DOC})
 
 
 class MessagesArgs(Paging):

@@ -187,10 +187,14 @@ nf.editorNodes = ({boot, editor, editable, touched}) => {
         }, true)), "content")];
       if (!inline) {
         rows.push(field("Template", select_(boot.templates.map((t) => [t.key, `${t.name || t.key} (${t.channel})`]),
-                                            c.template, put("template")), "template"));
+                                            c.template, update((v) => {
+          c.template = v;
+          const chosen = boot.templates.find((t) => t.key === v);
+          if (!chosen || chosen.channel !== "email") delete c.tracking;
+        }, true)), "template"));
       } else {
         rows.push(field("Channel", select_([["email", "email"], ["sms", "sms"]], c.channel,
-          update((v) => { c.channel = v; delete c.transliterate; }, true)), "channel"));
+          update((v) => { c.channel = v; delete c.transliterate; delete c.tracking; }, true)), "channel"));
         if (c.channel === "email") rows.push(field("Subject", text(c.subject, put("subject")), "subject"));
         rows.push(field("Body", text(c.body, put("body"), {rows: 5}), "body"));
         if (c.channel === "sms") {
@@ -201,6 +205,20 @@ nf.editorNodes = ({boot, editor, editable, touched}) => {
       }
       rows.push(field("Reply-to (empty = workspace default)", text(c.reply_to, put("reply_to"), {type: "email"}), "reply_to"));
       rows.push(field("Sender", text(c.sender, put("sender")), "sender"));
+      const template = !inline && boot.templates.find((t) => t.key === c.template);
+      if ((inline ? c.channel : template && template.channel) === "email") {
+        // Open and click tracking (SendGrid's); off unless asked.
+        const setTracking = put("tracking");
+        for (const [name, label] of [["opens", "Track opens"], ["clicks", "Track link clicks"]]) {
+          const box = el("input", {type: "checkbox", checked: Boolean(c.tracking && c.tracking[name])});
+          box.addEventListener("change", () => {
+            const now = {...(c.tracking || {})};
+            if (box.checked) now[name] = true; else delete now[name];
+            setTracking(Object.keys(now).length ? now : undefined);
+          });
+          rows.push(field(label, box, `tracking.${name}`));
+        }
+      }
       const when = c.send_at || (c.send_at = {mode: "now"});
       rows.push(field("Send", select_([["now", "as soon as possible"], ["delay", "after a delay"],
         ["at", "at a time of day"], ["datetime", "at a date and time"]], when.mode,
