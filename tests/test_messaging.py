@@ -169,8 +169,9 @@ def test_sendgrid_faults(ws: Db, script: list[Reply], final: str, attempts: int,
         channel = SendGridChannel("SG.k", host=fake.url, timeout=0.5)
         now = NOW
         for _ in range(5):
+            # One request at a time: the script's answers go to ona's, then jonas's, in order.
             dispatch(ws.engine, SETTINGS, {"email": channel, "sms": RecordingChannel()},
-                     now=now, batch_size=1)
+                     now=now, batch_size=1, in_flight=1)
             now += timedelta(hours=7)  # past any backoff
     ona = next(m for m in messages(ws) if m.external_id == "ona")
     assert (ona.status, ona.attempts, ona.last_error) == (final, attempts, error)
