@@ -33,6 +33,7 @@ from engine.channels.base import Channel, Outcome
 from engine.config import Settings
 from engine.db import write_transaction
 from engine.message_context import bonuses, customer_figures, load_batch
+from engine.messaging.caps import caps_of
 from engine.messaging.claims import LEASED, Heartbeat, claim
 from engine.messaging.outcomes import Batch, DispatchStats, record
 from engine.models import Message
@@ -46,8 +47,10 @@ log = logging.getLogger("nudgeflow.outbox")
 def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int,
           heartbeat: Heartbeat) -> Batch:
     """Claim a batch, load and render it, take credit."""
+    with engine.connect() as conn:
+        workspace = workspace_settings(conn)
     claimed = claim(engine, now or utcnow(), limit,
-                    timedelta(seconds=settings.dispatch_lease_seconds))
+                    timedelta(seconds=settings.dispatch_lease_seconds), caps_of(workspace))
     heartbeat.hold(claimed)
     batch = Batch(claimed, now is not None, DispatchStats(claimed=len(claimed.rows)))
     if not claimed.rows:
@@ -64,7 +67,7 @@ def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int,
         awarded = bonuses(conn, rows) if any("bonus" in n.variables for n in needs) else {}
         batch.metered = {ch for ch, balance in credits.balances(conn).items()
                          if balance is not None}
-        consent = workspace_settings(conn)["consent_mode"] != "ignore"
+        consent = workspace["consent_mode"] != "ignore"
     batch.items = prepare(rows, figures, awarded, settings, claimed.now, consent)
     batch.sendable = _take_credit(engine, batch)
     return batch

@@ -9,6 +9,8 @@ from typing import Any
 import marshmallow as ma
 
 from engine.contacts import SMS_SENDER, SMS_SENDER_RULE
+from engine.messaging.caps import CapSchema
+from engine.quiet_hours import QuietHoursSchema
 from engine.limits import INT32_MAX, fits
 from engine.models import ApiToken, User
 from engine.segments.dates import DAY_RANGE, day_problem
@@ -319,6 +321,11 @@ class CancelOut(Count):
         "description": "messages a dispatcher already holds: they end as the provider answers"})
 
 
+class QuietHoursDefaults(ma.Schema):
+    email = ma.fields.Nested(QuietHoursSchema, allow_none=True, load_default=None)
+    sms = ma.fields.Nested(QuietHoursSchema, allow_none=True, load_default=None)
+
+
 class SettingsIO(ma.Schema):
     consent_mode = ma.fields.String(validate=ma.validate.OneOf(("require", "ignore")))
     reply_to = ma.fields.Email(allow_none=True)
@@ -326,6 +333,12 @@ class SettingsIO(ma.Schema):
     sms_sender = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(
         SMS_SENDER, error=SMS_SENDER_RULE), metadata={
             "description": "SMS sender (default: NUDGEFLOW_TWILIO_FROM)"})
+    quiet_hours = ma.fields.Nested(QuietHoursDefaults, metadata={
+        "description": "Per channel, the daily window in which no message goes out, read in "
+                       "the customer's time zone (else the campaign's); null = none"})
+    frequency_caps = ma.fields.List(ma.fields.Nested(CapSchema), metadata={
+        "description": "At most `max` messages of a channel (and purpose) per customer in "
+                       "`days` days; over it `skip` or `delay`"})
 
 
 class CreditsIn(ma.Schema):
