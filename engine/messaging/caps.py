@@ -74,17 +74,18 @@ class Candidate:
     caps: tuple[int, ...]  # indexes of the caps that hold it back
 
 
-def admit(conn: Connection, due: Any, caps: Sequence[Cap], now: datetime) -> list[int]:
-    """The ids among the due messages that `due` (a SELECT of message ids, in claim order)
-    picks which fit the caps; the others are skipped or delayed here. Runs inside the claim's
-    transaction."""
+def admit(conn: Connection, due: Any, caps: Sequence[Cap], now: datetime
+          ) -> tuple[int, list[int]]:
+    """How many due messages `due` (a SELECT of message ids, in claim order) picked, and the
+    ids of those that fit the caps; the others are skipped or delayed here. Runs inside the
+    claim's transaction."""
     pick = due.with_only_columns(Message.id, Message.customer_id, Message.channel,
                                  Message.campaign_id, Message.node_id)
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     rows = conn.execute(pick).all()
     if not rows:
-        return []
+        return 0, []
     campaigns = {r.id: r for r in conn.execute(
         select(Campaign.id, Campaign.purpose, Campaign.graph)
         .where(among(conn, Campaign.id, {r.campaign_id for r in rows})))}
@@ -98,7 +99,7 @@ def admit(conn: Connection, due: Any, caps: Sequence[Cap], now: datetime) -> lis
         if mine and (r.campaign_id, r.node_id) not in ignoring:
             held.append(Candidate(r.id, r.customer_id, r.channel, purpose, mine))
     if not held:
-        return [r.id for r in rows]
+        return len(rows), [r.id for r in rows]
     _lock(conn, {(c.customer_id, c.channel) for c in held})
     counts, oldest = _counted(conn, caps, {c.customer_id for c in held}, now)
     skipped: list[int] = []
@@ -118,7 +119,7 @@ def admit(conn: Connection, due: Any, caps: Sequence[Cap], now: datetime) -> lis
     if delayed:
         DELAY.run(conn, [{"id": i, "send_after": t} for i, t in delayed.items()])
     out = set(skipped) | set(delayed)
-    return [r.id for r in rows if r.id not in out]
+    return len(rows), [r.id for r in rows if r.id not in out]
 
 
 DELAY = BulkUpdate(Message.__table__, Message.status == "queued", {}, ("send_after",))

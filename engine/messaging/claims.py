@@ -70,10 +70,13 @@ def claim(engine: Engine, now: datetime, limit: int, lease: timedelta = LEASE,
         due = (select(Message.id).where(Message.status == "queued", Message.send_after <= now)
                .order_by(Message.send_after, Message.id))
         rows = _lease(conn, expired.limit(limit), now + lease, token)
-        if len(rows) < limit and caps:
-            admitted = admit(conn, due.limit(limit - len(rows)), caps, now)
+        while len(rows) < limit and caps:  # until full, or no more are due
+            wanted = limit - len(rows)
+            picked, admitted = admit(conn, due.limit(wanted), caps, now)
             rows += _lease_ids(conn, admitted, now + lease, token)
-        elif len(rows) < limit:
+            if picked < wanted:
+                break
+        if len(rows) < limit and not caps:
             rows += _lease(conn, due.limit(limit - len(rows)), now + lease, token)
     return Claim(token, now, sorted(rows, key=lambda r: r.id), started)
 
