@@ -148,9 +148,10 @@ def test_frequency_caps_settings_are_validated(app: Flask, db: Db) -> None:
 @pytest.mark.slow
 def test_two_real_dispatchers_let_exactly_two_through(db: Db, tmp_path: Path,
                                                      cli_env: dict[str, str]) -> None:
-    people = 30
-    world(db, tmp_path, [TWO_A_WEEK], [campaign(k) for k in ("a", "b", "c", "d")],
-          people=people)
+    # Few customers, many campaigns, small batches: the two dispatchers' claims keep meeting
+    # on the same customers.
+    people, campaigns = 4, "abcdefgh"
+    world(db, tmp_path, [TWO_A_WEEK], [campaign(k) for k in campaigns], people=people)
     log = tmp_path / "dispatchers.log"
     with accepting_provider(Faults(refuse=0, slow=0, delay=(0.0, 0.01))) as fake:
         env = {**os.environ, **cli_env, "PYTHONPATH": str(ROOT),
@@ -160,7 +161,7 @@ def test_two_real_dispatchers_let_exactly_two_through(db: Db, tmp_path: Path,
         with log.open("ab") as out:
             dispatchers = [subprocess.Popen(
                 [sys.executable, "-m", "engine", "dispatch", "--interval", "1",
-                 "--batch-size", "7"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                 "--batch-size", "3"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
                 for _ in range(2)]
         try:
             deadline = time.monotonic() + 120
@@ -180,4 +181,4 @@ def test_two_real_dispatchers_let_exactly_two_through(db: Db, tmp_path: Path,
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     assert accepted == {f"+2782{i:07d}": 2 for i in range(people)}
     statuses = Counter(s for s, _ in outcomes(db).values())
-    assert statuses == {"sent": 2 * people, "skipped": 2 * people}
+    assert statuses == {"sent": 2 * people, "skipped": (len(campaigns) - 2) * people}
