@@ -216,6 +216,27 @@ class DraftRenderIn(RenderIn):
     template = ma.fields.Nested(TemplateSchema, required=True)
 
 
+class TestSendIn(RenderIn):
+    to = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=320), metadata={
+        "description": "the email address or phone number the test goes to"})
+
+
+class DraftTestSendIn(TestSendIn):
+    template = ma.fields.Nested(TemplateSchema, required=True)
+
+
+class TestSendOut(ma.Schema):
+    id = ma.fields.Integer()
+    status = ma.fields.String(metadata={"description": "sent or failed (what the provider said)"})
+    channel = ma.fields.String()
+    to = ma.fields.String()
+    customer = ma.fields.String()
+    subject = ma.fields.String(allow_none=True)
+    body = ma.fields.String()
+    provider_id = ma.fields.String(allow_none=True)
+    error = ma.fields.String(allow_none=True)
+
+
 class RenderOut(ma.Schema):
     subject = ma.fields.String(allow_none=True)
     body = ma.fields.String()
