@@ -24,11 +24,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.contacts import normalise_email, normalise_phone
-from engine.quiet_hours import is_zone
 from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
 from engine.limits import column_problems, strict_loads, value_problems
 from engine.models import Customer, Invoice, birth_mmdd
+from engine.quiet_hours import is_zone
 
 BATCH = 2000
 CUSTOMER_TEXT = ("first_name", "last_name", "gender", "branch", "region", "status")

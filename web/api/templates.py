@@ -6,12 +6,11 @@ from datetime import date
 from typing import Any
 
 from flask import current_app
-from flask_login import current_user
 from flask.views import MethodView
+from flask_login import current_user
 from sqlalchemy import select
 
 from engine import sms
-from engine.channels import channels_for
 from engine.activity import customer_id
 from engine.campaigns import (
     check_campaigns_using,
@@ -20,6 +19,7 @@ from engine.campaigns import (
     require_key,
     save_template,
 )
+from engine.channels import channels_for
 from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
 from engine.message_context import preview_context
