@@ -4,7 +4,8 @@ the channel's provider and records each provider request's outcome with its acti
 Claims (engine.messaging.claims) are leases under a token, renewed by a heartbeat while a batch
 is worked on and taken over when a dispatcher died; outcomes (engine.messaging.outcomes) are
 written only under the token that sent the message, and no request starts on a lease that is
-not safely ahead.
+not safely ahead. Frequency caps (engine.messaging.caps) are applied inside the claim: a due
+message over a cap is skipped or delayed there, never leased.
 
 Exactly once. Each provider request's outcomes are recorded as soon as its answer arrives,
 before the next request starts, and a message recorded `sent` is never claimed again. The one

@@ -77,7 +77,9 @@ def api_schema(db: Db, tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
     import_file(db.engine, Path(__file__).parent.parent / "campaigns.example.json")
     for key in ("birthday-bonus", "past-due-blast", "installment-reminder"):
         run(db.engine, key, date(2026, 3, 2))
-    app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k"),
+    # Test sends go out through the file provider: into the test's own folder.
+    app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k",
+                                                     outbox_dir=tmp_path / "outbox"),
                       "TESTING": True})
     yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=token), token
     app.extensions["nudgeflow_engine"].dispose()

@@ -176,3 +176,7 @@ def test_the_api_upsert_takes_a_time_zone(app: Flask, db: Db) -> None:
     with db.engine.connect() as conn:
         assert conn.execute(select(Customer.timezone).where(Customer.external_id == "Z1")
                             ).scalar_one() == "Africa/Johannesburg"
+    shown = client.get("/api/v1/customers/Z1", headers=admin)
+    assert shown.status_code == 200 and shown.json["timezone"] == "Africa/Johannesburg"
+    page = client.get("/customers/Z1", headers=admin).get_data(as_text=True)
+    assert "Africa/Johannesburg" in page

@@ -164,6 +164,8 @@ class CustomerOut(CustomerBrief):
     email_opt_out = ma.fields.Boolean()
     sms_opt_out = ma.fields.Boolean()
     marketing_consent = ma.fields.Boolean()
+    timezone = ma.fields.String(allow_none=True, metadata={
+        "description": "IANA time zone; quiet hours are read in it (else the campaign's)"})
     attributes = ma.fields.Dict()
 
 
