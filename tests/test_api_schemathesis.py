@@ -53,6 +53,8 @@ VALID_BODIES: dict[str, Any] = {
     "PUT /api/v1/templates/{key}": TEMPLATES[0],
     "POST /api/v1/templates/preview": {"template": TEMPLATES[0], "customer": "D000001"},
     "POST /api/v1/templates/{key}/preview": {"customer": "D000001"},
+    "POST /api/v1/templates/test-send": {"template": TEMPLATES[0], "customer": "D000001",
+                                         "to": "+27821234567"},
     "POST /api/v1/customers/bulk": {"records": [{"external_id": "F1", "first_name": "Fuzz"}]},
     "PUT /api/v1/customers/{external_id}": {"first_name": "Fuzz"},
     "POST /api/v1/invoices/bulk": {"records": [
