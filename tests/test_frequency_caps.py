@@ -114,6 +114,23 @@ def test_over_a_delay_cap_a_message_waits_for_the_oldest_to_leave_the_window(
     assert len(sms.sent) == 2
 
 
+def test_a_message_delayed_by_a_cap_also_waits_out_the_quiet_hours(db: Db,
+                                                                   tmp_path: Path) -> None:
+    world(db, tmp_path, [{**TWO_A_WEEK, "max": 1, "over": "delay"}],
+          [campaign("a"), campaign("b")], people=1)
+    with write_transaction(db.engine) as conn:
+        conn.execute(Customer.__table__.update().values(timezone="Europe/Vilnius"))
+        set_setting(conn, "quiet_hours", {"sms": {"start": "21:00", "end": "08:00"}})
+    evening = datetime(2025, 6, 2, 19, 0)  # 22:00 in Vilnius
+    dispatch(db.engine, SETTINGS, {"email": RecordingChannel(), "sms": RecordingChannel()},
+             now=evening)
+    with db.engine.connect() as conn:
+        waiting = conn.execute(select(Message.send_after)
+                               .where(Message.status == "queued")).scalar_one()
+    # A week after the first went, 22:00 in Vilnius: inside the quiet hours, so 08:00 next day.
+    assert waiting == datetime(2025, 6, 10, 5, 0)
+
+
 def test_caps_count_their_channel_and_purpose_and_service_nodes_may_ignore_them(
         db: Db, tmp_path: Path) -> None:
     world(db, tmp_path, [{"channel": "sms", "purpose": "marketing", "max": 1, "days": 7}], [

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,8 @@ from sqlalchemy import (
 from sqlalchemy import values as sql_values
 
 from engine.bulk import BulkUpdate
-from engine.models import Activity, Campaign, Message
+from engine.models import Activity, Campaign, Customer, Message
+from engine.quiet_hours import quiet_until, window_for
 from engine.sql import among, skipping_duplicates
 
 
@@ -60,9 +61,22 @@ class Cap:
         return self.channel == channel and self.purpose in (None, purpose)
 
 
-def caps_of(settings: Mapping[str, Any]) -> list[Cap]:
-    return [Cap(c["channel"], c.get("purpose"), c["max"], c["days"], c.get("over", "skip"))
-            for c in settings.get("frequency_caps") or []]
+@dataclass(frozen=True)
+class CapRules:
+    """The workspace's caps, and its quiet hours (a delayed message waits for them too)."""
+
+    caps: tuple[Cap, ...] = ()
+    quiet_hours: Mapping[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.caps)
+
+
+def caps_of(settings: Mapping[str, Any]) -> CapRules:
+    return CapRules(tuple(Cap(c["channel"], c.get("purpose"), c["max"], c["days"],
+                              c.get("over", "skip"))
+                          for c in settings.get("frequency_caps") or []),
+                    settings.get("quiet_hours") or {})
 
 
 @dataclass(frozen=True)
@@ -74,11 +88,12 @@ class Candidate:
     caps: tuple[int, ...]  # indexes of the caps that hold it back
 
 
-def admit(conn: Connection, due: Any, caps: Sequence[Cap], now: datetime
+def admit(conn: Connection, due: Any, rules: CapRules, now: datetime
           ) -> tuple[int, list[int]]:
     """How many due messages `due` (a SELECT of message ids, in claim order) picked, and the
-    ids of those that fit the caps; the others are skipped or delayed here. Runs inside the
-    claim's transaction."""
+    ids of those that fit the caps; the others are skipped or delayed here (a delayed message
+    also waits out its quiet hours). Runs inside the claim's transaction."""
+    caps = rules.caps
     pick = due.with_only_columns(Message.id, Message.customer_id, Message.channel,
                                  Message.campaign_id, Message.node_id)
     if conn.dialect.name == "postgresql":
@@ -87,12 +102,13 @@ def admit(conn: Connection, due: Any, caps: Sequence[Cap], now: datetime
     if not rows:
         return 0, []
     campaigns = {r.id: r for r in conn.execute(
-        select(Campaign.id, Campaign.purpose, Campaign.graph)
+        select(Campaign.id, Campaign.purpose, Campaign.graph, Campaign.timezone)
         .where(among(conn, Campaign.id, {r.campaign_id for r in rows})))}
-    ignoring = {(cid, n.get("id")) for cid, c in campaigns.items()
-                for n in (c.graph or {}).get("nodes", [])
-                if (n.get("config") or {}).get("ignore_caps")}
+    configs = {(cid, n.get("id")): n.get("config") or {} for cid, c in campaigns.items()
+               for n in (c.graph or {}).get("nodes", [])}
+    ignoring = {key for key, config in configs.items() if config.get("ignore_caps")}
     held: list[Candidate] = []
+    by_id = {r.id: r for r in rows}
     for r in rows:
         purpose = campaigns[r.campaign_id].purpose
         mine = tuple(i for i, cap in enumerate(caps) if cap.applies(r.channel, purpose))
@@ -117,9 +133,29 @@ def admit(conn: Connection, due: Any, caps: Sequence[Cap], now: datetime
                                 + timedelta(days=caps[i].days) for i in over)
     _skip(conn, skipped, now)
     if delayed:
+        delayed = _after_quiet_hours(conn, delayed, [by_id[i] for i in delayed], campaigns,
+                                     configs, rules.quiet_hours)
         DELAY.run(conn, [{"id": i, "send_after": t} for i, t in delayed.items()])
     out = set(skipped) | set(delayed)
     return len(rows), [r.id for r in rows if r.id not in out]
+
+
+def _after_quiet_hours(conn: Connection, delayed: dict[int, datetime], rows: list[Any],
+                       campaigns: Mapping[int, Any], configs: Mapping[tuple[int, str], Any],
+                       defaults: Mapping[str, Any]) -> dict[int, datetime]:
+    """A delayed message's new time, moved on to the end of its quiet hours if inside them
+    (the node's, else the workspace's for the channel; in the customer's zone, else the
+    campaign's)."""
+    zones = dict(conn.execute(select(Customer.id, Customer.timezone).where(
+        among(conn, Customer.id, {r.customer_id for r in rows}))).all())
+    out = dict(delayed)
+    for r in rows:
+        window = window_for(configs.get((r.campaign_id, r.node_id), {}), r.channel,
+                            {"quiet_hours": defaults})
+        zone = zones.get(r.customer_id) or campaigns[r.campaign_id].timezone
+        if window and (later := quiet_until(out[r.id], zone, window)) is not None:
+            out[r.id] = later
+    return out
 
 
 DELAY = BulkUpdate(Message.__table__, Message.status == "queued", {}, ("send_after",))

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from engine.config import Settings
 from engine.db import write_transaction
-from engine.messaging.caps import Cap, admit
+from engine.messaging.caps import CapRules, admit
 from engine.models import Message
 from engine.sql import among
 
@@ -56,7 +55,7 @@ class Claim:
 
 
 def claim(engine: Engine, now: datetime, limit: int, lease: timedelta = LEASE,
-          caps: Sequence[Cap] = ()) -> Claim:
+          caps: CapRules | None = None) -> Claim:
     """Lease up to `limit` messages under a new token: first those whose lease ran out (a
     crashed dispatcher's), then due ones by (send_after, id), each read in index order so a
     claim costs the same for a queue of any length. Each is one UPDATE ... RETURNING; rows
