@@ -180,3 +180,18 @@ def test_the_api_upsert_takes_a_time_zone(app: Flask, db: Db) -> None:
     assert shown.status_code == 200 and shown.json["timezone"] == "Africa/Johannesburg"
     page = client.get("/customers/Z1", headers=admin).get_data(as_text=True)
     assert "Africa/Johannesburg" in page
+
+
+def test_the_messages_page_shows_the_moved_time(app: Flask, people: Db, tmp_path: Path) -> None:
+    load(people, tmp_path, campaign({"template": "hi", "quiet_hours": NIGHT,
+                                     "send_at": {"mode": "at", "time": "22:00"}}))
+    run(people.engine, "evening", date(2025, 6, 2), manual=True, now=datetime(2025, 6, 2, 12))
+    client = app.test_client()
+    page = client.get("/messages", headers=token_for(people, "viewer"))
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "2025-06-03 05:00" in text  # ona: 08:00 in Vilnius, shown in UTC
+    assert "2025-06-03 06:00" in text  # thabo: 08:00 in Johannesburg
+    activity = client.get("/api/v1/customers/ona/activity", headers=token_for(people, "viewer"))
+    assert [a["summary"] for a in activity.json] == [
+        "SMS queued (hi) for 2025-06-03 08:00 Europe/Vilnius (quiet hours)"]
