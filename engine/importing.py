@@ -28,12 +28,14 @@ from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
 from engine.limits import column_problems, strict_loads, value_problems
 from engine.models import Customer, Invoice, birth_mmdd
+from engine.quiet_hours import is_zone
 
 BATCH = 2000
 CUSTOMER_TEXT = ("first_name", "last_name", "gender", "branch", "region", "status")
 CUSTOMER_BOOL = ("email_opt_out", "sms_opt_out", "marketing_consent")
 CUSTOMER_DATE = ("birth_date", "registered_at")
-CUSTOMER_COLUMNS = {"external_id", "email", "phone", *CUSTOMER_TEXT, *CUSTOMER_BOOL, *CUSTOMER_DATE}
+CUSTOMER_COLUMNS = {"external_id", "email", "phone", "timezone", *CUSTOMER_TEXT, *CUSTOMER_BOOL,
+                    *CUSTOMER_DATE}
 INVOICE_COLUMNS = {"external_id", "customer_external_id", "amount", "currency", "due_date", "paid_at"}
 TRUE = {"yes", "y", "true", "t", "1"}
 FALSE = {"no", "n", "false", "f", "0"}
@@ -177,6 +179,17 @@ def parse_date(value: Any, column: str) -> date | None:
         raise RowError(column, f"expected an ISO date (YYYY-MM-DD), got {value!r}") from None
 
 
+def parse_timezone(value: Any, column: str) -> str | None:
+    """An IANA time zone name (Europe/Vilnius), as the zoneinfo database knows it."""
+    text = parse_text(value, column)
+    if text is None:
+        return None
+    if not is_zone(text):
+        raise RowError(column, f"unknown time zone {text!r} (expected an IANA name such as "
+                               "Europe/Vilnius)")
+    return text
+
+
 def parse_amount(value: Any, column: str) -> Decimal | None:
     if _blank(value):
         return None
@@ -222,6 +235,8 @@ def customer_row(record: dict[str, Any], region: str, warnings: Counter[str]) ->
     for column in CUSTOMER_DATE:
         if column in record:
             row[column] = parse_date(record[column], column)
+    if "timezone" in record:
+        row["timezone"] = parse_timezone(record["timezone"], "timezone")
     if "birth_date" in row:
         row["birth_mmdd"] = birth_mmdd(row["birth_date"])
     for column in CUSTOMER_BOOL:

@@ -4,7 +4,8 @@ the channel's provider and records each provider request's outcome with its acti
 Claims (engine.messaging.claims) are leases under a token, renewed by a heartbeat while a batch
 is worked on and taken over when a dispatcher died; outcomes (engine.messaging.outcomes) are
 written only under the token that sent the message, and no request starts on a lease that is
-not safely ahead.
+not safely ahead. Frequency caps (engine.messaging.caps) are applied inside the claim: a due
+message over a cap is skipped or delayed there, never leased.
 
 Exactly once. Each provider request's outcomes are recorded as soon as its answer arrives,
 before the next request starts, and a message recorded `sent` is never claimed again. The one
@@ -33,6 +34,7 @@ from engine.channels.base import Channel, Outcome
 from engine.config import Settings
 from engine.db import write_transaction
 from engine.message_context import bonuses, customer_figures, load_batch
+from engine.messaging.caps import caps_of
 from engine.messaging.claims import LEASED, Heartbeat, claim
 from engine.messaging.outcomes import Batch, DispatchStats, record
 from engine.messaging.tracking import tracking
@@ -47,8 +49,10 @@ log = logging.getLogger("nudgeflow.outbox")
 def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int,
           heartbeat: Heartbeat) -> Batch:
     """Claim a batch, load and render it, take credit."""
+    with engine.connect() as conn:
+        workspace = workspace_settings(conn)
     claimed = claim(engine, now or utcnow(), limit,
-                    timedelta(seconds=settings.dispatch_lease_seconds))
+                    timedelta(seconds=settings.dispatch_lease_seconds), caps_of(workspace))
     heartbeat.hold(claimed)
     batch = Batch(claimed, now is not None, DispatchStats(claimed=len(claimed.rows)))
     if not claimed.rows:
@@ -65,7 +69,7 @@ def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int,
         awarded = bonuses(conn, rows) if any("bonus" in n.variables for n in needs) else {}
         batch.metered = {ch for ch, balance in credits.balances(conn).items()
                          if balance is not None}
-        consent = workspace_settings(conn)["consent_mode"] != "ignore"
+        consent = workspace["consent_mode"] != "ignore"
         tracked = tracking(conn, rows)
     batch.items = prepare(rows, figures, awarded, settings, claimed.now, consent, tracked)
     batch.sendable = _take_credit(engine, batch)

@@ -1,4 +1,5 @@
-"""Workspace settings stored in the `settings` table (consent mode, sender defaults)."""
+"""Workspace settings stored in the `settings` table (consent mode, sender defaults, quiet
+hours per channel, frequency caps)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from engine.models import Setting
 
 # `sender` is the email sender; SMS go from `sms_sender`, else from the provider's own number.
 DEFAULTS: dict[str, Any] = {"consent_mode": "require", "reply_to": None, "sender": None,
-                            "sms_sender": None}
+                            "sms_sender": None, "quiet_hours": {"email": None, "sms": None},
+                            "frequency_caps": []}
 
 
 def workspace_settings(conn: Connection) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from engine.errors import Problem
 from engine.limits import fits
 from engine.models import Activity, Customer, Message
 from engine.models.base import JSONType
+from engine.quiet_hours import QuietHoursSchema, quiet_until, window_for
 from engine.sql import AnySelect, insert_new, json_object
 from nodes.base import Node, References, RunContext
 
@@ -40,6 +41,7 @@ SKIP_SUMMARIES = {
     "no_marketing_consent": "no marketing consent",
     "no_address": "no address on file",
     "invalid_address": "address is not valid",
+    "frequency_cap": "frequency cap reached",
 }
 
 
@@ -80,6 +82,9 @@ class SendMessageSchema(Schema):
     sender = fields.String(load_default=None, validate=fits(Message.sender))
     send_at = fields.Nested(SendAtSchema, load_default=lambda: {"mode": "now"})
     tracking = fields.Nested(TrackingSchema)
+    # Absent: the workspace's default for the channel; null: none for this node.
+    quiet_hours = fields.Nested(QuietHoursSchema, allow_none=True)
+    ignore_caps = fields.Boolean()  # service messages: not held back by frequency caps
 
     @validates_schema
     def _template_or_inline(self, data: dict[str, Any], **_kw: Any) -> None:
@@ -136,6 +141,11 @@ def sender(node_sender: str | None, channel: str, settings: Mapping[str, Any]) -
     (`sender`, an email address, for email; `sms_sender` for SMS), else None: the provider's
     own (NUDGEFLOW_TWILIO_FROM for SMS)."""
     return node_sender or settings.get("sender" if channel == "email" else "sms_sender")
+
+
+def _local(when: datetime, zone: str) -> str:
+    """A naive UTC moment as the customer's wall clock: "2025-06-03 08:00 Europe/Vilnius"."""
+    return f"{when.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
 
 
 class SendMessage(Node):
@@ -202,8 +212,9 @@ class SendMessage(Node):
         channel = self.channel(ctx)
         address, skip_reason = self.address(ctx)
         reason = skip_reason.label("skip_reason")
+        zone = func.coalesce(Customer.timezone, literal(ctx.campaign.timezone, String))
         candidates = (select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id,
-                             address.label("address"), reason)
+                             address.label("address"), reason, zone.label("zone"))
                       .join(Customer, Customer.id == pairs.c.customer_id).subquery())
         tally = ctx.conn.execute(select(candidates.c.skip_reason, func.count())
                                  .group_by(candidates.c.skip_reason)).all()
@@ -215,12 +226,25 @@ class SendMessage(Node):
         self._enqueue(ctx, channel, candidates)
         return passed
 
+    def _quiet(self, ctx: RunContext, channel: str, candidates: Any,
+               due: datetime) -> dict[str, datetime]:
+        """Per time zone of the candidates, when a message due at `due` may go out if that is
+        inside the quiet hours there (zones where it is not are left out)."""
+        window = window_for(self.config, channel, ctx.settings)
+        if not window:
+            return {}
+        zones = ctx.conn.execute(select(candidates.c.zone).distinct()).scalars()
+        return {z: t for z in zones if z and (t := quiet_until(due, z, window)) is not None}
+
     def _enqueue(self, ctx: RunContext, channel: str, candidates: Any) -> None:
         cfg, campaign = self.config, ctx.campaign
         template = ctx.templates.get(cfg.get("template", ""))
         due = send_after(cfg["send_at"], ctx.run_date, campaign.timezone, ctx.now)
-        reply_to = cfg["reply_to"] or ctx.settings.get("reply_to")
         c = candidates.c
+        moved = self._quiet(ctx, channel, candidates, due)
+        when = case(*((c.zone == z, literal(t, DateTime)) for z, t in moved.items()),
+                      else_=literal(due, DateTime)) if moved else literal(due, DateTime)
+        reply_to = cfg["reply_to"] or ctx.settings.get("reply_to")
         inline = null() if template else literal(
             {"subject": cfg.get("subject"), "body": cfg["body"],
              "transliterate": bool(cfg.get("transliterate"))}, JSONType)
@@ -238,7 +262,7 @@ class SendMessage(Node):
             inline.label("inline_template"),
             case((c.skip_reason.is_(None), "queued"), else_="skipped").label("status"),
             c.skip_reason,
-            literal(due, DateTime).label("send_after"),
+            when.label("send_after"),
             literal(ctx.now, DateTime).label("created_at"),
         ))
         ctx.count(self.id, "created", created)
@@ -247,6 +271,8 @@ class SendMessage(Node):
         summary = case(
             *((Message.skip_reason == r, f"{what} not sent ({label}): {text}")
               for r, text in SKIP_SUMMARIES.items()),
+            *((c.zone == z, f"{what} queued ({label}) for {_local(t, z)} (quiet hours)")
+              for z, t in moved.items()),
             else_=f"{what} queued ({label}) for {due:%Y-%m-%d %H:%M} UTC",
         )
         mine = and_(Message.campaign_id == campaign.id, Message.node_id == self.id,

@@ -53,6 +53,8 @@ VALID_BODIES: dict[str, Any] = {
     "PUT /api/v1/templates/{key}": TEMPLATES[0],
     "POST /api/v1/templates/preview": {"template": TEMPLATES[0], "customer": "D000001"},
     "POST /api/v1/templates/{key}/preview": {"customer": "D000001"},
+    "POST /api/v1/templates/test-send": {"template": TEMPLATES[0], "customer": "D000001",
+                                         "to": "+27821234567"},
     "POST /api/v1/customers/bulk": {"records": [{"external_id": "F1", "first_name": "Fuzz"}]},
     "PUT /api/v1/customers/{external_id}": {"first_name": "Fuzz"},
     "POST /api/v1/invoices/bulk": {"records": [
@@ -77,7 +79,9 @@ def api_schema(db: Db, tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
     import_file(db.engine, Path(__file__).parent.parent / "campaigns.example.json")
     for key in ("birthday-bonus", "past-due-blast", "installment-reminder"):
         run(db.engine, key, date(2026, 3, 2))
-    app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k"),
+    # Test sends go out through the file provider: into the test's own folder.
+    app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k",
+                                                     outbox_dir=tmp_path / "outbox"),
                       "TESTING": True})
     yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=token), token
     app.extensions["nudgeflow_engine"].dispose()

@@ -113,6 +113,33 @@ def test_an_email_address_is_refused_as_an_sms_sender(ona: Db, tmp_path: Path) -
         "'billing@example.com'"]
 
 
+@pytest.mark.parametrize(("message", "expected"), [
+    ({"channel": "sms", "body": "Hi", "sender": "TwelveLetter"},
+     "expected an E.164 number (+27821234567) or up to 11 letters and digits for an SMS, got "
+     "'TwelveLetter'"),
+    ({"channel": "sms", "body": "Hi", "sender": "billing@example.com"},
+     "expected an E.164 number (+27821234567) or up to 11 letters and digits for an SMS, got "
+     "'billing@example.com'"),
+    ({"channel": "email", "subject": "Hi", "body": "Hi", "sender": "+27821234567"},
+     "expected an email address for an email, got '+27821234567'"),
+])
+def test_an_inline_message_sender_is_checked_for_its_channel(ona: Db, tmp_path: Path,
+                                                             message: dict[str, Any],
+                                                             expected: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        load(ona, tmp_path, [], [campaign("c", message)])
+    assert [str(p).rsplit("sender: ", 1)[1] for p in caught.value.problems] == [expected]
+
+
+def test_an_inline_sms_goes_from_its_node_sender(ona: Db, tmp_path: Path) -> None:
+    load(ona, tmp_path, [], [campaign("c", {"channel": "sms", "body": "Hi",
+                                            "sender": "Nudgeflow"})])
+    assert run(ona.engine, "c", DAY, now=NOW).status == "completed"
+    sms = RecordingChannel()
+    dispatch(ona.engine, SETTINGS, {"email": RecordingChannel(), "sms": sms}, now=NOW)
+    assert [(m.to, m.sender, m.body) for m in sms.sent] == [("+37061234567", "Nudgeflow", "Hi")]
+
+
 def test_the_sms_sender_setting_is_validated(app: Flask, db: Db) -> None:
     client, admin = app.test_client(), token_for(db, "admin")
     bad = client.put("/api/v1/settings", json={"sms_sender": "billing@example.com"},

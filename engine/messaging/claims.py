@@ -24,7 +24,9 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from engine.config import Settings
 from engine.db import write_transaction
+from engine.messaging.caps import CapRules, admit
 from engine.models import Message
+from engine.sql import among
 
 log = logging.getLogger("nudgeflow.outbox")
 LEASE = timedelta(seconds=Settings.dispatch_lease_seconds)
@@ -52,11 +54,13 @@ class Claim:
         return self.now + timedelta(seconds=time.monotonic() - self.started)
 
 
-def claim(engine: Engine, now: datetime, limit: int, lease: timedelta = LEASE) -> Claim:
+def claim(engine: Engine, now: datetime, limit: int, lease: timedelta = LEASE,
+          caps: CapRules | None = None) -> Claim:
     """Lease up to `limit` messages under a new token: first those whose lease ran out (a
     crashed dispatcher's), then due ones by (send_after, id), each read in index order so a
     claim costs the same for a queue of any length. Each is one UPDATE ... RETURNING; rows
-    come back by id."""
+    come back by id. With frequency caps, due messages over a cap are skipped or delayed
+    instead, in the same transaction (engine.messaging.caps)."""
     token = uuid.uuid4().hex
     started = time.monotonic()
     with write_transaction(engine) as conn:
@@ -65,7 +69,13 @@ def claim(engine: Engine, now: datetime, limit: int, lease: timedelta = LEASE) -
         due = (select(Message.id).where(Message.status == "queued", Message.send_after <= now)
                .order_by(Message.send_after, Message.id))
         rows = _lease(conn, expired.limit(limit), now + lease, token)
-        if len(rows) < limit:
+        while len(rows) < limit and caps:  # until full, or no more are due
+            wanted = limit - len(rows)
+            picked, admitted = admit(conn, due.limit(wanted), caps, now)
+            rows += _lease_ids(conn, admitted, now + lease, token)
+            if picked < wanted:
+                break
+        if len(rows) < limit and not caps:
             rows += _lease(conn, due.limit(limit - len(rows)), now + lease, token)
     return Claim(token, now, sorted(rows, key=lambda r: r.id), started)
 
@@ -79,6 +89,15 @@ def _lease(conn: Connection, which: Select[Any], until: datetime, token: str) ->
             which.with_for_update(skip_locked=True).scalar_subquery()))
     return list(conn.execute(
         update(Message).where(taken)
+        .values(status="sending", lease_until=until, claim_token=token)
+        .returning(*CLAIMED)))
+
+
+def _lease_ids(conn: Connection, ids: list[int], until: datetime, token: str) -> list[Any]:
+    if not ids:
+        return []
+    return list(conn.execute(
+        update(Message).where(among(conn, Message.id, ids))
         .values(status="sending", lease_until=until, claim_token=token)
         .returning(*CLAIMED)))
 

@@ -1,8 +1,7 @@
 """Open and click tracking, as the send-message node that queued an email asks for it
 (`"tracking": {"opens": true, "clicks": true}`).
 
-The outbox row does not carry it: the dispatcher reads the nodes' configs from the graphs of the
-batch's campaigns, once per batch, so a node edited while its emails wait applies to them."""
+The outbox row does not carry it: see engine.messaging.node_configs."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from engine.messaging.node_configs import node_configs
 from engine.models import Campaign
 
 TRACKED = ("opens", "clicks")
@@ -23,12 +23,10 @@ def tracking(conn: Connection, rows: Iterable[Any]) -> dict[tuple[int, str], fro
     if not wanted:
         return {}
     out = {}
-    graphs = conn.execute(select(Campaign.id, Campaign.graph)
-                          .where(Campaign.id.in_(sorted({c for c, _ in wanted}))))
-    for campaign_id, graph in graphs:
-        for node in (graph or {}).get("nodes") or ():
-            key = (campaign_id, node.get("id"))
-            asked = (node.get("config") or {}).get("tracking") or {}
-            if key in wanted and (on := frozenset(k for k in TRACKED if asked.get(k) is True)):
-                out[key] = on
+    configs = node_configs(conn.execute(select(Campaign.id, Campaign.graph).where(
+        Campaign.id.in_(sorted({c for c, _ in wanted})))))
+    for key, config in configs.items():
+        asked = config.get("tracking") or {}
+        if key in wanted and (on := frozenset(k for k in TRACKED if asked.get(k) is True)):
+            out[key] = on
     return out

@@ -94,7 +94,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     db = Db(engine, url)
     world(db, tmp_path)
     app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=url, secret_key="k",
-                                                     outbox_dir=str(tmp_path / "outbox"))})
+                                                     outbox_dir=tmp_path / "outbox")})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

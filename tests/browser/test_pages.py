@@ -264,3 +264,43 @@ def test_every_page_fits_1280x800(page: Any, site: Site) -> None:
     page.goto(f"{site.url}/customers/C4")
     expect(page.locator("h1")).to_contain_text("<img src=x onerror=alert(1)> <b>Eve</b>")
     assert page.locator("h1 img, h1 b").count() == 0
+
+
+def test_a_test_send_from_the_template_page(page: Any, site: Site, tmp_path: Any) -> None:
+    log_in(page, site)
+    page.goto(f"{site.url}/templates/new")
+    page.get_by_label("Key").fill("greeting")
+    page.get_by_label("Channel").select_option("sms")
+    page.get_by_label("Body").fill("Hi {{ customer.first_name }}")
+    expect(page.locator("#preview-body")).to_have_text("Hi Ana")
+    page.get_by_label("To (email address or phone number)").fill("not a phone")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.locator("#test-send-form .form-error")).to_contain_text(
+        "to: expected a phone number")
+    page.get_by_label("To (email address or phone number)").fill("+27 82 555 0101")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.locator("#test-send-form .form-done")).to_have_text("Sent to +27825550101.")
+    [written] = (tmp_path / "outbox" / "sms").iterdir()
+    assert written.read_text().startswith("To: +27825550101\n")
+    assert written.read_text().endswith("\n\nHi Ana\n")
+    with site.db.engine.connect() as conn:
+        assert conn.execute(select(Message.id)).first() is None  # a test is no message
+
+
+def test_quiet_hours_and_caps_are_set_on_the_settings_page(page: Any, site: Site) -> None:
+    log_in(page, site, "ada")
+    page.goto(f"{site.url}/settings")
+    page.get_by_label("Quiet hours", exact=True).fill('{"sms": {"start": "21:00", "end": "8am"}}')
+    page.get_by_role("button", name="Save quiet hours and caps").click()
+    expect(page.locator("#quiet_hours ~ .field-error, .form-error").filter(
+        has_text="expected HH:MM").first).to_be_visible()
+    page.get_by_label("Quiet hours", exact=True).fill('{"sms": {"start": "21:00", "end": "08:00"}}')
+    page.get_by_label("Frequency caps", exact=True).fill(
+        '[{"channel": "sms", "max": 2, "days": 7, "over": "delay"}]')
+    page.get_by_role("button", name="Save quiet hours and caps").click()
+    expect(page.locator(".form-done").nth(1)).to_have_text("Saved.")
+    with site.db.engine.connect() as conn:
+        settings = dict(conn.execute(select(Setting.key, Setting.value)).all())
+    assert settings["quiet_hours"] == {"sms": {"start": "21:00", "end": "08:00"}, "email": None}
+    assert settings["frequency_caps"] == [{"channel": "sms", "purpose": None, "max": 2,
+                                           "days": 7, "over": "delay"}]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -36,6 +37,17 @@ def register_converters(app: Flask, api: Api) -> None:
         return {"type": "string", "pattern": f"^{ExternalIdConverter.regex}$"}
 
     api.register_converter(ExternalIdConverter, schema)
+    api.ma_plugin.converter.add_attribute_function(nullable_nested)
+
+
+def nullable_nested(_converter: Any, field: Any, ret: dict[str, Any], **_kw: Any
+                    ) -> dict[str, Any]:
+    """A nullable Nested is "the schema or null", not apispec's "the schema or any object"."""
+    any_of = ret.get("anyOf")
+    if isinstance(field, ma.fields.Nested) and field.allow_none and any_of and len(any_of) == 2:
+        del ret["anyOf"]
+        return {"allOf": any_of[:1], "nullable": True}
+    return {}
 
 
 def blueprints() -> list[Blueprint]:

@@ -10,7 +10,9 @@ import marshmallow as ma
 
 from engine.contacts import SMS_SENDER, SMS_SENDER_RULE
 from engine.limits import INT32_MAX, fits
+from engine.messaging.caps import CapSchema
 from engine.models import ApiToken, User
+from engine.quiet_hours import QuietHoursSchema
 from engine.segments.dates import DAY_RANGE, day_problem
 from engine.templates import TemplateSchema
 from engine.users import MIN_PASSWORD
@@ -176,6 +178,8 @@ class CustomerOut(CustomerBrief):
     email_opt_out = ma.fields.Boolean()
     sms_opt_out = ma.fields.Boolean()
     marketing_consent = ma.fields.Boolean()
+    timezone = ma.fields.String(allow_none=True, metadata={
+        "description": "IANA time zone; quiet hours are read in it (else the campaign's)"})
     attributes = ma.fields.Dict()
 
 
@@ -226,6 +230,27 @@ class RenderIn(ma.Schema):
 
 class DraftRenderIn(RenderIn):
     template = ma.fields.Nested(TemplateSchema, required=True)
+
+
+class TestSendIn(RenderIn):
+    to = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=320), metadata={
+        "description": "the email address or phone number the test goes to"})
+
+
+class DraftTestSendIn(TestSendIn):
+    template = ma.fields.Nested(TemplateSchema, required=True)
+
+
+class TestSendOut(ma.Schema):
+    id = ma.fields.Integer()
+    status = ma.fields.String(metadata={"description": "sent or failed (what the provider said)"})
+    channel = ma.fields.String()
+    to = ma.fields.String()
+    customer = ma.fields.String()
+    subject = ma.fields.String(allow_none=True)
+    body = ma.fields.String()
+    provider_id = ma.fields.String(allow_none=True)
+    error = ma.fields.String(allow_none=True)
 
 
 class RenderOut(ma.Schema):
@@ -340,6 +365,11 @@ class CancelOut(Count):
         "description": "messages a dispatcher already holds: they end as the provider answers"})
 
 
+class QuietHoursDefaults(ma.Schema):
+    email = ma.fields.Nested(QuietHoursSchema, allow_none=True, load_default=None)
+    sms = ma.fields.Nested(QuietHoursSchema, allow_none=True, load_default=None)
+
+
 class SettingsIO(ma.Schema):
     consent_mode = ma.fields.String(validate=ma.validate.OneOf(("require", "ignore")))
     reply_to = ma.fields.Email(allow_none=True)
@@ -347,6 +377,12 @@ class SettingsIO(ma.Schema):
     sms_sender = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(
         SMS_SENDER, error=SMS_SENDER_RULE), metadata={
             "description": "SMS sender (default: NUDGEFLOW_TWILIO_FROM)"})
+    quiet_hours = ma.fields.Nested(QuietHoursDefaults, metadata={
+        "description": "Per channel, the daily window in which no message goes out, read in "
+                       "the customer's time zone (else the campaign's); null = none"})
+    frequency_caps = ma.fields.List(ma.fields.Nested(CapSchema), metadata={
+        "description": "At most `max` messages of a channel (and purpose) per customer in "
+                       "`days` days; over it `skip` or `delay`"})
 
 
 class CreditsIn(ma.Schema):

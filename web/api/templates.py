@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
+from flask_login import current_user
 from sqlalchemy import select
 
 from engine import sms
@@ -18,13 +19,23 @@ from engine.campaigns import (
     require_key,
     save_template,
 )
+from engine.channels import channels_for
 from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
 from engine.message_context import preview_context
 from engine.models import Template
 from engine.templates import TemplateSchema, is_html, render, render_error
+from engine.test_sends import address, send_test
 from web.api import Blueprint
-from web.api.schemas import DraftRenderIn, RenderIn, RenderOut, TemplateOut
+from web.api.schemas import (
+    DraftRenderIn,
+    DraftTestSendIn,
+    RenderIn,
+    RenderOut,
+    TemplateOut,
+    TestSendIn,
+    TestSendOut,
+)
 from web.db import engine
 
 blp = Blueprint("templates", __name__, url_prefix="/api/v1/templates",
@@ -115,3 +126,32 @@ class Preview(MethodView):
     def post(self, args: dict[str, Any], key: str) -> Any:
         """Render for a chosen customer, with SMS encoding and parts."""
         return _render_for(_one(key), args["customer"])
+
+
+def _test_send(template: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    settings = current_app.config["NUDGEFLOW_SETTINGS"]
+    to = address(template["channel"], args["to"], settings.default_region)
+    rendered = _render_for(template, args["customer"])
+    return send_test(engine(), channels_for(settings), template, rendered, args["customer"],
+                     to, current_user.name)
+
+
+@blp.route("/test-send")
+class DraftTestSend(MethodView):
+    @blp.arguments(DraftTestSendIn)
+    @blp.response(201, TestSendOut)
+    def post(self, args: dict[str, Any]) -> Any:
+        """Send a template not saved yet, rendered for a customer, to an address now (a test:
+        no campaign, no credit, not in the customer's timeline)."""
+        return _test_send(args["template"], args)
+
+
+@blp.route("/<key>/test-send")
+class TestSend(MethodView):
+    @blp.arguments(TestSendIn)
+    @blp.response(201, TestSendOut)
+    def post(self, args: dict[str, Any], key: str) -> Any:
+        """Send this template, rendered for a customer, to an address now (a test: no
+        campaign, no credit, not in the customer's timeline); the answer says what the provider
+        did."""
+        return _test_send(_one(key), args)

@@ -108,6 +108,15 @@ const nf = (() => {
     message(form.querySelector(".form-error"), "");
   }
 
+  // A <textarea data-json> holds a JSON value (settings' quiet hours and frequency caps).
+  function parseJson(field) {
+    try {
+      return JSON.parse(field.value);
+    } catch (_error) {
+      return field.value;  // sent as text: the API names the field and what it expected
+    }
+  }
+
   function formValues(form) {
     const body = {};
     for (const field of form.elements) {
@@ -115,6 +124,7 @@ const nf = (() => {
       if (field.type === "checkbox") body[field.name] = field.checked;
       else if (field.type === "number") body[field.name] = field.value === "" ? null : Number(field.value);
       else if (field.value === "" && field.dataset.empty === "null") body[field.name] = null;
+      else if ("json" in field.dataset) body[field.name] = parseJson(field);
       else body[field.name] = field.value;
     }
     return body;

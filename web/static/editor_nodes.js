@@ -230,6 +230,21 @@ nf.editorNodes = ({boot, editor, editable, touched}) => {
         rows.push(field("Date and time (UTC, at most 14 days after the run)",
           text((when.value || "").slice(0, 16), (v) => setWhen("value")(v && `${v}:00+00:00`), {type: "datetime-local"}), "value"));
       }
+      // Quiet hours: absent = the workspace's default for the channel, null = none.
+      const quiet = !("quiet_hours" in c) ? "default" : c.quiet_hours === null ? "none" : "window";
+      rows.push(field("Quiet hours (customer's time zone)", select_([["default", "the workspace default"],
+        ["none", "none"], ["window", "from ... until ..."]], quiet, update((v) => {
+          if (v === "default") delete c.quiet_hours;
+          else c.quiet_hours = v === "none" ? null : {start: "21:00", end: "08:00"};
+        }, true)), "quiet_hours"));
+      if (quiet === "window") {
+        const setQuiet = (name) => (v) => { c.quiet_hours[name] = v; touched(); };
+        rows.push(field("Quiet from", text(c.quiet_hours.start, setQuiet("start"), {type: "time"}), "start"));
+        rows.push(field("Quiet until", text(c.quiet_hours.end, setQuiet("end"), {type: "time"}), "end"));
+      }
+      const caps = el("input", {type: "checkbox", checked: Boolean(c.ignore_caps)});
+      caps.addEventListener("change", () => put("ignore_caps")(caps.checked || undefined));
+      rows.push(field("Ignore frequency caps (service messages)", caps, "ignore_caps"));
       return rows;
     },
   };

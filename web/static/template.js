@@ -82,5 +82,25 @@
   showChannel();
   preview();
 
+  // Test send: what the preview shows, sent now to the address given (the draft as it is).
+  const testForm = document.getElementById("test-send-form");
+  if (testForm) {
+    testForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const done = testForm.querySelector(".form-done");
+      const failed = testForm.querySelector(".form-error");
+      done.textContent = "";
+      try {
+        const out = await api("POST", "/api/v1/templates/test-send",
+                              {template: doc(), customer: customer.value, to: testForm.elements.to.value});
+        message(failed, out.status === "sent" ? "" : `Not sent: ${out.error}`);
+        if (out.status === "sent") done.textContent = `Sent to ${out.to}.`;
+      } catch (error) {
+        const details = (error.details || []).map((d) => `${d.path.replace("$.", "")}: ${d.message}`);
+        message(failed, details.length ? details.join("; ") : error.message);
+      }
+    });
+  }
+
   nf.bindSaveForm(form, "templates", template, () => ({...doc(), key: f.key.value}));
 })();
