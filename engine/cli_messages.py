@@ -25,11 +25,12 @@ def dispatch_cmd(ws: Workspace, once: bool, interval: int, batch_size: int) -> N
     channels = channels_for(ws.settings)
     while True:
         stats = dispatch(ws.engine, ws.settings, channels, batch_size=batch_size)
-        # The line's first five figures keep their form; the sixth shows only when it happens.
+        # The line's first five figures keep their form; the others show only when they happen.
         cancelled = (f", cancelled {stats.cancelled} (opted out since queued)"
                      if stats.cancelled else "")
+        quiet = f", {stats.deferred} wait for quiet hours to end" if stats.deferred else ""
         click.echo(f"claimed {stats.claimed}, sent {stats.sent}, retry later {stats.retried}, "
-                   f"failed {stats.failed}, held for credit {stats.held}{cancelled}")
+                   f"failed {stats.failed}, held for credit {stats.held}{cancelled}{quiet}")
         if once:
             return
         time.sleep(interval)

@@ -37,6 +37,7 @@ from engine.message_context import bonuses, customer_figures, load_batch
 from engine.messaging.caps import caps_of
 from engine.messaging.claims import LEASED, Heartbeat, claim
 from engine.messaging.outcomes import Batch, DispatchStats, record
+from engine.messaging.quiet import defer_quiet
 from engine.messaging.tracking import tracking
 from engine.models import Message
 from engine.models.base import utcnow
@@ -55,11 +56,12 @@ def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int,
                     timedelta(seconds=settings.dispatch_lease_seconds), caps_of(workspace))
     heartbeat.hold(claimed)
     batch = Batch(claimed, now is not None, DispatchStats(claimed=len(claimed.rows)))
-    if not claimed.rows:
+    due, batch.stats.deferred = defer_quiet(engine, claimed, claimed.rows, workspace)
+    if not due:
         heartbeat.release(claimed)
         return batch
     with engine.connect() as conn:
-        rows, needs = load_batch(conn, claimed.rows)
+        rows, needs = load_batch(conn, due)
         # Aggregates and awards are read only when a template of the batch uses them.
         customers = {r.customer_id for r in rows}
         today = claimed.now.date()

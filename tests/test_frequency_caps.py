@@ -100,8 +100,9 @@ def test_two_sms_a_week_let_exactly_two_through_across_three_campaigns(db: Db,
 
 def test_over_a_delay_cap_a_message_waits_for_the_oldest_to_leave_the_window(
         db: Db, tmp_path: Path) -> None:
+    # a's node has no quiet hours, so it goes at 22:00; b's takes the workspace's.
     world(db, tmp_path, [{**TWO_A_WEEK, "max": 1, "over": "delay"}],
-          [campaign("a"), campaign("b")], people=1)
+          [campaign("a", quiet_hours=None), campaign("b")], people=1)
     sms = RecordingChannel()
     dispatch(db.engine, SETTINGS, {"email": RecordingChannel(), "sms": sms}, now=NOW)
     assert len(sms.sent) == 1
@@ -116,8 +117,9 @@ def test_over_a_delay_cap_a_message_waits_for_the_oldest_to_leave_the_window(
 
 def test_a_message_delayed_by_a_cap_also_waits_out_the_quiet_hours(db: Db,
                                                                    tmp_path: Path) -> None:
+    # a's node has no quiet hours, so it goes at 22:00; b's takes the workspace's.
     world(db, tmp_path, [{**TWO_A_WEEK, "max": 1, "over": "delay"}],
-          [campaign("a"), campaign("b")], people=1)
+          [campaign("a", quiet_hours=None), campaign("b")], people=1)
     with write_transaction(db.engine) as conn:
         conn.execute(Customer.__table__.update().values(timezone="Europe/Vilnius"))
         set_setting(conn, "quiet_hours", {"sms": {"start": "21:00", "end": "08:00"}})

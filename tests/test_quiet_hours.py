@@ -195,3 +195,36 @@ def test_the_messages_page_shows_the_moved_time(app: Flask, people: Db, tmp_path
     activity = client.get("/api/v1/customers/ona/activity", headers=token_for(people, "viewer"))
     assert [a["summary"] for a in activity.json] == [
         "SMS queued (hi) for 2025-06-03 08:00 Europe/Vilnius (quiet hours)"]
+
+
+def test_a_message_that_comes_due_inside_quiet_hours_at_dispatch_waits(people: Db,
+                                                                       tmp_path: Path) -> None:
+    """Queued at noon for 20:00, outside the window; the dispatcher was down until 23:30 UTC
+    (02:30 in Vilnius, 01:30 in Johannesburg, 19:30 in New York): only jan's goes; the others
+    go back to the queue until 08:00 where their customer is, and go then."""
+    from engine.config import Settings
+    from engine.outbox import dispatch
+    from tests.fakes import RecordingChannel
+
+    load(people, tmp_path, campaign({"template": "hi", "quiet_hours": NIGHT,
+                                     "send_at": {"mode": "at", "time": "20:00"}}))
+    run(people.engine, "evening", date(2025, 6, 2), manual=True, now=datetime(2025, 6, 2, 12))
+    assert queued(people)["ona"] == datetime(2025, 6, 2, 17, 0)  # 20:00 in Vilnius
+    sms = RecordingChannel()
+    settings = Settings(database_url=people.url, secret_key="x")
+    stats = dispatch(people.engine, settings, {"sms": sms, "email": RecordingChannel()},
+                     now=datetime(2025, 6, 2, 23, 30))
+    assert (stats.claimed, stats.sent, stats.deferred) == (4, 1, 3)
+    assert [o.to for o in sms.sent] == ["+12025550123"]
+    assert queued(people) | {"jan": None} == {
+        "ona": datetime(2025, 6, 3, 5, 0), "nobody": datetime(2025, 6, 3, 5, 0),
+        "thabo": datetime(2025, 6, 3, 6, 0), "jan": None}
+    with people.engine.connect() as conn:
+        statuses = dict(conn.execute(select(Customer.external_id, Message.status)
+                                     .join(Customer, Customer.id == Message.customer_id)).all())
+    assert statuses == {"ona": "queued", "nobody": "queued", "thabo": "queued", "jan": "sent"}
+    # At 08:00 in Vilnius (05:00 UTC) ona's and nobody's go; thabo's waits another hour.
+    stats = dispatch(people.engine, settings, {"sms": sms, "email": RecordingChannel()},
+                     now=datetime(2025, 6, 3, 5, 0))
+    assert (stats.sent, stats.deferred) == (2, 0)
+    assert sorted(o.to for o in sms.sent[1:]) == ["+37061234567", "+37061234568"]

@@ -36,9 +36,11 @@ class DispatchStats:
     held: int = 0
     cancelled: int = 0
     released: int = 0  # left unsent, for another claim, when a lease could not be kept
+    deferred: int = 0  # due inside their quiet hours: back in the queue until they end
 
     def add(self, other: DispatchStats) -> None:
-        for name in ("claimed", "sent", "retried", "failed", "held", "cancelled", "released"):
+        for name in ("claimed", "sent", "retried", "failed", "held", "cancelled", "released",
+                     "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
