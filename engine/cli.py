@@ -115,7 +115,7 @@ def import_invoices_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
 def import_events_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
     """Store events (CSV: id, customer, name, at, properties.NAME...; or JSON Lines); an id
     already stored is a duplicate; one bad row and nothing is stored."""
-    from engine.events import import_events
+    from engine.journeys.events import import_events
 
     result = import_events(ws.engine, file)
     if as_json:

@@ -27,8 +27,8 @@ from engine.contacts import normalise_email, normalise_phone
 from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
 from engine.limits import column_problems, strict_loads, value_problems
+from engine.messaging.quiet_hours import is_zone
 from engine.models import Customer, Invoice, birth_mmdd
-from engine.quiet_hours import is_zone
 
 BATCH = 2000
 CUSTOMER_TEXT = ("first_name", "last_name", "gender", "branch", "region", "status")

@@ -211,7 +211,7 @@ class Schedule:
                 return None
             done = catch_up(self.engine, self.settings, now, retry_failed=full or became)
             if full or became:  # events that came while no scheduler ran, over the window
-                from engine.event_runs import run_event_campaigns
+                from engine.journeys.event_runs import run_event_campaigns
 
                 done.runs += run_event_campaigns(self.engine, now, self.settings.catchup_days)
             return done
@@ -226,9 +226,9 @@ class Schedule:
                         describe_failure(exc))
 
     def events(self, now: datetime | None = None) -> list[RunResult] | None:
-        """Run the event campaigns' dates with new events (engine.event_runs) if this process
+        """Run the event campaigns' dates with new events (engine.journeys.event_runs) if this process
         leads; None on a standby process."""
-        from engine.event_runs import run_event_campaigns
+        from engine.journeys.event_runs import run_event_campaigns
 
         with self._busy:
             if not self.leadership.acquire():

@@ -27,9 +27,9 @@ from sqlalchemy import (
 from engine.contacts import SMS_SENDER, SMS_SENDER_RULE, normalise_email
 from engine.errors import Problem
 from engine.limits import fits
+from engine.messaging.quiet_hours import QuietHoursSchema, quiet_until, window_for
 from engine.models import Activity, Customer, Message
 from engine.models.base import JSONType
-from engine.quiet_hours import QuietHoursSchema, quiet_until, window_for
 from engine.sql import AnySelect, insert_new, json_object
 from nodes.base import Node, References, RunContext
 

@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from engine.activity import customer_id, timeline
 from engine.campaigns import import_file
 from engine.db import write_transaction
-from engine.events import ingest
 from engine.importing import from_list
+from engine.journeys.events import ingest
 from engine.models import Campaign, Customer, Message
 from tests.conftest import Db
 from tests.world import customer, insert_world

@@ -17,8 +17,8 @@ from engine.db import write_transaction
 from engine.errors import ValidationError
 from engine.executor import run
 from engine.importing import import_customers
+from engine.messaging.quiet_hours import quiet_until
 from engine.models import Activity, Customer, Message
-from engine.quiet_hours import quiet_until
 from engine.workspace import set_setting
 from tests.conftest import Db
 from tests.webapp import token_for

@@ -36,8 +36,8 @@ from sqlalchemy import values as sql_values
 
 from engine.bulk import BulkUpdate
 from engine.messaging.node_configs import node_configs
+from engine.messaging.quiet_hours import quiet_until, window_for
 from engine.models import Activity, Campaign, Customer, Message
-from engine.quiet_hours import quiet_until, window_for
 from engine.sql import among, skipping_duplicates
 
 

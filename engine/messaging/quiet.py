@@ -16,8 +16,8 @@ from sqlalchemy import Engine, select, update
 from engine.db import write_transaction
 from engine.messaging.claims import LEASED, Claim
 from engine.messaging.node_configs import node_configs
+from engine.messaging.quiet_hours import quiet_until, window_for
 from engine.models import Campaign, Customer, Message
-from engine.quiet_hours import quiet_until, window_for
 from engine.sql import among
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 
-from engine.events import MAX_EVENTS, ingest
 from engine.importing import from_list
+from engine.journeys.events import MAX_EVENTS, ingest
 from engine.limits import fits
 from engine.models import Customer
 from web.api import Blueprint

@@ -11,8 +11,8 @@ import marshmallow as ma
 from engine.contacts import SMS_SENDER, SMS_SENDER_RULE
 from engine.limits import INT32_MAX, fits
 from engine.messaging.caps import CapSchema
+from engine.messaging.quiet_hours import QuietHoursSchema
 from engine.models import ApiToken, User
-from engine.quiet_hours import QuietHoursSchema
 from engine.segments.dates import DAY_RANGE, day_problem
 from engine.templates import TemplateSchema
 from engine.users import MIN_PASSWORD

@@ -23,9 +23,9 @@ from engine.channels import channels_for
 from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
 from engine.message_context import preview_context
+from engine.messaging.test_sends import address, send_test
 from engine.models import Template
 from engine.templates import TemplateSchema, is_html, render, render_error
-from engine.test_sends import address, send_test
 from web.api import Blueprint
 from web.api.schemas import (
     DraftRenderIn,

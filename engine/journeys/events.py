@@ -160,7 +160,7 @@ def ingest(engine: Any, records: Iterable[Located], title: str = "events",
     with write_transaction(engine) as conn:
         # Taken once the transaction holds the write lock (SQLite): a run that starts after
         # it sees these events, and received_at is never older than a run that missed them
-        # by more than the minute job's grace (engine.event_runs).
+        # by more than the minute job's grace (engine.journeys.event_runs).
         now = now or utcnow()
         for chunk in batched(records, BATCH):
             good: list[tuple[str, dict[str, Any]]] = []
