@@ -45,6 +45,18 @@ FIELDS = {
     "unpaid_invoices": "Unpaid invoices",
     "bonus_balance": "Bonus balance",
     "days_since_last_message": "Days since last message",
+    "next_due_date": "Next due date",
+    "next_amount_due": "Next amount due",
+    "last_payment_date": "Last payment date",
+    "days_since_last_payment": "Days since last payment",
+    "owed_next_30": "Owed in the next 30 days",
+    "owed_31_60": "Owed in 31-60 days",
+    "owed_61_90": "Owed in 61-90 days",
+    "owed_91_120": "Owed in 91-120 days",
+    "owed_over_120": "Owed after 120 days",
+    "overdue_invoices": "Overdue invoices",
+    "paid_ratio": "Share paid",
+    "paid_up_on": "Paid up on",
 }
 
 ACTIVITY_KINDS = {

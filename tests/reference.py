@@ -44,7 +44,36 @@ def derived(c: dict[str, Any], d: date) -> dict[str, Any]:
     sent = [m["created_at"].date() for m in c["messages"]
             if m["status"] in ("queued", "sending", "sent", "held") and m["created_at"].date() <= d]
     out["days_since_last_message"] = (d - max(sent)).days if sent else None
+    out.update(payments(c["invoices"], d))
     return out
+
+
+def payments(invoices: list[dict[str, Any]], d: date) -> dict[str, Any]:
+    """The invoice fields of DESIGN.md's "Data sets and reports" as of d."""
+    unpaid = [i for i in invoices if i["paid_at"] is None or i["paid_at"] > d]
+    paid = [i for i in invoices if i["paid_at"] is not None and i["paid_at"] <= d]
+    ahead = [i for i in unpaid if i["due_date"] >= d]
+    nxt = min((i["due_date"] for i in ahead), default=None)
+    last = max((i["paid_at"] for i in paid), default=None)
+
+    def owed(first: int, last: int | None) -> Any:
+        return sum(i["amount"] for i in unpaid
+                   if (i["due_date"] - d).days >= first
+                   and (last is None or (i["due_date"] - d).days <= last))
+
+    total = sum(i["amount"] for i in invoices)
+    return {
+        "next_due_date": nxt,
+        "next_amount_due": sum(i["amount"] for i in ahead if i["due_date"] == nxt)
+        if nxt else None,
+        "last_payment_date": last,
+        "days_since_last_payment": (d - last).days if last else None,
+        "owed_next_30": owed(0, 30), "owed_31_60": owed(31, 60), "owed_61_90": owed(61, 90),
+        "owed_91_120": owed(91, 120), "owed_over_120": owed(121, None),
+        "overdue_invoices": sum(1 for i in unpaid if i["due_date"] < d),
+        "paid_ratio": float(sum(i["amount"] for i in paid)) / float(total) if total else None,
+        "paid_up_on": last if invoices and not unpaid else None,
+    }
 
 
 def _op(op: str, x: Any, v: Any) -> bool:

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     and_,
+    cast,
     exists,
     false,
     func,
@@ -29,8 +32,9 @@ from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.sql.expression import ColumnElement
 
 from engine.models import BonusLedger, Customer, Invoice, Message
-from engine.segments import dates
+from engine.segments import dates, payments
 from engine.segments.ops import apply_op
+from engine.segments.sqlfuncs import days_from
 
 C = Customer.__table__.c
 TYPE_OPS = {
@@ -227,6 +231,27 @@ def _days_past_due(op: str, value: Any, as_of: date) -> Bool:
     return threshold(true(), at_least, op, value)
 
 
+def _days_past_due_value(as_of: date) -> ColumnElement[Any]:
+    oldest = select(func.min(Invoice.due_date)).where(
+        _unpaid(as_of), Invoice.due_date < as_of).scalar_subquery()
+    return func.coalesce(days_from(oldest, _day(as_of)), 0)
+
+
+def _day(day: date) -> ColumnElement[Any]:
+    return cast(literal(day, Date), Date)
+
+
+def _days_since_last_payment(op: str, value: Any, as_of: date) -> Bool:
+    # Monotone in the last payment date: `>= n` is `last_payment_date <= D - n`.
+    last = payments.last_payment_date(as_of)
+    known = last.is_not(None)
+
+    def at_least(n: int) -> Bool:
+        return known if n <= 0 else _date_at_most(last, dates.shift(as_of, -n))
+
+    return threshold(known, at_least, op, value)
+
+
 def _days_since_last_message(op: str, value: Any, as_of: date) -> Bool:
     end = _midnight(as_of) + (_midnight(date(2000, 1, 2)) - _midnight(date(2000, 1, 1)))
     mine = and_(Message.customer_id == C.id, Message.status.in_(CONTACTED))
@@ -264,7 +289,7 @@ FIELDS: dict[str, Field] = {
             and_(C.email_valid, C.email.is_not(None)), op, v)),
         Field("has_valid_phone", "bool", lambda op, v, _d: compare(
             and_(C.phone_valid, C.phone.is_not(None)), op, v)),
-        Field("days_past_due", "int", _days_past_due),
+        Field("days_past_due", "int", _days_past_due, _days_past_due_value),
         _aggregate("overdue_amount", "number",
                    lambda d: _sum(Invoice.amount, _unpaid(d), Invoice.due_date < d)),
         _aggregate("outstanding_amount", "number", lambda d: _sum(Invoice.amount, _unpaid(d))),
@@ -275,5 +300,16 @@ FIELDS: dict[str, Field] = {
             BonusLedger.kind != "expiry",
             or_(BonusLedger.expires_at.is_(None), BonusLedger.expires_at > d))),
         Field("days_since_last_message", "int", _days_since_last_message),
+        # As of D over the invoices (engine/segments/payments.py).
+        _aggregate("next_due_date", "date", payments.next_due_date),
+        _aggregate("next_amount_due", "number", payments.next_amount_due),
+        _aggregate("last_payment_date", "date", payments.last_payment_date),
+        Field("days_since_last_payment", "int", _days_since_last_payment,
+              payments.days_since_last_payment),
+        *(_aggregate(name, "number", partial(payments.owed, bucket=name))
+          for name in payments.BUCKETS),
+        _aggregate("overdue_invoices", "int", payments.overdue_invoices),
+        _aggregate("paid_ratio", "number", payments.paid_ratio),
+        _aggregate("paid_up_on", "date", payments.paid_up_on),
     )
 }

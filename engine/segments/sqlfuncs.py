@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Numeric, String
+from sqlalchemy import Boolean, Integer, Numeric, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -78,3 +78,26 @@ def _postgresql(element: json_attr, compiler: Any, **kw: Any) -> str:
         "bool": f"(CASE WHEN {jtype} = 'boolean' THEN ({col} ->> {key})::boolean END)",
         "present": f"(COALESCE({jtype}, 'null') != 'null')",
     }[element.kind]
+
+
+class days_from(FunctionElement[int]):
+    """days_from(start, end): whole days from date `start` to date `end` (end - start)."""
+
+    inherit_cache = True
+    name = "days_from"
+    type = Integer()
+
+    def __init__(self, start: ColumnElement[Any], end: ColumnElement[Any]) -> None:
+        super().__init__(start, end)
+
+
+@compiles(days_from, "sqlite")
+def _days_sqlite(element: days_from, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(julianday({end}) - julianday({start}) AS INTEGER)"
+
+
+@compiles(days_from, "postgresql")
+def _days_postgresql(element: days_from, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({end} - {start})"
