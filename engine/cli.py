@@ -139,7 +139,12 @@ def seed_demo_cmd(ws: Workspace, count: int, seed: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turn our errors into a message and an exit code, never a traceback."""
-    from engine import cli_campaigns, cli_journeys, cli_messages  # noqa: F401  (register them)
+    from engine import (  # noqa: F401  (register them)
+        cli_campaigns,
+        cli_datasets,
+        cli_journeys,
+        cli_messages,
+    )
 
     ws = Workspace()
     for number, arg in enumerate(sys.argv[1:] if argv is None else argv, start=1):

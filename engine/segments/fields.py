@@ -283,12 +283,15 @@ FIELDS: dict[str, Field] = {
         *(_column(n, "date") for n in ("birth_date", "registered_at")),
         *(_column(n, "bool") for n in ("email_opt_out", "sms_opt_out", "marketing_consent")),
         Field("age", "int", _age),
-        Field("days_since_registration", "int", _days_since_registration),
+        Field("days_since_registration", "int", _days_since_registration,
+              lambda d: days_from(C.registered_at, _day(d))),
         Field("days_until_birthday", "int", _days_until_birthday),
         Field("has_valid_email", "bool", lambda op, v, _d: compare(
-            and_(C.email_valid, C.email.is_not(None)), op, v)),
+            and_(C.email_valid, C.email.is_not(None)), op, v),
+              lambda _d: and_(C.email_valid, C.email.is_not(None))),
         Field("has_valid_phone", "bool", lambda op, v, _d: compare(
-            and_(C.phone_valid, C.phone.is_not(None)), op, v)),
+            and_(C.phone_valid, C.phone.is_not(None)), op, v),
+              lambda _d: and_(C.phone_valid, C.phone.is_not(None))),
         Field("days_past_due", "int", _days_past_due, _days_past_due_value),
         _aggregate("overdue_amount", "number",
                    lambda d: _sum(Invoice.amount, _unpaid(d), Invoice.due_date < d)),

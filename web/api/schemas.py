@@ -439,3 +439,24 @@ class Records(ma.Schema):
 
     records = ma.fields.List(ma.fields.Dict(), required=True,
                              validate=ma.validate.Length(min=1, max=10_000))
+
+
+class DatasetFileArgs(ma.Schema):
+    columns = ma.fields.String(required=True, metadata={
+        "description": "comma-separated columns: customer fields, attributes.NAME, derived fields"})
+    date = day_field()
+
+
+class DatasetArgs(DatasetFileArgs):
+    limit = QueryInt(1, 1000, 100, metadata={"description": "rows per answer"})
+    after = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100), metadata={
+        "description": "the `next` of the previous answer: rows after this external_id"})
+
+
+class DatasetOut(ma.Schema):
+    columns = ma.fields.List(ma.fields.String())
+    as_of = ma.fields.String()
+    total = ma.fields.Integer(metadata={"description": "members as of the date"})
+    items = ma.fields.List(ma.fields.Dict(), metadata={"description": "rows, by column name"})
+    next = ma.fields.String(allow_none=True, metadata={
+        "description": "pass as `after` for the next page; null on the last"})

@@ -8,13 +8,21 @@ from typing import Any
 from flask.views import MethodView
 from sqlalchemy import select
 
-from engine import segments
+from engine import datasets, segments
 from engine.campaigns import SegmentSchema, delete_by_key, get_by_key, require_key, save_segment
 from engine.db import write_transaction
 from engine.models import Customer, Segment
 from web.api import Blueprint
-from web.api.csvstream import CSV_DOC, stream_csv
-from web.api.schemas import DateArgs, PreviewIn, PreviewOut, SegmentOut
+from web.api.csvstream import CSV_DOC, XLSX_DOC, stream_csv, stream_dataset
+from web.api.schemas import (
+    DateArgs,
+    DatasetArgs,
+    DatasetFileArgs,
+    DatasetOut,
+    PreviewIn,
+    PreviewOut,
+    SegmentOut,
+)
 from web.db import engine
 
 blp = Blueprint("segments", __name__, url_prefix="/api/v1/segments",
@@ -97,3 +105,38 @@ class Export(MethodView):
                 .order_by(Customer.id))
         return stream_csv(["external_id", "first_name", "last_name", "email", "phone"], stmt,
                           f"segment-{key}.csv")
+
+
+def _dataset(key: str, args: dict[str, Any]) -> datasets.DataSet:
+    with engine().connect() as conn:
+        return datasets.for_segment(conn, key, args["columns"], args["date"] or date.today())
+
+
+@blp.route("/<key>/dataset")
+class Dataset(MethodView):
+    @blp.arguments(DatasetArgs, location="query")
+    @blp.response(200, DatasetOut)
+    def get(self, args: dict[str, Any], key: str) -> Any:
+        """The segment's members with the chosen columns as of a date, a page at a time in
+        external_id order (keyset: pass `next` as `after`)."""
+        ds = _dataset(key, args)
+        with engine().connect() as conn:
+            return datasets.page(conn, ds, args["after"], args["limit"])
+
+
+@blp.route("/<key>/dataset.csv")
+class DatasetCsv(MethodView):
+    @blp.arguments(DatasetFileArgs, location="query")
+    @blp.doc(**CSV_DOC)
+    def get(self, args: dict[str, Any], key: str) -> Any:
+        """The whole data set as CSV, streamed."""
+        return stream_dataset(_dataset(key, args), "csv", f"dataset-{key}.csv")
+
+
+@blp.route("/<key>/dataset.xlsx")
+class DatasetXlsx(MethodView):
+    @blp.arguments(DatasetFileArgs, location="query")
+    @blp.doc(**XLSX_DOC)
+    def get(self, args: dict[str, Any], key: str) -> Any:
+        """The whole data set as an XLSX workbook."""
+        return stream_dataset(_dataset(key, args), "xlsx", f"dataset-{key}.xlsx")
