@@ -17,15 +17,22 @@ from sqlalchemy import Connection, Text, and_, case, cast, func, or_, select
 
 from engine.models import BonusLedger, Campaign, Customer, Invoice, Message, Template
 from engine.segments.dates import anniversary, days_until, latest_birth_for_age
-from engine.segments.fields import CONTACTED
+from engine.segments.fields import CONTACTED, FIELDS
 from engine.sql import among
 from engine.templates import references
 
 CUSTOMER_COLUMNS = [c for c in Customer.__table__.c
                     if c.name not in ("created_at", "updated_at", "birth_mmdd")]
+# Fields over the invoices as of today, read through their SQL value expressions (the same
+# SQL as segment rules and data sets), for the whole batch in one query.
+PAYMENT_FIGURES = ("next_due_date", "next_amount_due", "last_payment_date",
+                   "days_since_last_payment", "owed_next_30", "owed_31_60", "owed_61_90",
+                   "owed_91_120", "owed_over_120", "overdue_invoices", "paid_ratio", "paid_up_on")
+MONEY_FIGURES = {"next_amount_due", "owed_next_30", "owed_31_60", "owed_61_90", "owed_91_120",
+                 "owed_over_120"}
 # Customer fields that take a query over invoices, the ledger or messages.
 FIGURES = ("days_past_due", "overdue_amount", "outstanding_amount", "unpaid_invoices",
-           "bonus_balance", "days_since_last_message")
+           "bonus_balance", "days_since_last_message", *PAYMENT_FIGURES)
 CUSTOMER_LABELS = [(c.name, f"c_{c.name}") for c in CUSTOMER_COLUMNS]
 # What templates see of an invoice (`invoice.attributes.NAME`: its imported extra columns).
 INVOICE_COLUMNS = (Invoice.external_id, Invoice.amount, Invoice.currency, Invoice.due_date,
@@ -164,7 +171,26 @@ def customer_figures(conn: Connection, customer_ids: set[int], today: date) -> d
         figures["overdue_amount"] = Decimal(str(overdue or 0)).quantize(Decimal("0.01"))
         figures["outstanding_amount"] = Decimal(str(outstanding or 0)).quantize(Decimal("0.01"))
         figures["unpaid_invoices"] = int(count or 0)
+    for cid, values in payment_figures(conn, customer_ids, today).items():
+        out[cid].update(values)
     return out
+
+
+def payment_figures(conn: Connection, customer_ids: set[int],
+                    today: date) -> dict[int, dict[str, Any]]:
+    """PAYMENT_FIGURES per customer as of today: amounts to the cent, dates as dates."""
+    if not customer_ids:
+        return {}
+    values = [FIELDS[n].value(today).label(n) for n in PAYMENT_FIGURES]  # type: ignore[misc]
+    found = conn.execute(select(Customer.id, *values)
+                         .where(among(conn, Customer.id, customer_ids)))
+    return {row[0]: {n: _money(v) if n in MONEY_FIGURES else v
+                     for n, v in zip(PAYMENT_FIGURES, row[1:], strict=True)}
+            for row in found}
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
 
 
 def bonuses(conn: Connection, rows: list[Any]) -> dict[tuple[int, int, str], dict[str, Any]]:

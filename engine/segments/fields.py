@@ -238,7 +238,7 @@ def _days_past_due_value(as_of: date) -> ColumnElement[Any]:
 
 
 def _day(day: date) -> ColumnElement[Any]:
-    return cast(literal(day, Date), Date)
+    return literal(day, Date)
 
 
 def _days_since_last_payment(op: str, value: Any, as_of: date) -> Bool:

@@ -60,7 +60,7 @@ def last_payment_date(d: date) -> ColumnElement[Any]:
 
 
 def days_since_last_payment(d: date) -> ColumnElement[Any]:
-    return days_from(last_payment_date(d), cast(literal(d, Date), Date))
+    return days_from(last_payment_date(d), literal(d, Date))
 
 
 def owed(d: date, bucket: str) -> ColumnElement[Any]:

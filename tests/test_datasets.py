@@ -1,0 +1,271 @@
+"""Invoice fields as of a date and data sets: each value against the plain-Python reference, in
+rules, in templates, in the data set's JSON pages, CSV and XLSX (CLI and API)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from openpyxl import load_workbook
+
+from engine import datasets
+from engine.campaigns import save_segment
+from engine.db import write_transaction
+from engine.errors import ValidationError
+from engine.message_context import PAYMENT_FIGURES, preview_context
+from engine.segments import member_ids
+from engine.segments.fields import FIELDS
+from tests.conftest import Db
+from tests.reference import derived, matches
+from tests.webapp import ok, token_for
+from tests.world import customer, insert_world
+
+D = date(2026, 3, 1)
+
+
+def _in(days: int) -> date:
+    return D + timedelta(days=days)
+
+
+def inv(due: int, amount: int | str, paid: int | None = None) -> dict[str, Any]:
+    """An invoice due `due` days after D, paid `paid` days after D (None: unpaid)."""
+    return {"due_date": _in(due), "amount": Decimal(amount),
+            "paid_at": None if paid is None else _in(paid)}
+
+
+PEOPLE = [
+    customer("a-none", first_name="Ann"),
+    customer("b-all-paid", invoices=[inv(-40, 50, -30), inv(-5, 70, 0)]),  # one paid on D
+    customer("c-mixed", email="c@example.com", email_valid=True, invoices=[
+        inv(0, 10), inv(0, 5, 1),             # due on D: one unpaid, one paid after D
+        inv(30, 20), inv(31, 40), inv(60, 7), inv(61, 8), inv(90, 9), inv(91, 11),
+        inv(120, 12), inv(121, 13), inv(400, "1.25"),
+        inv(-10, 100, 1), inv(-3, "0.50"),    # overdue: paid after D, and unpaid
+        inv(-40, 50, -5), inv(-60, 30, -5)]),  # paid twice on the same day
+    customer("d-paid-later", invoices=[inv(-2, 80, 3)]),
+    customer("e-formula", first_name="=HYPERLINK(\"http://x\")", phone="+27821234567",
+             attributes={"plate": "=1+1", "score": 7, "vip": True, "meta": {"a": 1}}),
+    customer("f-zero", invoices=[inv(-1, 0, -1)]),
+    customer("g-future", invoices=[inv(5, 25), inv(5, 15), inv(9, 1)]),
+]
+PAYMENT = ["days_past_due", *PAYMENT_FIGURES]
+DAYS = [D, _in(-1), _in(1), _in(31), _in(-60)]
+
+
+@pytest.fixture
+def world(db: Db) -> Db:
+    with write_transaction(db.engine) as conn:
+        insert_world(conn, PEOPLE)
+        save_segment(conn, {"key": "everyone", "rules": {"all": []}})
+        save_segment(conn, {"key": "owing", "rules": {
+            "field": "owed_next_30", "op": ">", "value": 0}})
+    return db
+
+
+def same(got: Any, want: Any) -> bool:
+    if isinstance(want, float) or isinstance(got, float):
+        return got is not None and want is not None and abs(float(got) - float(want)) < 1e-9
+    if isinstance(want, int | Decimal) and not isinstance(want, bool) and got is not None:
+        return Decimal(str(got)) == Decimal(want)
+    return bool(got == want)
+
+
+def test_every_column_equals_the_reference_on_several_days(world: Db) -> None:
+    for day in DAYS:
+        with world.engine.connect() as conn:
+            ds = datasets.for_segment(conn, "everyone", datasets.COLUMNS, day)
+            got = list(datasets.rows(conn, ds))
+        assert [r[0] for r in got] == sorted(p["external_id"] for p in PEOPLE)
+        for row, person in zip(got, sorted(PEOPLE, key=lambda p: p["external_id"]), strict=True):
+            want = derived(person, day)
+            for name, value in zip(ds.columns, row, strict=True):
+                assert same(value, want[name]), (day, person["external_id"], name, value,
+                                                 want[name])
+
+
+def test_hand_made_values(world: Db) -> None:
+    with world.engine.connect() as conn:
+        ds = datasets.for_segment(conn, "everyone", ["external_id", *PAYMENT], D)
+        rows = {r[0]: dict(zip(ds.columns, r, strict=True)) for r in datasets.rows(conn, ds)}
+    c = rows["c-mixed"]
+    assert (c["next_due_date"], c["next_amount_due"]) == (D, 15)
+    assert (c["last_payment_date"], c["days_since_last_payment"]) == (_in(-5), 5)
+    assert [c[f"owed_{b}"] for b in ("next_30", "31_60", "61_90", "91_120", "over_120")] == [
+        35, 47, 17, 23, Decimal("14.25")]
+    assert (c["overdue_invoices"], c["days_past_due"], c["paid_up_on"]) == (2, 10, None)
+    assert rows["b-all-paid"]["paid_up_on"] == D and rows["b-all-paid"]["paid_ratio"] == 1
+    assert rows["b-all-paid"]["days_since_last_payment"] == 0
+    assert rows["a-none"]["paid_ratio"] is None and rows["a-none"]["owed_next_30"] == 0
+    assert rows["a-none"]["next_amount_due"] is None and rows["a-none"]["paid_up_on"] is None
+    assert rows["d-paid-later"]["last_payment_date"] is None
+    assert rows["d-paid-later"]["paid_ratio"] == 0
+    assert rows["f-zero"]["paid_ratio"] is None and rows["f-zero"]["paid_up_on"] == _in(-1)
+    assert rows["g-future"]["next_amount_due"] == 40
+
+
+def _conditions(name: str, values: list[Any]) -> list[dict[str, Any]]:
+    type_ = FIELDS[name].type
+    out: list[dict[str, Any]] = [{"field": name, "op": "is_null"}, {"field": name, "op": "not_null"}]
+    for v in {v for v in values if v is not None}:
+        value: Any = v.isoformat() if isinstance(v, date) else (
+            float(v) if type_ == "number" else v)
+        out += [{"field": name, "op": op, "value": value} for op in ("=", "!=", "<", ">=")]
+        out.append({"field": name, "op": "in", "value": [value]})
+    return out
+
+
+def test_rules_on_each_field_equal_the_reference(world: Db) -> None:
+    from sqlalchemy import select
+
+    from engine.models import Customer
+
+    for day in (D, _in(1)):
+        values = {n: [derived(p, day)[n] for p in PEOPLE] for n in PAYMENT}
+        with world.engine.connect() as conn:
+            for name in PAYMENT:
+                for rule in _conditions(name, values[name]):
+                    got = set(conn.execute(select(Customer.external_id).where(
+                        Customer.id.in_(member_ids(rule, day, {})))).scalars())
+                    want = {p["external_id"] for p in PEOPLE if matches(rule, p, day, {})}
+                    assert got == want, (day, rule)
+
+
+def test_templates_read_the_same_values(world: Db) -> None:
+    from sqlalchemy import select
+
+    from engine.models import Customer
+
+    with world.engine.connect() as conn:
+        ids = dict(conn.execute(select(Customer.external_id, Customer.id)).all())
+        for person in PEOPLE:
+            seen = preview_context(conn, ids[person["external_id"]], D, "u")["customer"]
+            want = derived(person, D)
+            for name in PAYMENT:
+                assert same(seen[name], want[name]), (person["external_id"], name)
+
+
+def test_unknown_and_repeated_columns_are_named(world: Db) -> None:
+    with world.engine.connect() as conn, pytest.raises(ValidationError) as caught:
+        datasets.for_segment(conn, "everyone", "external_id,balance,external_id,age", D)
+    messages = [p.message for p in caught.value.problems]
+    assert messages[0].startswith("unknown column 'balance' (expected attributes.NAME or one of")
+    assert messages[1] == "column 'external_id' is named twice"
+    # age has no value expression (it is tested as date comparisons only).
+    assert messages[2].startswith("unknown column 'age'")
+
+
+COLUMNS = ("external_id,first_name,phone,attributes.plate,attributes.score,attributes.vip,"
+           "attributes.meta,attributes.missing,next_due_date,owed_31_60,paid_ratio,paid_up_on,"
+           "has_valid_email")
+
+
+def _csv_cell(text: str) -> Any:
+    return None if text == "" else text
+
+
+def _as_text(value: Any) -> Any:
+    """A JSON value as CSV shows it (numbers compared as numbers)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def test_cli_csv_and_xlsx_equal_the_api_and_the_reference(world: Db, nf: Any, app: Flask,
+                                                          tmp_path: Path) -> None:
+    client, auth = app.test_client(), token_for(world, "viewer")
+    url = f"/api/v1/segments/everyone/dataset?columns={COLUMNS}&date={D}&limit=3"
+    items, after, pages = [], None, 0
+    while True:
+        page = ok(client.get(url + (f"&after={after}" if after else ""), headers=auth))
+        assert page["total"] == len(PEOPLE) + 1  # and C1, the app fixture's customer
+        items += page["items"]
+        pages += 1
+        if (after := page["next"]) is None:
+            break
+    assert pages == 3 and [i["external_id"] for i in items] == sorted(
+        [*(p["external_id"] for p in PEOPLE), "C1"])
+    names = COLUMNS.split(",")
+    api_rows = [[i[n] for n in names] for i in items]
+    e = next(i for i in items if i["external_id"] == "e-formula")
+    assert (e["attributes.plate"], e["attributes.score"], e["attributes.vip"],
+            e["attributes.meta"], e["attributes.missing"]) == ("=1+1", 7, True, '{"a": 1}', None)
+    by_ext = {p["external_id"]: derived(p, D) for p in PEOPLE}
+    for item in items:
+        if (want := by_ext.get(item["external_id"])) is not None:
+            for name in ("next_due_date", "owed_31_60", "paid_ratio", "paid_up_on"):
+                expected = want[name].isoformat() if isinstance(want[name], date) else want[name]
+                assert same(item[name], expected), (item["external_id"], name)
+
+    out = tmp_path / "d.csv"
+    answer = nf("dataset", "everyone", "--columns", COLUMNS, "--date", D.isoformat(), "-o",
+                str(out))
+    assert answer.code == 0, answer.err
+    assert answer.err == ""  # no progress bar: stderr is not a terminal
+    cli_text = out.read_text(encoding="utf-8")
+    api_text = ok(client.get(f"/api/v1/segments/everyone/dataset.csv?columns={COLUMNS}"
+                             f"&date={D}", headers=auth))
+    assert cli_text.replace("\r\n", "\n") == api_text.replace("\r\n", "\n")
+    table = list(csv.reader(io.StringIO(cli_text)))
+    assert table[0] == names
+    for line, api_row in zip(table[1:], api_rows, strict=True):
+        for cell, value, name in zip(line, api_row, names, strict=True):
+            if name in ("first_name", "attributes.plate") and cell.startswith("'="):
+                assert cell == "'" + value  # neutralised
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                assert float(cell) == value
+            else:
+                assert _csv_cell(cell) == _as_text(value), name
+    assert "'=HYPERLINK" in cli_text and "+27821234567" in cli_text
+
+    xlsx = tmp_path / "d.xlsx"
+    assert nf("dataset", "everyone", "--columns", COLUMNS, "--date", D.isoformat(), "-o",
+              str(xlsx)).code == 0
+    api_xlsx = client.get(f"/api/v1/segments/everyone/dataset.xlsx?columns={COLUMNS}&date={D}",
+                          headers=auth)
+    assert api_xlsx.status_code == 200
+    (tmp_path / "api.xlsx").write_bytes(api_xlsx.data)
+    api_xlsx.close()  # as a WSGI server does: closes the spooled file
+    for path in (xlsx, tmp_path / "api.xlsx"):
+        book = load_workbook(path, read_only=True)
+        got = [list(r) for r in book.active.iter_rows(values_only=True)]
+        book.close()
+        assert got[0] == names
+        for line, api_row in zip(got[1:], api_rows, strict=True):
+            for cell, value in zip(line, api_row, strict=True):
+                if hasattr(cell, "date"):
+                    cell = cell.date().isoformat()
+                if isinstance(cell, str) and cell.startswith("'="):
+                    cell = cell[1:]
+                assert cell == value or same(cell, value), (cell, value)
+
+
+def test_inline_rules_and_errors(world: Db, nf: Any, app: Flask, tmp_path: Path) -> None:
+    out = tmp_path / "o.csv"
+    answer = nf("dataset", "--rules", '{"field": "overdue_invoices", "op": ">=", "value": 1}',
+                "--columns", "external_id,overdue_invoices", "--date", D.isoformat(), "-o", str(out))
+    assert answer.code == 0, answer.err
+    assert out.read_text().splitlines() == ["external_id,overdue_invoices", "c-mixed,2",
+                                            "d-paid-later,1"]
+    bad = nf("dataset", "everyone", "--columns", "external_id,balance", "-o", str(out))
+    assert bad.code == 2
+    assert "unknown column 'balance'" in bad.err
+    assert nf("dataset", "nope", "--columns", "external_id", "-o", str(out)).code == 2
+    client, auth = app.test_client(), token_for(world, "viewer")
+    for suffix in ("", ".csv", ".xlsx"):
+        answer = client.get(f"/api/v1/segments/everyone/dataset{suffix}?columns=balance",
+                            headers=auth)
+        assert answer.status_code == 400, answer.get_data(as_text=True)
+        assert "unknown column 'balance'" in answer.get_data(as_text=True)
+    missing = client.get("/api/v1/segments/nope/dataset?columns=external_id", headers=auth)
+    assert missing.status_code == 404
+    owing = ok(client.get(f"/api/v1/segments/owing/dataset?columns=owed_next_30&date={D}",
+                          headers=auth))
+    assert owing["items"] == [{"owed_next_30": 35.0}, {"owed_next_30": 41.0}]
