@@ -269,3 +269,19 @@ def test_inline_rules_and_errors(world: Db, nf: Any, app: Flask, tmp_path: Path)
     owing = ok(client.get(f"/api/v1/segments/owing/dataset?columns=owed_next_30&date={D}",
                           headers=auth))
     assert owing["items"] == [{"owed_next_30": 35.0}, {"owed_next_30": 41.0}]
+
+
+def test_memory_does_not_grow_with_rows(db: Db) -> None:
+    from tests.bench_dataset import generate, measure
+
+    peaks = {}
+    for n in (5_000, 50_000):
+        generate(db.engine, n)
+        for fmt in ("csv", "xlsx"):
+            got = measure(db.engine, fmt, "external_id,next_due_date,owed_next_30,paid_ratio,"
+                                          "attributes.tier")
+            assert got["rows"] == n
+            peaks[fmt, n] = got["peak_mb"]
+    for fmt in ("csv", "xlsx"):
+        # Ten times the rows, the same peak (a chunk of rows), give or take the allocator.
+        assert peaks[fmt, 50_000] < peaks[fmt, 5_000] * 1.3 + 0.5, peaks

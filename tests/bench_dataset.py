@@ -1,0 +1,103 @@
+"""Data set benchmark: N generated customers (2N invoices) written as CSV and XLSX, with the
+Python heap's peak while writing (tracemalloc), to show memory stays flat however many rows go
+out. Not part of the test suite (tests/test_datasets.py runs `measure` at 5k and 50k rows).
+
+    python -m tests.bench_dataset [--customers 1000000] [--backends sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete, text
+
+from engine import datasets
+from engine.dataset_files import write_csv, write_xlsx
+from engine.db import make_engine, write_transaction
+from engine.models import Customer, Invoice
+from engine.schema import upgrade
+from tests.bench import INVOICES, PG_CUSTOMERS, RUN_DATE, SQLITE_CUSTOMERS
+
+COLUMNS = ("external_id,first_name,email,days_past_due,next_due_date,next_amount_due,"
+           "last_payment_date,owed_next_30,owed_31_60,overdue_invoices,paid_ratio,paid_up_on,"
+           "attributes.tier")
+
+
+def generate(engine: Engine, n: int) -> None:
+    """Replace every customer and invoice with n generated customers and 2n invoices."""
+    dialect = engine.dialect.name
+    with write_transaction(engine) as conn:
+        conn.execute(delete(Invoice))
+        conn.execute(delete(Customer))
+        params = {"n": n, "d": RUN_DATE.isoformat(), "now": "2026-11-01 00:00:00"}
+        conn.execute(text(SQLITE_CUSTOMERS if dialect == "sqlite" else PG_CUSTOMERS), params)
+        conn.execute(text(INVOICES[dialect]), params)
+
+
+class _Sink:
+    """A text file that only counts what it is given."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def write(self, s: str) -> int:
+        self.chars += len(s)
+        return len(s)
+
+
+def measure(engine: Engine, fmt: str, columns: str = COLUMNS) -> dict[str, Any]:
+    """Write every customer's data set as `fmt`; rows, seconds and the heap's peak in MB."""
+    rows = 0
+
+    def tick() -> None:
+        nonlocal rows
+        rows += 1
+
+    with engine.connect() as conn, tempfile.TemporaryDirectory() as tmp:
+        ds = datasets.for_rules(conn, {"all": []}, columns, RUN_DATE)
+        tracemalloc.start()
+        started = time.perf_counter()
+        if fmt == "csv":
+            write_csv(_Sink(), ds.columns, datasets.rows(conn, ds), tick)  # type: ignore[arg-type]
+        else:
+            write_xlsx(str(Path(tmp) / "d.xlsx"), ds.columns, datasets.rows(conn, ds), tick)
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return {"rows": rows, "seconds": seconds, "peak_mb": peak / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite")
+    parser.add_argument("--formats", default="csv,xlsx")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        urls = {"sqlite": f"sqlite:///{tmp}/bench.db",
+                "postgres": os.environ.get("NUDGEFLOW_TEST_POSTGRES_URL", "")}
+        for backend in args.backends.split(","):
+            if not urls[backend]:
+                print(f"{backend}: skipped (NUDGEFLOW_TEST_POSTGRES_URL is not set)")
+                continue
+            engine = make_engine(urls[backend])
+            upgrade(engine)
+            started = time.perf_counter()
+            generate(engine, args.customers)
+            print(f"{backend}: generated {args.customers:,} customers in "
+                  f"{time.perf_counter() - started:.1f} s")
+            for fmt in args.formats.split(","):
+                got = measure(engine, fmt)
+                print(f"  {fmt}: {got['rows']:,} rows x {len(COLUMNS.split(','))} columns in "
+                      f"{got['seconds']:.1f} s, Python heap peak {got['peak_mb']:.1f} MB")
+            engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
