@@ -18,7 +18,6 @@ from sqlalchemy import (
     Boolean,
     Date,
     and_,
-    cast,
     exists,
     false,
     func,

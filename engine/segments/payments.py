@@ -3,13 +3,13 @@ due next, when they last paid, what they owe by how far ahead it is due, how muc
 
 Unpaid as of D: `paid_at` null or after D; paid by D: `paid_at` on or before D. Each value is
 one correlated scalar subquery driven by the (customer_id, due_date) index, so a rule, a
-template and a data set read the same SQL; every date bound is computed here in Python, never
-by date arithmetic in SQL, so both databases agree.
+template and a data set read the same SQL. Date bounds are computed here in Python; the one
+subtraction in SQL (days_since_last_payment's value) is sqlfuncs.days_from, one per dialect.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Float, and_, case, cast, func, literal, or_, select
@@ -17,7 +17,6 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import ColumnElement
 
 from engine.models import Customer, Invoice
-from engine.segments.dates import shift
 from engine.segments.sqlfuncs import days_from
 
 C = Customer.__table__.c
@@ -66,10 +65,10 @@ def days_since_last_payment(d: date) -> ColumnElement[Any]:
 def owed(d: date, bucket: str) -> ColumnElement[Any]:
     """The unpaid amount due in the bucket's days ahead of D (0 when none)."""
     first, last = BUCKETS[bucket]
-    start, end = shift(d, first), shift(d, last) if last is not None else None
-    window = [Invoice.due_date >= start] if start is not None else [literal(False)]
-    if end is not None:
-        window.append(Invoice.due_date <= end)
+    # As-of dates end in 2999 (engine/segments/dates.py): D + 121 days is a date.
+    window = [Invoice.due_date >= d + timedelta(days=first)]
+    if last is not None:
+        window.append(Invoice.due_date <= d + timedelta(days=last))
     return func.coalesce(_of_customer(func.sum(Invoice.amount), unpaid(d), *window), 0)
 
 

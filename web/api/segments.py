@@ -15,10 +15,10 @@ from engine.models import Customer, Segment
 from web.api import Blueprint
 from web.api.csvstream import CSV_DOC, XLSX_DOC, stream_csv, stream_dataset
 from web.api.schemas import (
-    DateArgs,
     DatasetArgs,
     DatasetFileArgs,
     DatasetOut,
+    DateArgs,
     PreviewIn,
     PreviewOut,
     SegmentOut,
