@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -285,3 +286,26 @@ def test_memory_does_not_grow_with_rows(db: Db) -> None:
     for fmt in ("csv", "xlsx"):
         # Ten times the rows, the same peak (a chunk of rows), give or take the allocator.
         assert peaks[fmt, 50_000] < peaks[fmt, 5_000] * 1.3 + 0.5, peaks
+
+
+def test_the_data_set_page(world: Db, app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.webapp import ROLES, session_client
+    from web.pages import segments as pages
+
+    monkeypatch.setattr(pages, "PAGE_ROWS", 3)
+    url = (f"/segments/everyone/dataset?column=external_id&column=first_name&column=paid_ratio"
+           f"&attributes=plate&date={D}")
+    assert app.test_client().get(url).status_code == 302  # login first
+    for role in ROLES:
+        client, _ = session_client(app, role)
+        page = ok(client.get(url))
+        assert "8 customers as of 2026-03-01" in page
+        assert "&lt;b&gt;Ana&lt;/b&gt;" in page and "<b>Ana</b>" not in page
+        assert "<td>b-all-paid</td>" in page and "<td>c-mixed</td>" not in page
+        assert ("dataset.csv?columns=external_id,first_name,paid_ratio,attributes.plate"
+                "&amp;date=2026-03-01") in page, re.findall(r'href="[^"]*dataset[^"]*"', page)
+        following = ok(client.get(url + "&after=b-all-paid"))
+        assert "<td>c-mixed</td>" in following and "<td>b-all-paid</td>" not in following
+    bad = ok(client.get("/segments/everyone/dataset?attributes=no%20such"))
+    assert "unknown column &#39;attributes.no such&#39;" in bad
+    assert client.get("/segments/nope/dataset").status_code == 404

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from engine import datasets
 from engine.campaigns import get_by_key
+from engine.errors import ValidationError
 from engine.models import Segment
 from engine.segments.fields import FIELDS, TYPE_OPS
 from web.db import engine
@@ -45,3 +48,36 @@ def _builder(key: str | None) -> Any:
             "can_write": current_user.can("marketer")}
     return render_template("pages/segment.html", boot=boot,
                            title=segment["name"] if segment else "New segment")
+
+
+DEFAULT_COLUMNS = ("external_id", "first_name", "last_name", "days_past_due", "next_due_date",
+                   "owed_next_30", "paid_ratio")
+PAGE_ROWS = 50
+
+
+@bp.get("/segments/<key>/dataset")
+def dataset(key: str) -> Any:
+    """A segment's data set: columns picked as checkboxes (plus attributes by name), a page of
+    rows at a time in external_id order, and links to the whole as CSV and XLSX."""
+    chosen = request.args.getlist("column") or list(DEFAULT_COLUMNS)
+    extra = [f"attributes.{n.strip()}" for n in request.args.get("attributes", "").split(",")
+             if n.strip()]
+    try:
+        day = date.fromisoformat(request.args.get("date") or date.today().isoformat())
+    except ValueError:
+        day = date.today()
+    picked = [c for c in datasets.COLUMNS if c in chosen]
+    columns = [*picked, *extra]
+    problem, page = None, None
+    with engine().connect() as conn:
+        segment = get_by_key(conn, Segment, COLUMNS, key)
+        try:
+            ds = datasets.for_segment(conn, key, columns, day)
+            page = datasets.page(conn, ds, request.args.get("after") or None, PAGE_ROWS)
+        except ValidationError as exc:
+            problem = "; ".join(p.message for p in exc.problems)
+    query = {"columns": ",".join(columns), "date": day.isoformat()}
+    return render_template("pages/dataset.html", segment=segment, all_columns=datasets.COLUMNS,
+                           picked=picked, attributes=request.args.get("attributes", ""),
+                           day=day, page=page, problem=problem, query=query,
+                           title=f"{segment['name']}: data set")
