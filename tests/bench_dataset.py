@@ -12,6 +12,9 @@ import os
 import tempfile
 import time
 import tracemalloc
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,14 +82,11 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite")
     parser.add_argument("--formats", default="csv,xlsx")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        urls = {"sqlite": f"sqlite:///{tmp}/bench.db",
-                "postgres": os.environ.get("NUDGEFLOW_TEST_POSTGRES_URL", "")}
-        for backend in args.backends.split(","):
-            if not urls[backend]:
+    for backend in args.backends.split(","):
+        with _database(backend) as engine:
+            if engine is None:
                 print(f"{backend}: skipped (NUDGEFLOW_TEST_POSTGRES_URL is not set)")
                 continue
-            engine = make_engine(urls[backend])
             upgrade(engine)
             started = time.perf_counter()
             generate(engine, args.customers)
@@ -96,7 +96,34 @@ def main() -> None:
                 got = measure(engine, fmt)
                 print(f"  {fmt}: {got['rows']:,} rows x {len(COLUMNS.split(','))} columns in "
                       f"{got['seconds']:.1f} s, Python heap peak {got['peak_mb']:.1f} MB")
+
+
+@contextmanager
+def _database(backend: str) -> Iterator[Engine | None]:
+    """A throwaway database: a SQLite file, or a private schema on the PostgreSQL test server
+    (dropped afterwards, as tests/conftest.py does)."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = make_engine(f"sqlite:///{tmp}/bench.db")
+            yield engine
             engine.dispose()
+        return
+    base = os.environ.get("NUDGEFLOW_TEST_POSTGRES_URL", "")
+    if not base:
+        yield None
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 if __name__ == "__main__":
