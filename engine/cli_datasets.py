@@ -30,7 +30,7 @@ def dataset_cmd(ws: Workspace, segment: str | None, rules_json: str | None, colu
                 day: date | None, fmt: str | None, output: Path) -> None:
     """Write a segment's members with the chosen columns as of a date, one row each."""
     from engine import datasets
-    from engine.dataset_files import write_csv, write_xlsx
+    from engine.datasets.files import write_csv, write_xlsx
     from engine.limits import strict_loads
 
     if (segment is None) == (rules_json is None):

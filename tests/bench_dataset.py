@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, text
 
 from engine import datasets
-from engine.dataset_files import write_csv, write_xlsx
+from engine.datasets.files import write_csv, write_xlsx
 from engine.db import make_engine, write_transaction
 from engine.models import Customer, Invoice
 from engine.schema import upgrade

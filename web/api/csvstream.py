@@ -12,7 +12,7 @@ from flask import Response, send_file, stream_with_context
 
 from engine import datasets
 from engine.csvcells import SafeWriter
-from engine.dataset_files import MIMETYPES, write_xlsx
+from engine.datasets.files import MIMETYPES, write_xlsx
 from web.db import engine
 
 CSV_DOC = {"responses": {"200": {"description": "CSV, streamed",
