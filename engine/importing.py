@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, FromClause, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine import audit
 from engine.contacts import normalise_email, normalise_phone
 from engine.db import write_transaction
 from engine.errors import Problem, ValidationError
@@ -388,16 +389,18 @@ def _run_import(
 
 
 def upsert_customers(engine: Engine, records: Iterable[Located], region: str,
-                     title: str = "customers") -> ImportResult:
-    """Validate and upsert customer records, all or nothing."""
+                     title: str = "customers", source: str = "import") -> ImportResult:
+    """Validate and upsert customer records, all or nothing; changes to contact, consent and
+    opt-out fields are audited (engine.audit) as coming from `source`."""
     result = ImportResult("customers")
     table = Customer.__table__
 
     def write(conn: Connection, rows: list[tuple[str, dict[str, Any]]], _p: list[Problem]) -> None:
-        existing = _existing(conn, table, (r["external_id"] for _, r in rows))  # type: ignore[arg-type]
-        result.updated += len(existing)
-        result.inserted += len(rows) - len(existing)
+        before = audit.snapshot(conn, (r["external_id"] for _, r in rows))
+        result.updated += len(before)
+        result.inserted += len(rows) - len(before)
         upsert(conn, table, [r for _, r in rows])  # type: ignore[arg-type]
+        audit.record_changes(conn, before, source)
 
     return _run_import(engine, records, title, result, table,
                        lambda rec: customer_row(rec, region, result.warnings), write)
@@ -431,7 +434,8 @@ def upsert_invoices(engine: Engine, records: Iterable[Located],
 
 
 def import_customers(engine: Engine, path: Path, region: str) -> ImportResult:
-    return upsert_customers(engine, from_file(path), region, title=str(path))
+    return upsert_customers(engine, from_file(path), region, title=str(path),
+                            source=f"import {path.name}")
 
 
 def import_invoices(engine: Engine, path: Path) -> ImportResult:

@@ -25,7 +25,8 @@ class CustomersBulk(MethodView):
     @blp.arguments(Records)
     @blp.response(200, ImportOut)
     def post(self, data: dict[str, Any]) -> Any:
-        return upsert_customers(engine(), from_list(data["records"]), _region()).as_dict()
+        return upsert_customers(engine(), from_list(data["records"]), _region(),
+                                source="API").as_dict()
 
 
 @blp.route("/customers/<ext:external_id>", endpoint="customer_upsert")
@@ -34,7 +35,7 @@ class CustomerUpsert(MethodView):
     @blp.response(200, ImportOut)
     def put(self, data: dict[str, Any], external_id: str) -> Any:
         record = {**data, "external_id": external_id}
-        return upsert_customers(engine(), from_list([record]), _region()).as_dict()
+        return upsert_customers(engine(), from_list([record]), _region(), source="API").as_dict()
 
 
 @blp.route("/invoices/bulk")
