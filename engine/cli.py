@@ -184,14 +184,17 @@ class _EchoHandler(logging.Handler):
         click.echo(self.format(record))
 
 
-def _report_to_stdout() -> None:
+def _report_to_stdout(log_format: str = "text") -> None:
     """The scheduler's and the dispatcher's reports (runs, failures, skipped days, the
-    leader) go to standard output."""
+    leader) go to standard output, as text or as JSON lines (NUDGEFLOW_LOG_FORMAT)."""
+    from engine.logs import formatter
+
     logger = logging.getLogger("nudgeflow")
-    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+    handler = next((h for h in logger.handlers if isinstance(h, _EchoHandler)), None)
+    if handler is None:
         handler = _EchoHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         logger.addHandler(handler)
+    handler.setFormatter(formatter(log_format))
     logger.setLevel(logging.INFO)
 
 
@@ -201,7 +204,7 @@ def _scheduling(ws: Workspace) -> Iterator[None]:
     scheduler's jobs running until the block ends."""
     from engine.scheduler import TICK_SECONDS, Schedule, build_scheduler, dispatch_due
 
-    _report_to_stdout()
+    _report_to_stdout(ws.settings.log_format)
     schedule = Schedule(ws.engine, ws.settings)
     caught = schedule.tick(full=True)
     if caught is None:

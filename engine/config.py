@@ -15,6 +15,8 @@ import phonenumbers
 
 from engine.errors import ConfigError
 
+LOG_FORMATS = ("text", "json")
+METRICS_TOKEN_MIN_LENGTH = 16
 PROVIDERS = {"email": ("file", "console", "sendgrid"), "sms": ("file", "console", "twilio")}
 
 
@@ -44,6 +46,9 @@ class Settings:
     secret_key: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     instance_dir: Path = Path("./instance")
+    # A bearer token for GET /metrics besides an admin's API tokens (for a Prometheus server).
+    metrics_token: str | None = None
+    log_format: str = "text"  # or "json": one JSON object per line (engine.logs)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -132,6 +137,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["public_url"] = _public_url(public)
     if (instance := get("INSTANCE_DIR")) is not None:
         kwargs["instance_dir"] = Path(instance)
+    if (log_format := get("LOG_FORMAT")) is not None:
+        if log_format.strip().lower() not in LOG_FORMATS:
+            raise ConfigError(f"NUDGEFLOW_LOG_FORMAT: expected one of {', '.join(LOG_FORMATS)}, "
+                              f"got {log_format!r}")
+        kwargs["log_format"] = log_format.strip().lower()
+    if (metrics := get("METRICS_TOKEN")) is not None:
+        kwargs["metrics_token"] = _metrics_token(metrics)
     for name in (
         "SENDGRID_API_KEY", "SENDGRID_HOST", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
         "TWILIO_FROM", "TWILIO_BASE_URL", "SECRET_KEY", "SENDGRID_WEBHOOK_KEY",
@@ -167,6 +179,16 @@ def _public_url(raw: str) -> str:
             or any(ch.isspace() for ch in value)):
         raise ConfigError(f"NUDGEFLOW_PUBLIC_URL: expected http(s)://host[:port][/path], "
                           f"got {raw!r}")
+    return value
+
+
+def _metrics_token(raw: str) -> str:
+    """A secret long enough not to be guessed, without whitespace (it travels in a header)."""
+    value = raw.strip()
+    if len(value) < METRICS_TOKEN_MIN_LENGTH or any(ch.isspace() for ch in value):
+        raise ConfigError(f"NUDGEFLOW_METRICS_TOKEN: expected at least "
+                          f"{METRICS_TOKEN_MIN_LENGTH} characters without spaces, got "
+                          f"{len(value)} characters")
     return value
 
 

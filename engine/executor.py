@@ -34,6 +34,7 @@ from engine.campaigns import campaign_today, graph_of, template_rows
 from engine.db import write_transaction
 from engine.errors import NotFound, NudgeflowError
 from engine.graph import Graph
+from engine.metrics import RUN_DURATION
 from engine.models import Campaign, Customer
 from engine.models.base import utcnow
 from engine.segments import load_catalog
@@ -121,6 +122,8 @@ def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
             result.attempt = _record_failure(engine, campaign, run_date, now, result.error,
                                              fold_attempts)
     result.seconds = time.perf_counter() - started
+    if not dry_run:
+        RUN_DURATION.labels(result.status).observe(result.seconds)
     return result
 
 

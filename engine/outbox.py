@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +40,7 @@ from engine.messaging.claims import LEASED, Heartbeat, claim
 from engine.messaging.outcomes import Batch, DispatchStats, record
 from engine.messaging.quiet import defer_quiet
 from engine.messaging.tracking import tracking
+from engine.metrics import PROVIDER_LATENCY
 from engine.models import Message
 from engine.models.base import utcnow
 from engine.rendering import Prepared, prepare
@@ -108,6 +110,7 @@ def _send(engine: Engine, settings: Settings, provider: Channel, batch: Batch,
     outgoing = [p.outgoing for p in chunk if p.outgoing is not None]
     by_id = {p.row.id: p for p in chunk}
     answered: set[int] = set()
+    latency = PROVIDER_LATENCY.labels(chunk[0].row.channel)  # _deliver sends no empty chunk
     requests: Generator[list[Outcome], None, None] | None = None
     try:
         while True:
@@ -115,12 +118,15 @@ def _send(engine: Engine, settings: Settings, provider: Channel, batch: Batch,
                 log.warning("lease of claim %s no longer safe: %d message(s) left for another "
                             "claim", batch.claim.token, len(outgoing) - len(answered))
                 return False
+            started = time.perf_counter()
             try:
                 requests = requests or provider.send(outgoing)
                 outcomes = next(requests)
+                latency.observe(time.perf_counter() - started)
             except StopIteration:
                 break
             except Exception as exc:  # a provider breaking its contract: retry the rest
+                latency.observe(time.perf_counter() - started)
                 log.exception("provider %s raised", type(provider).__name__)
                 outcomes = [Outcome(o.message_id, "retry", error=f"provider error: {exc!r}"[:500])
                             for o in outgoing if o.message_id not in answered]

@@ -1,6 +1,7 @@
 """The Flask app factory: auth (sessions and bearer tokens, roles, CSRF), the JSON API under
 /api/v1 with its OpenAPI document, the pages (campaign editor, segments, templates, customers,
-runs, settings, users), the public unsubscribe endpoint and the providers' signed webhooks."""
+runs, settings, users), the public unsubscribe endpoint, the providers' signed webhooks and the
+operations endpoints (/healthz, /metrics)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     app.extensions["nudgeflow_engine"] = make_engine(settings.database_url)
 
-    from web import auth, errors, inputs, pages, unsubscribe, webhooks
+    from web import auth, errors, inputs, ops, pages, unsubscribe, webhooks
     from web.api import blueprints, register_converters
 
     auth.init_app(app)
@@ -48,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in blueprints():
         api.register_blueprint(blueprint)
     app.register_blueprint(unsubscribe.bp)
+    app.register_blueprint(ops.bp)
     auth.csrf.exempt(webhooks.bp)  # signed by the provider, posted by no browser
     app.register_blueprint(webhooks.bp)
     pages.init_app(app)
@@ -58,9 +60,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app

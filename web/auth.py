@@ -26,10 +26,11 @@ from engine.users import hash_token
 from web.errors import error_response
 
 RANK = {"viewer": 1, "marketer": 2, "admin": 3}
-# No login: these are authenticated by a signed token (unsubscribe) or the provider's
-# signature (web.webhooks), or show nothing private.
-PUBLIC_ENDPOINTS = {"auth.login", "unsubscribe.unsubscribe", "healthz", "static",
-                    "webhooks.sendgrid_events", "webhooks.twilio_status",
+# No login: these are authenticated by a signed token (unsubscribe), the provider's
+# signature (web.webhooks) or their own check (web.ops.metrics: an admin's token or
+# NUDGEFLOW_METRICS_TOKEN), or show nothing private (web.ops.healthz).
+PUBLIC_ENDPOINTS = {"auth.login", "unsubscribe.unsubscribe", "ops.healthz", "ops.metrics",
+                    "static", "webhooks.sendgrid_events", "webhooks.twilio_status",
                     "webhooks.twilio_inbound"}
 ADMIN_PREFIXES = ("/api/v1/settings", "/api/v1/users", "/api/v1/tokens", "/settings", "/users")
 FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW = 5, 15 * 60

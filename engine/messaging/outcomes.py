@@ -18,6 +18,7 @@ from engine.channels.base import Outcome
 from engine.config import Settings
 from engine.db import write_transaction
 from engine.messaging.claims import LEASED, Claim
+from engine.metrics import SEND_FAILURES, SENDS
 from engine.models import Activity, Message
 from engine.models.base import utcnow
 from engine.rendering import SUPPRESSED, Prepared
@@ -155,6 +156,15 @@ def record(engine: Engine, settings: Settings, batch: Batch, items: list[Prepare
     batch.stats.retried += len(done["retry"])
     batch.stats.failed += len(done["failed"])
     batch.stats.cancelled += len(done["cancelled"])
+    _count(done, channel_of)
+
+
+def _count(done: Mapping[str, list[int]], channel_of: Mapping[int, str]) -> None:
+    """This process's counters: one increment per channel per provider request."""
+    for name, counter in (("sent", SENDS), ("retry", SEND_FAILURES), ("failed", SEND_FAILURES)):
+        if done[name]:
+            for channel, n in Counter(channel_of[i] for i in done[name]).items():
+                counter.labels(channel).inc(n)
 
 
 def _sent_activities(conn: Connection, ids: list[int], now: datetime) -> None:
