@@ -89,3 +89,25 @@ def test_bad_webhook_settings_name_the_variable(name: str, value: str, message: 
     with pytest.raises(ConfigError) as exc:
         load_settings({f"NUDGEFLOW_{name}": value})
     assert str(exc.value).startswith(message)
+
+
+def test_log_format_and_metrics_token() -> None:
+    s = load_settings({})
+    assert (s.log_format, s.metrics_token) == ("text", None)
+    s = load_settings({"NUDGEFLOW_LOG_FORMAT": "JSON",
+                       "NUDGEFLOW_METRICS_TOKEN": " scrape-me-0123456789 "})
+    assert (s.log_format, s.metrics_token) == ("json", "scrape-me-0123456789")
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("LOG_FORMAT", "logfmt", "NUDGEFLOW_LOG_FORMAT: expected one of text, json, got 'logfmt'"),
+    # The token itself is a secret: the message gives its length only.
+    ("METRICS_TOKEN", "short", "NUDGEFLOW_METRICS_TOKEN: expected at least 16 characters "
+                               "without spaces, got 5 characters"),
+    ("METRICS_TOKEN", "long enough but spaced", "NUDGEFLOW_METRICS_TOKEN: expected at least 16 "
+                                                "characters without spaces, got 22 characters"),
+])
+def test_bad_ops_settings_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_settings({f"NUDGEFLOW_{name}": value})
+    assert str(exc.value) == message

@@ -148,7 +148,7 @@ def test_a_run_and_a_dispatch_show_in_the_metrics(db: Db, ops_app: Flask) -> Non
     assert _value(_metrics(client, db), 'nudgeflow_runs_last_day{status="failed"}') == 1
 
 
-def test_json_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+def test_json_log_lines() -> None:
     record = logging.LogRecord("nudgeflow.outbox", logging.WARNING, __file__, 1,
                                "lease of claim %s lost", ("abc",), None)
     record.claim = "abc"
@@ -158,3 +158,28 @@ def test_json_log_lines(caplog: pytest.LogCaptureFixture) -> None:
     assert set(out) == {"time", "level", "logger", "message", "claim"}
     assert (out["level"], out["logger"], out["message"], out["claim"]) == (
         "WARNING", "nudgeflow.outbox", "lease of claim abc lost", "abc")
+
+
+def test_the_worker_logs_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """With NUDGEFLOW_LOG_FORMAT=json the nudgeflow loggers print one JSON object per line."""
+    from engine.cli import _EchoHandler, _report_to_stdout
+
+    logger = logging.getLogger("nudgeflow")
+    level = logger.level
+    _report_to_stdout("json")
+    try:
+        logging.getLogger("nudgeflow.scheduler").info("run %s %s: completed", "birthday",
+                                                      "2025-03-10", extra={"campaign": "birthday"})
+        logging.getLogger("nudgeflow.outbox").warning("lease lost")
+    finally:
+        for handler in [h for h in logger.handlers if isinstance(h, _EchoHandler)]:
+            logger.removeHandler(handler)
+        logger.setLevel(level)
+    lines = capsys.readouterr().out.splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert {k: first[k] for k in ("level", "logger", "message", "campaign")} == {
+        "level": "INFO", "logger": "nudgeflow.scheduler",
+        "message": "run birthday 2025-03-10: completed", "campaign": "birthday"}
+    assert (second["level"], second["logger"], second["message"]) == (
+        "WARNING", "nudgeflow.outbox", "lease lost")
+    assert set(first) >= {"time", "level", "logger", "message"}
