@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from sqlalchemy import insert
 
@@ -102,9 +103,8 @@ def test_metrics_need_an_admin_token_or_the_metrics_token(db: Db, ops_app: Flask
         assert answer.headers["Content-Type"].startswith("text/plain; version=")
 
 
-def _metrics(client: object, db: Db) -> str:
-    return str(ok(client.get("/metrics", headers={  # type: ignore[attr-defined]
-        "Authorization": f"Bearer {METRICS_TOKEN}"})))
+def _metrics(client: FlaskClient) -> str:
+    return str(ok(client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})))
 
 
 def _value(text: str, line: str) -> float:
@@ -115,7 +115,7 @@ def _value(text: str, line: str) -> float:
 
 def test_metrics_match_the_database(db: Db, ops_app: Flask) -> None:
     _queue(db)
-    text = _metrics(ops_app.test_client(), db)
+    text = _metrics(ops_app.test_client())
     assert _value(text, "nudgeflow_database_up") == 1
     for channel, status, n in QUEUE:
         assert _value(text, f'nudgeflow_messages{{channel="{channel}",status="{status}"}}') == n
@@ -126,14 +126,14 @@ def test_metrics_match_the_database(db: Db, ops_app: Flask) -> None:
 def test_a_run_and_a_dispatch_show_in_the_metrics(db: Db, ops_app: Flask) -> None:
     _queue(db)
     client = ops_app.test_client()
-    before = _metrics(client, db)
+    before = _metrics(client)
     sends = REGISTRY.get_sample_value("nudgeflow_sends_total", {"channel": "email"}) or 0.0
     requests = REGISTRY.get_sample_value("nudgeflow_provider_request_seconds_count",
                                          {"channel": "email"}) or 0.0
     channel = RecordingChannel()
     stats = dispatch(db.engine, Settings(secret_key="k"), {"email": channel, "sms": channel})
     assert stats.sent == len(channel.sent) == 3  # 1 email and 2 SMS were queued
-    after = _metrics(client, db)
+    after = _metrics(client)
     assert _value(after, 'nudgeflow_sends_total{channel="email"}') == sends + 1
     assert _value(after, 'nudgeflow_provider_request_seconds_count{channel="email"}') \
         == requests + 1
@@ -145,7 +145,7 @@ def test_a_run_and_a_dispatch_show_in_the_metrics(db: Db, ops_app: Flask) -> Non
     run(db.engine, "ops", utcnow().date())  # its graph is empty: the run fails
     assert REGISTRY.get_sample_value("nudgeflow_run_seconds_count",
                                      {"status": "failed"}) == runs + 1
-    assert _value(_metrics(client, db), 'nudgeflow_runs_last_day{status="failed"}') == 1
+    assert _value(_metrics(client), 'nudgeflow_runs_last_day{status="failed"}') == 1
 
 
 def test_json_log_lines() -> None:
