@@ -346,6 +346,22 @@ def from_list(records: list[Any]) -> Iterator[Located]:
         yield f"$[{i}]", f"$[{i}]", record
 
 
+def checked_row(table: FromClause, where: str, record: dict[str, Any],
+                build: Callable[[dict[str, Any]], dict[str, Any]]
+                ) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """A record built into a row, or the problems that stop it, each named at `where`: values
+    no database can take (NUL, NaN, ...), a row error, text too long for its column."""
+    if bad := value_problems(record):
+        return None, [Problem(where, f"{p.where.removeprefix('$.')}: {p.message}") for p in bad]
+    try:
+        row = build(record)
+    except RowError as exc:
+        return None, [Problem(where, str(exc))]
+    if too_big := column_problems(table, row):
+        return None, [Problem(where, f"{c}: {m}") for c, m in too_big]
+    return row, []
+
+
 def _run_import(
     engine: Engine,
     records: Iterable[Located],
@@ -362,17 +378,9 @@ def _run_import(
             good: list[tuple[str, dict[str, Any]]] = []
             for where, label, record in chunk:
                 result.rows += 1
-                if bad := value_problems(record):
-                    problems.extend(Problem(where, f"{p.where.removeprefix('$.')}: {p.message}")
-                                    for p in bad)
-                    continue
-                try:
-                    row = build(record)
-                except RowError as exc:
-                    problems.append(Problem(where, str(exc)))
-                    continue
-                if too_big := column_problems(table, row):
-                    problems.extend(Problem(where, f"{c}: {m}") for c, m in too_big)
+                row, found = checked_row(table, where, record, build)
+                if row is None:
+                    problems.extend(found)
                     continue
                 if (first := seen.get(row["external_id"])) is not None:
                     problems.append(Problem(

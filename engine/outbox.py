@@ -37,6 +37,7 @@ from engine.db import write_transaction
 from engine.message_context import bonuses, customer_figures, load_batch
 from engine.messaging.caps import caps_of
 from engine.messaging.claims import LEASED, Heartbeat, claim
+from engine.messaging.node_configs import batch_campaigns
 from engine.messaging.outcomes import Batch, DispatchStats, record
 from engine.messaging.quiet import defer_quiet
 from engine.messaging.tracking import tracking
@@ -58,7 +59,12 @@ def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int,
                     timedelta(seconds=settings.dispatch_lease_seconds), caps_of(workspace))
     heartbeat.hold(claimed)
     batch = Batch(claimed, now is not None, DispatchStats(claimed=len(claimed.rows)))
-    due, batch.stats.deferred = defer_quiet(engine, claimed, claimed.rows, workspace)
+    if not claimed.rows:
+        heartbeat.release(claimed)
+        return batch
+    with engine.connect() as conn:
+        campaigns = batch_campaigns(conn, claimed.rows)
+    due, batch.stats.deferred = defer_quiet(engine, claimed, claimed.rows, campaigns, workspace)
     if not due:
         heartbeat.release(claimed)
         return batch
@@ -74,8 +80,8 @@ def _take(engine: Engine, settings: Settings, now: datetime | None, limit: int,
         batch.metered = {ch for ch, balance in credits.balances(conn).items()
                          if balance is not None}
         consent = workspace["consent_mode"] != "ignore"
-        tracked = tracking(conn, rows)
-    batch.items = prepare(rows, figures, awarded, settings, claimed.now, consent, tracked)
+    batch.items = prepare(rows, figures, awarded, settings, claimed.now, consent,
+                          tracking(rows, campaigns.configs))
     batch.sendable = _take_credit(engine, batch)
     return batch
 

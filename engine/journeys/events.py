@@ -28,10 +28,10 @@ from engine.importing import (
     _existing,
     attribute_value,
     batched,
+    checked_row,
     from_file,
     parse_text,
 )
-from engine.limits import column_problems, value_problems
 from engine.models import Activity, Customer, Event
 from engine.models.base import utcnow
 from engine.segments.dates import day_problem
@@ -167,17 +167,10 @@ def ingest(engine: Any, records: Iterable[Located], title: str = "events",
             found: list[Problem] = []
             for where, _label, record in chunk:
                 result.received += 1
-                if bad := value_problems(record):
-                    found.extend(Problem(where, f"{p.where.removeprefix('$.')}: {p.message}")
-                                 for p in bad)
-                    continue
-                try:
-                    row = event_row(record, now)
-                except RowError as exc:
-                    found.append(Problem(where, str(exc)))
-                    continue
-                if too_big := column_problems(table, row):  # type: ignore[arg-type]
-                    found.extend(Problem(where, f"{c}: {m}") for c, m in too_big)
+                row, bad = checked_row(table, where, record,
+                                       lambda r: event_row(r, now))  # type: ignore[arg-type]
+                if row is None:
+                    found.extend(bad)
                     continue
                 good.append((where, row))
             if good:

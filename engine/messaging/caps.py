@@ -36,8 +36,8 @@ from sqlalchemy import values as sql_values
 
 from engine.bulk import BulkUpdate
 from engine.messaging.node_configs import node_configs
-from engine.messaging.quiet_hours import quiet_until, window_for
-from engine.models import Activity, Campaign, Customer, Message
+from engine.messaging.quiet_hours import quiet_ends
+from engine.models import Activity, Campaign, Message
 from engine.sql import among, skipping_duplicates
 
 
@@ -133,29 +133,13 @@ def admit(conn: Connection, due: Any, rules: CapRules, now: datetime
                                 + timedelta(days=caps[i].days) for i in over)
     _skip(conn, skipped, now)
     if delayed:
-        delayed = _after_quiet_hours(conn, delayed, [by_id[i] for i in delayed], campaigns,
-                                     configs, rules.quiet_hours)
+        # A delayed message also waits out its quiet hours.
+        delayed |= quiet_ends(conn, [by_id[i] for i in delayed], delayed, configs,
+                              {cid: c.timezone for cid, c in campaigns.items()},
+                              {"quiet_hours": rules.quiet_hours})
         DELAY.run(conn, [{"id": i, "send_after": t} for i, t in delayed.items()])
     out = set(skipped) | set(delayed)
     return len(rows), [r.id for r in rows if r.id not in out]
-
-
-def _after_quiet_hours(conn: Connection, delayed: dict[int, datetime], rows: list[Any],
-                       campaigns: Mapping[int, Any], configs: Mapping[tuple[int, str], Any],
-                       defaults: Mapping[str, Any]) -> dict[int, datetime]:
-    """A delayed message's new time, moved on to the end of its quiet hours if inside them
-    (the node's, else the workspace's for the channel; in the customer's zone, else the
-    campaign's)."""
-    zones = dict(conn.execute(select(Customer.id, Customer.timezone).where(
-        among(conn, Customer.id, {r.customer_id for r in rows}))).all())
-    out = dict(delayed)
-    for r in rows:
-        window = window_for(configs.get((r.campaign_id, r.node_id), {}), r.channel,
-                            {"quiet_hours": defaults})
-        zone = zones.get(r.customer_id) or campaigns[r.campaign_id].timezone
-        if window and (later := quiet_until(out[r.id], zone, window)) is not None:
-            out[r.id] = later
-    return out
 
 
 DELAY = BulkUpdate(Message.__table__, Message.status == "queued", {}, ("send_after",))

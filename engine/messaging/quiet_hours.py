@@ -6,13 +6,17 @@ so a window keeps its local hours across daylight-saving changes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import Connection, select
+
+from engine.models import Customer
+from engine.sql import among
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="expected HH:MM (24-hour)")
 
@@ -69,3 +73,25 @@ def window_for(node_config: Mapping[str, Any], channel: str,
         return node_config["quiet_hours"]  # type: ignore[no-any-return]
     defaults = settings.get("quiet_hours") or {}
     return defaults.get(channel)  # type: ignore[no-any-return]
+
+
+def quiet_ends(conn: Connection, rows: Iterable[Any], when: Mapping[int, datetime],
+               configs: Mapping[tuple[int, str], Mapping[str, Any]],
+               campaign_zones: Mapping[int, str], settings: Mapping[str, Any]
+               ) -> dict[int, datetime]:
+    """For each message (outbox rows) whose time `when[id]` falls inside its quiet hours (its
+    node's, else the workspace's for the channel; in the customer's zone, else the
+    campaign's): when they end, as naive UTC."""
+    windows = {r.id: w for r in rows if (w := window_for(
+        configs.get((r.campaign_id, r.node_id), {}), r.channel, settings))}
+    if not windows:
+        return {}
+    mine = [r for r in rows if r.id in windows]
+    zones = dict(conn.execute(select(Customer.id, Customer.timezone).where(
+        among(conn, Customer.id, {r.customer_id for r in mine}))).all())
+    out = {}
+    for r in mine:
+        zone = zones.get(r.customer_id) or campaign_zones[r.campaign_id]
+        if (end := quiet_until(when[r.id], zone, windows[r.id])) is not None:
+            out[r.id] = end
+    return out
