@@ -21,13 +21,15 @@ from engine.errors import Problem, ValidationError
 @click.option("--columns", required=True,
               help="Comma-separated columns: customer fields, attributes.NAME, derived fields.")
 @click.option("--date", "day", callback=parse_day, help="As of this date (default today).")
+@click.option("--sort", help="Order by FIELD, or -FIELD descending (default external_id); "
+                             "empty values last.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]),
               help="Default: xlsx when FILE ends in .xlsx, else csv.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The file to write (`-` for standard output, CSV only).")
 @pass_ws
 def dataset_cmd(ws: Workspace, segment: str | None, rules_json: str | None, columns: str,
-                day: date | None, fmt: str | None, output: Path) -> None:
+                day: date | None, sort: str | None, fmt: str | None, output: Path) -> None:
     """Write a segment's members with the chosen columns as of a date, one row each."""
     from engine import datasets
     from engine.datasets.files import write_csv, write_xlsx
@@ -42,13 +44,13 @@ def dataset_cmd(ws: Workspace, segment: str | None, rules_json: str | None, colu
     day = day or date.today()
     with ws.engine.connect() as conn:
         if segment is not None:
-            ds = datasets.for_segment(conn, segment, columns, day)
+            ds = datasets.for_segment(conn, segment, columns, day, sort)
         else:
             try:
                 rules: Any = strict_loads(rules_json or "")
             except ValueError as exc:
                 raise ValidationError([Problem("--rules", str(exc))]) from None
-            ds = datasets.for_rules(conn, rules, columns, day)
+            ds = datasets.for_rules(conn, rules, columns, day, sort)
         with _progress(conn, ds) as tick:
             rows = datasets.rows(conn, ds)
             if fmt == "xlsx":

@@ -3,6 +3,7 @@ rules, in templates, in the data set's JSON pages, CSV and XLSX (CLI and API).""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import re
@@ -309,3 +310,93 @@ def test_the_data_set_page(world: Db, app: Flask, monkeypatch: pytest.MonkeyPatc
     bad = ok(client.get("/segments/everyone/dataset?attributes=no%20such"))
     assert "unknown column &#39;attributes.no such&#39;" in bad
     assert client.get("/segments/nope/dataset").status_code == 404
+
+
+SORTS = ["next_due_date", "-paid_ratio", "days_past_due", "-owed_next_30", "-has_valid_email",
+         "first_name", "-external_id", "paid_up_on"]
+
+
+def _reference_order(items: list[dict[str, Any]], sort: str) -> list[str]:
+    """Empty values last, ties by external_id, whatever the direction."""
+    name, descending = sort.removeprefix("-"), sort.startswith("-")
+    by_id = sorted(items, key=lambda i: i["external_id"])
+    filled = sorted((i for i in by_id if i[name] is not None), key=lambda i: i[name],
+                    reverse=descending)  # stable: equal values stay in external_id order
+    return [i["external_id"] for i in (*filled, *(i for i in by_id if i[name] is None))]
+
+
+def test_sorted_pages_walk_every_row_once_in_order(world: Db, app: Flask, nf: Any,
+                                                    tmp_path: Path) -> None:
+    client, auth = app.test_client(), token_for(world, "viewer")
+    names = sorted({s.removeprefix("-") for s in SORTS})
+    base = f"/api/v1/segments/everyone/dataset?columns={','.join(names)}&date={D}"
+    everything = ok(client.get(base + "&limit=1000", headers=auth))["items"]
+    assert len(everything) == len(PEOPLE) + 1
+    assert len({i["next_due_date"] for i in everything}) > 2  # ties, gaps and empties to order
+    for sort in SORTS:
+        got, after, pages = [], None, 0
+        while True:
+            url = base + f"&sort={sort}&limit=2" + (f"&after={after}" if after else "")
+            answer = client.get(url, headers=auth)
+            assert answer.status_code == 200, answer.get_data(as_text=True)
+            page = answer.get_json()
+            assert page["sort"] == sort and page["total"] == len(everything)
+            got += [i["external_id"] for i in page["items"]]
+            pages += 1
+            if (after := page["next"]) is None:
+                break
+        assert got == _reference_order(everything, sort), sort
+        assert pages == 4  # eight rows, two a page
+        out = tmp_path / "sorted.csv"
+        assert nf("dataset", "everyone", "--columns", "external_id", "--sort", sort, "--date",
+                  D.isoformat(), "-o", str(out)).code == 0
+        assert out.read_text().split() == ["external_id", *got]
+        csv_text = ok(client.get(f"/api/v1/segments/everyone/dataset.csv?columns=external_id"
+                                 f"&date={D}&sort={sort}", headers=auth))
+        assert csv_text.split() == ["external_id", *got]
+
+
+def test_bad_orders_and_cursors_are_named(world: Db, app: Flask, nf: Any, tmp_path: Path) -> None:
+    client, auth = app.test_client(), token_for(world, "viewer")
+    base = f"/api/v1/segments/everyone/dataset?columns=external_id&date={D}"
+    for sort in ("age", "balance", "attributes.plate", "--paid_ratio"):
+        answer = client.get(base + f"&sort={sort}", headers=auth)
+        assert answer.status_code == 400, sort
+        assert answer.get_json()["error"]["details"][0]["path"] == "sort"
+        assert "cannot sort by" in answer.get_json()["error"]["details"][0]["message"]
+    first = ok(client.get(base + "&sort=paid_ratio&limit=2", headers=auth))
+    hostile = ('[false,1e999,"a"]', '[false,NaN,"a"]', '[false,1,"a\\u0000"]',
+               '[false,123456789012345678901234567890,"a"]', '[false,1,"\\ud800"]', '[1,2]')
+    for cursor in ("c-mixed", "k!!", "kW10", first["next"] + "x", "k" + "A" * 900,
+                   *("k" + base64.urlsafe_b64encode(h.encode()).decode() for h in hostile)):
+        answer = client.get(base + f"&sort=paid_ratio&after={cursor}", headers=auth)
+        assert answer.status_code == 400, cursor
+        assert answer.get_json()["error"]["details"][0]["path"] == "after"
+    # A cursor of one order is refused by another whose values have another type.
+    answer = client.get(base + f"&sort=next_due_date&after={first['next']}", headers=auth)
+    assert answer.status_code == 400
+    bad = nf("dataset", "everyone", "--columns", "external_id", "--sort", "age", "-o",
+             str(tmp_path / "x.csv"))
+    assert bad.code == 2 and "cannot sort by 'age'" in bad.err
+
+
+def test_the_data_set_page_sorts_by_a_header(world: Db, app: Flask,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.webapp import session_client
+    from web.pages import segments as pages
+
+    monkeypatch.setattr(pages, "PAGE_ROWS", 3)
+    client, _ = session_client(app, "viewer")
+    url = f"/segments/everyone/dataset?column=external_id&column=owed_next_30&date={D}"
+    page = ok(client.get(url))
+    assert "sort=owed_next_30" in page  # the header's link: ascending first
+    down = ok(client.get(url + "&sort=-owed_next_30"))
+    assert re.search(r"customers as of 2026-03-01, by [^<·]+ descending ·", down)
+    rows = re.findall(r"<tr><td>([^<]+)</td>", down)
+    assert rows[:2] == ["g-future", "c-mixed"]  # 41 and 35 owed in the next 30 days
+    assert 'aria-sort="descending"' in down
+    following = re.search(r'href="([^"]*after=[^"]*)"', down)
+    assert following is not None
+    rest = ok(client.get(following.group(1).replace("&amp;", "&")))
+    assert "sort=-owed_next_30" in following.group(1)
+    assert "c-mixed" not in re.findall(r"<tr><td>([^<]+)</td>", rest)

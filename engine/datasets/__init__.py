@@ -1,6 +1,9 @@
 """Data sets: chosen columns of a segment's members as of a date, one SELECT ordered by
 external_id, read in chunks from a server-side cursor (memory does not grow with the rows).
 
+Any field with a value may also order the rows (engine/datasets/order.py): a page at a time by
+keyset, empty values last.
+
 A column is a customer field (engine/segments/fields.py FIELDS) that has a value expression
 (customer columns, the invoice fields, days_past_due, ...) or `attributes.NAME`.
 """
@@ -17,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, select
 
 from engine import segments
+from engine.datasets import order as ordering
 from engine.errors import NotFound, Problem, ValidationError
 from engine.models import Customer
 from engine.segments.fields import FIELDS
@@ -27,6 +31,7 @@ MAX_COLUMNS = 100
 # What a data set can show: every field with a value expression, in FIELDS' order.
 COLUMNS = tuple(name for name, field in FIELDS.items() if field.value is not None)
 _ATTRIBUTES = "_attributes"
+_KEY = "_sort_key"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class DataSet:
     columns: tuple[str, ...]
     as_of: date
     catalog: Any
+    order: ordering.Order | None = None
 
 
 def parse_columns(text: str | Sequence[str], where: str = "columns") -> tuple[str, ...]:
@@ -62,34 +68,42 @@ def parse_columns(text: str | Sequence[str], where: str = "columns") -> tuple[st
 
 
 def for_segment(conn: Connection, key: str, columns: str | Sequence[str],
-                as_of: date) -> DataSet:
+                as_of: date, sort: str | None = None) -> DataSet:
     """A saved segment's data set; NotFound for an unknown segment."""
     catalog = segments.load_catalog(conn)
     if key not in catalog:
         raise NotFound(f"unknown segment {key!r}")
-    return DataSet({"segment": key}, parse_columns(columns), as_of, catalog)
+    return DataSet({"segment": key}, parse_columns(columns), as_of, catalog,
+                   ordering.parse(sort))
 
 
 def for_rules(conn: Connection, rules: Any, columns: str | Sequence[str],
-              as_of: date) -> DataSet:
+              as_of: date, sort: str | None = None) -> DataSet:
     """A data set of inline rules, validated like a segment's."""
     catalog = segments.load_catalog(conn)
     segments.validate_rules(rules, catalog, path="$.rules")
-    return DataSet(rules, parse_columns(columns), as_of, catalog)
+    return DataSet(rules, parse_columns(columns), as_of, catalog, ordering.parse(sort))
 
 
 def statement(ds: DataSet, after: str | None = None, limit: int | None = None) -> Select[Any]:
-    """ONE SELECT of external_id (the order and cursor) and the columns' values, with the
-    customer's attributes last when an attributes.NAME column asks for them."""
+    """ONE SELECT of external_id (the tie-break and cursor) and the columns' values, then the
+    customer's attributes when an attributes.NAME column asks for them, then the sort key
+    when the data set has an order."""
     values = [FIELDS[n].value(ds.as_of).label(f"c{i}")  # type: ignore[misc]
               for i, n in enumerate(ds.columns) if n in FIELDS]
     if any(n not in FIELDS for n in ds.columns):
         values.append(Customer.attributes.label(_ATTRIBUTES))
-    stmt = (select(Customer.external_id, *values)
-            .where(segments.compile_rules(ds.rules, ds.as_of, ds.catalog))
-            .order_by(Customer.external_id))
-    if after is not None:
-        stmt = stmt.where(Customer.external_id > after)
+    stmt = select(Customer.external_id, *values).where(
+        segments.compile_rules(ds.rules, ds.as_of, ds.catalog))
+    if ds.order is None:
+        stmt = stmt.order_by(Customer.external_id)
+        if after is not None:
+            stmt = stmt.where(Customer.external_id > after)
+    else:
+        key = ordering.key(ds.order, ds.as_of)
+        stmt = stmt.add_columns(key.label(_KEY)).order_by(*ordering.order_by(ds.order, key))
+        if after is not None:
+            stmt = stmt.where(ordering.after(ds.order, key, after))
     return stmt if limit is None else stmt.limit(limit)
 
 
@@ -102,9 +116,10 @@ def shaper(ds: DataSet) -> Any:
     fields = [n in FIELDS for n in ds.columns]
     keys = [n.split(".", 1)[1] if not f else None for n, f in zip(ds.columns, fields, strict=True)]
     needs_attributes = not all(fields)
+    at = 1 + sum(fields)  # where the attributes are, after external_id and the field values
 
     def shape(row: Any) -> tuple[Any, ...]:
-        attributes = row[-1] if needs_attributes else None
+        attributes = row[at] if needs_attributes else None
         if isinstance(attributes, str):  # SQLite without the JSON type's processing
             attributes = json.loads(attributes)
         out, i = [], 1
@@ -138,14 +153,21 @@ def rows(conn: Connection, ds: DataSet, after: str | None = None,
 
 
 def page(conn: Connection, ds: DataSet, after: str | None, limit: int) -> dict[str, Any]:
-    """One keyset page for the JSON API: items as {column: value}, the next cursor (the last
-    external_id, None at the end) and the total count."""
+    """One keyset page for the JSON API: items as {column: value}, the next cursor (None at
+    the end: the last external_id in external_id order, an opaque token in another) and the
+    total count."""
     found = conn.execute(statement(ds, after, limit + 1)).all()
     shape = shaper(ds)
     items = [dict(zip(ds.columns, (json_value(v) for v in shape(r)), strict=True))
              for r in found[:limit]]
-    return {"columns": list(ds.columns), "as_of": ds.as_of.isoformat(), "total": count(conn, ds),
-            "items": items, "next": found[limit - 1].external_id if len(found) > limit else None}
+    following = None
+    if len(found) > limit:
+        last = found[limit - 1]
+        following = (last.external_id if ds.order is None
+                     else ordering.encode(last[-1], last.external_id))
+    return {"columns": list(ds.columns), "as_of": ds.as_of.isoformat(),
+            "sort": ds.order.text if ds.order else "external_id", "total": count(conn, ds),
+            "items": items, "next": following}
 
 
 def json_value(value: Any) -> Any:

@@ -445,17 +445,21 @@ class DatasetFileArgs(ma.Schema):
     columns = ma.fields.String(required=True, metadata={
         "description": "comma-separated columns: customer fields, attributes.NAME, derived fields"})
     date = day_field()
+    sort = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100), metadata={
+        "description": "order: FIELD or -FIELD (descending), empty values last, ties by "
+                       "external_id; default external_id"})
 
 
 class DatasetArgs(DatasetFileArgs):
     limit = QueryInt(1, 1000, 100, metadata={"description": "rows per answer"})
-    after = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100), metadata={
-        "description": "the `next` of the previous answer: rows after this external_id"})
+    after = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 1000), metadata={
+        "description": "the `next` of the previous answer (with the same sort)"})
 
 
 class DatasetOut(ma.Schema):
     columns = ma.fields.List(ma.fields.String())
     as_of = ma.fields.String()
+    sort = ma.fields.String(metadata={"description": "the order of the rows"})
     total = ma.fields.Integer(metadata={"description": "members as of the date"})
     items = ma.fields.List(ma.fields.Dict(), metadata={"description": "rows, by column name"})
     next = ma.fields.String(allow_none=True, metadata={

@@ -109,7 +109,8 @@ class Export(MethodView):
 
 def _dataset(key: str, args: dict[str, Any]) -> datasets.DataSet:
     with engine().connect() as conn:
-        return datasets.for_segment(conn, key, args["columns"], args["date"] or date.today())
+        return datasets.for_segment(conn, key, args["columns"], args["date"] or date.today(),
+                                    args["sort"])
 
 
 @blp.route("/<key>/dataset")
@@ -118,7 +119,7 @@ class Dataset(MethodView):
     @blp.response(200, DatasetOut)
     def get(self, args: dict[str, Any], key: str) -> Any:
         """The segment's members with the chosen columns as of a date, a page at a time in
-        external_id order (keyset: pass `next` as `after`)."""
+        external_id order or by `sort` (keyset: pass `next` as `after`)."""
         ds = _dataset(key, args)
         with engine().connect() as conn:
             return datasets.page(conn, ds, args["after"], args["limit"])

@@ -58,7 +58,8 @@ PAGE_ROWS = 50
 @bp.get("/segments/<key>/dataset")
 def dataset(key: str) -> Any:
     """A segment's data set: columns picked as checkboxes (plus attributes by name), a page of
-    rows at a time in external_id order, and links to the whole as CSV and XLSX."""
+    rows at a time in external_id order or sorted by a column (its header toggles up, down),
+    and links to the whole as CSV and XLSX in the same order."""
     chosen = request.args.getlist("column") or list(DEFAULT_COLUMNS)
     extra = [f"attributes.{n.strip()}" for n in request.args.get("attributes", "").split(",")
              if n.strip()]
@@ -68,16 +69,20 @@ def dataset(key: str) -> Any:
         day = date.today()
     picked = [c for c in datasets.COLUMNS if c in chosen]
     columns = [*picked, *extra]
+    sort = request.args.get("sort") or None
     problem, page = None, None
     with engine().connect() as conn:
         segment = get_by_key(conn, Segment, COLUMNS, key)
         try:
-            ds = datasets.for_segment(conn, key, columns, day)
+            ds = datasets.for_segment(conn, key, columns, day, sort)
             page = datasets.page(conn, ds, request.args.get("after") or None, PAGE_ROWS)
         except ValidationError as exc:
             problem = "; ".join(p.message for p in exc.problems)
-    query = {"columns": ",".join(columns), "date": day.isoformat()}
+    query = {"columns": ",".join(columns), "date": day.isoformat(),
+             **({"sort": sort} if sort and not problem else {})}
+    keep = {"column": picked, "attributes": request.args.get("attributes", ""),
+            "date": day.isoformat()}
     return render_template("pages/dataset.html", segment=segment, all_columns=datasets.COLUMNS,
                            picked=picked, attributes=request.args.get("attributes", ""),
-                           day=day, page=page, problem=problem, query=query,
-                           title=f"{segment['name']}: data set")
+                           day=day, page=page, problem=problem, query=query, keep=keep,
+                           sortable=set(datasets.COLUMNS), title=f"{segment['name']}: data set")
