@@ -18,8 +18,9 @@ from engine.errors import Problem, ValidationError
 @cli.command("dataset")
 @click.argument("segment", required=False)
 @click.option("--rules", "rules_json", help="Inline rules as JSON instead of SEGMENT.")
-@click.option("--columns", required=True,
+@click.option("--columns",
               help="Comma-separated columns: customer fields, attributes.NAME, derived fields.")
+@click.option("--column-set", "column_set", help="The columns saved under this name instead.")
 @click.option("--date", "day", callback=parse_day, help="As of this date (default today).")
 @click.option("--sort", help="Order by FIELD, or -FIELD descending (default external_id); "
                              "empty values last.")
@@ -28,8 +29,9 @@ from engine.errors import Problem, ValidationError
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The file to write (`-` for standard output, CSV only).")
 @pass_ws
-def dataset_cmd(ws: Workspace, segment: str | None, rules_json: str | None, columns: str,
-                day: date | None, sort: str | None, fmt: str | None, output: Path) -> None:
+def dataset_cmd(ws: Workspace, segment: str | None, rules_json: str | None,
+                columns: str | None, column_set: str | None, day: date | None,
+                sort: str | None, fmt: str | None, output: Path) -> None:
     """Write a segment's members with the chosen columns as of a date, one row each."""
     from engine import datasets
     from engine.datasets.files import write_csv, write_xlsx
@@ -37,12 +39,18 @@ def dataset_cmd(ws: Workspace, segment: str | None, rules_json: str | None, colu
 
     if (segment is None) == (rules_json is None):
         raise click.UsageError("give exactly one of SEGMENT or --rules")
+    if (columns is None) == (column_set is None):
+        raise click.UsageError("give exactly one of --columns or --column-set")
     stdout = str(output) == "-"
     fmt = fmt or ("xlsx" if output.suffix.lower() == ".xlsx" else "csv")
     if fmt == "xlsx" and stdout:
         raise click.UsageError("--format xlsx needs a file (-o FILE)")
     day = day or date.today()
     with ws.engine.connect() as conn:
+        if column_set is not None:
+            from engine.datasets.column_sets import columns_of
+            columns = ",".join(columns_of(conn, column_set))
+        assert columns is not None
         if segment is not None:
             ds = datasets.for_segment(conn, segment, columns, day, sort)
         else:

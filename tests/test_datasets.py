@@ -400,3 +400,53 @@ def test_the_data_set_page_sorts_by_a_header(world: Db, app: Flask,
     rest = ok(client.get(following.group(1).replace("&amp;", "&")))
     assert "sort=-owed_next_30" in following.group(1)
     assert "c-mixed" not in re.findall(r"<tr><td>([^<]+)</td>", rest)
+
+
+def test_column_sets_are_saved_listed_used_and_removed(world: Db, app: Flask, nf: Any,
+                                                       tmp_path: Path) -> None:
+    client, marketer = app.test_client(), token_for(world, "marketer")
+    viewer = token_for(world, "viewer")
+    url = "/api/v1/column-sets/Collections%20view"
+    body = {"columns": ["external_id", "owed_next_30", "attributes.plate"]}
+    assert client.put(url, json=body, headers=viewer).status_code == 403
+    created = client.put(url, json=body, headers=marketer)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["columns"] == body["columns"]
+    again = client.put(url, json={"columns": ["external_id", "paid_ratio"]}, headers=marketer)
+    assert again.status_code == 200  # replaced, not a second set
+    listed = ok(client.get("/api/v1/column-sets", headers=viewer))
+    assert [(s["name"], s["columns"]) for s in listed] == [
+        ("Collections view", ["external_id", "paid_ratio"])]
+    assert listed[0]["saved_by"] == "marketer"
+    for bad, where in (({"columns": ["external_id", "balance"]}, "unknown column 'balance'"),
+                       ({"columns": []}, "Length must be between 1 and 100"),
+                       ({"columns": "external_id"}, "Not a valid list")):
+        answer = client.put(url, json=bad, headers=marketer)
+        assert answer.status_code in (400, 422), bad
+        assert where in answer.get_data(as_text=True)
+    long = client.put("/api/v1/column-sets/" + "x" * 101, json=body, headers=marketer)
+    assert long.status_code == 400 and "1 to 100 characters" in long.get_data(as_text=True)
+
+    from tests.webapp import session_client
+    session, _ = session_client(app, "viewer")
+    page = ok(session.get(f"/segments/everyone/dataset?set=Collections+view&date={D}"))
+    assert "<th scope=\"col\">" in page and "paid_ratio" in page.replace(" ", "_").lower()
+    assert '<option value="Collections view" selected>' in page
+    missing = ok(session.get("/segments/everyone/dataset?set=nope"))
+    assert "no column set &#39;nope&#39;" in missing
+
+    out = tmp_path / "set.csv"
+    used = nf("dataset", "owing", "--column-set", "Collections view", "--date", D.isoformat(),
+              "-o", str(out))
+    assert used.code == 0, used.err
+    lines = out.read_text().split()
+    assert lines[0] == "external_id,paid_ratio"
+    assert [line.split(",")[0] for line in lines[1:]] == ["c-mixed", "g-future"]
+    for args in (("--column-set", "nope"), ("--column-set", "x", "--columns", "external_id"), ()):
+        refused = nf("dataset", "owing", *args, "-o", str(out))
+        assert refused.code != 0 and "Traceback" not in refused.err, args
+        assert "no column set 'nope'" in refused.err or "exactly one of" in refused.err
+
+    assert client.delete(url, headers=marketer).status_code == 204
+    assert client.delete(url, headers=marketer).status_code == 404
+    assert ok(client.get("/api/v1/column-sets", headers=viewer)) == []

@@ -2,7 +2,14 @@
 
 from engine.models.auth import ApiToken, ChannelCredit, LoginFailure, Setting, User
 from engine.models.base import Base
-from engine.models.campaigns import Campaign, CampaignVersion, Run, Segment, Template
+from engine.models.campaigns import (
+    Campaign,
+    CampaignVersion,
+    ColumnSet,
+    Run,
+    Segment,
+    Template,
+)
 from engine.models.customers import Customer, Invoice, birth_mmdd
 from engine.models.effects import Activity, BonusLedger, Message, MessageEvent, TestSend
 from engine.models.journeys import Event, JourneyWait
@@ -15,6 +22,7 @@ __all__ = [
     "Campaign",
     "CampaignVersion",
     "ChannelCredit",
+    "ColumnSet",
     "Customer",
     "Event",
     "Invoice",

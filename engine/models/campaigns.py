@@ -34,6 +34,17 @@ class Segment(Timestamps, Base):
     rules: Mapped[dict[str, Any]]
 
 
+class ColumnSet(Timestamps, Base):
+    """A saved choice of data set columns, shared by every user, by name."""
+
+    __tablename__ = "column_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    columns: Mapped[list[str]] = mapped_column(JSONType)
+    saved_by: Mapped[str | None] = mapped_column(String(100))
+
+
 class Template(Timestamps, Base):
     __tablename__ = "templates"
 

@@ -54,6 +54,7 @@ def blueprints() -> list[Blueprint]:
     from web.api import (
         admin,
         campaigns,
+        column_sets,
         customers,
         events,
         messages,
@@ -64,4 +65,4 @@ def blueprints() -> list[Blueprint]:
     )
 
     return [campaigns.blp, segments.blp, templates.blp, customers.blp, records.blp, runs.blp,
-            messages.blp, events.blp, admin.blp]
+            messages.blp, events.blp, column_sets.blp, admin.blp]

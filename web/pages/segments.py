@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from engine import datasets
 from engine.campaigns import get_by_key
-from engine.errors import ValidationError
+from engine.datasets import column_sets
+from engine.errors import NotFound, ValidationError
 from engine.models import Segment
 from engine.segments.fields import FIELDS, TYPE_OPS
 from web.db import engine
@@ -63,6 +64,15 @@ def dataset(key: str) -> Any:
     chosen = request.args.getlist("column") or list(DEFAULT_COLUMNS)
     extra = [f"attributes.{n.strip()}" for n in request.args.get("attributes", "").split(",")
              if n.strip()]
+    chosen_set = request.args.get("set") or None
+    problem = None
+    if chosen_set is not None:
+        try:
+            with engine().connect() as conn:
+                chosen = column_sets.columns_of(conn, chosen_set)
+            extra = [c for c in chosen if c not in datasets.COLUMNS]
+        except NotFound as exc:
+            problem = str(exc)
     try:
         day = date.fromisoformat(request.args.get("date") or date.today().isoformat())
     except ValueError:
@@ -70,9 +80,10 @@ def dataset(key: str) -> Any:
     picked = [c for c in datasets.COLUMNS if c in chosen]
     columns = [*picked, *extra]
     sort = request.args.get("sort") or None
-    problem, page = None, None
+    page = None
     with engine().connect() as conn:
         segment = get_by_key(conn, Segment, COLUMNS, key)
+        sets = column_sets.listing(conn)
         try:
             ds = datasets.for_segment(conn, key, columns, day, sort)
             page = datasets.page(conn, ds, request.args.get("after") or None, PAGE_ROWS)
@@ -80,9 +91,10 @@ def dataset(key: str) -> Any:
             problem = "; ".join(p.message for p in exc.problems)
     query = {"columns": ",".join(columns), "date": day.isoformat(),
              **({"sort": sort} if sort and not problem else {})}
-    keep = {"column": picked, "attributes": request.args.get("attributes", ""),
-            "date": day.isoformat()}
+    attributes = ",".join(c.split(".", 1)[1] for c in extra)
+    keep = {"column": picked, "attributes": attributes, "date": day.isoformat()}
     return render_template("pages/dataset.html", segment=segment, all_columns=datasets.COLUMNS,
-                           picked=picked, attributes=request.args.get("attributes", ""),
+                           picked=picked, attributes=attributes, sets=sets,
+                           chosen_set=chosen_set, columns=columns,
                            day=day, page=page, problem=problem, query=query, keep=keep,
                            sortable=set(datasets.COLUMNS), title=f"{segment['name']}: data set")
