@@ -214,16 +214,53 @@ def test_installment_sms_through_twilio(ws: Db) -> None:
     assert row.provider_id == "SM" + "0" * 31 + "1"
 
 
-def test_twilio_rejection_fails_at_once(ws: Db) -> None:
+@pytest.mark.parametrize(("code", "message", "status", "opted_out", "phone_valid", "logged"), [
+    (21211, "Invalid 'To' Phone Number", "failed", False, False, "profile_changed"),
+    (21614, "'To' number is not a valid mobile number", "failed", False, False,
+     "profile_changed"),
+    (21610, "Attempt to send to unsubscribed recipient", "failed", True, True, "opted_out"),
+    (21408, "Permission to send an SMS has not been enabled", "failed", False, True, None),
+    (20003, "Authenticate", "queued", False, True, None),  # our credentials: retried
+    (21606, "The From phone number is not a valid, SMS-capable inbound phone number",
+     "queued", False, True, None),
+])
+def test_what_a_twilio_refusal_says_about_the_recipient(
+        ws: Db, code: int, message: str, status: str, opted_out: bool, phone_valid: bool,
+        logged: str | None) -> None:
     run_on(ws, "installment")
-    bad = Reply(400, {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400})
+    http = 401 if code == 20003 else 400
+    bad = Reply(http, {"code": code, "message": message, "status": http})
     with fake_server(bad) as fake:
         channel = TwilioChannel("AC123", "token", "+15550001111", base_url=fake.url)
         dispatch(ws.engine, SETTINGS, {"email": RecordingChannel(), "sms": channel}, now=NOW)
+    assert len(fake.requests) == 1
     [row] = [m for m in messages(ws) if m.channel == "sms"]
-    assert (row.status, row.attempts) == ("failed", 1)
-    assert row.last_error.startswith("Twilio 400: ")
-    assert "Invalid 'To' Phone Number" in row.last_error
+    assert (row.status, row.attempts) == (status, 1)
+    assert row.last_error == f"Twilio {http} error {code}: {message}"
+    with ws.engine.connect() as conn:
+        ona = conn.execute(select(Customer).where(Customer.external_id == "ona")).one()
+        kinds = {a.kind: a for a in conn.execute(
+            select(Activity).where(Activity.customer_id == ona.id))}
+    assert (ona.sms_opt_out, ona.phone_valid) == (opted_out, phone_valid)
+    assert ("message_failed" in kinds) == (status == "failed")
+    for kind in ("opted_out", "profile_changed"):
+        assert (kind in kinds) == (kind == logged), kind
+    if logged == "opted_out":
+        assert kinds["opted_out"].details["message_id"] == row.id
+        assert "asked the sender to stop" in kinds["opted_out"].summary
+    if logged == "profile_changed":
+        assert kinds["profile_changed"].details["fields"] == {
+            "phone_valid": {"old": True, "new": False}}
+        assert kinds["profile_changed"].summary == (
+            "Profile changed (provider): phone +37061234567 marked invalid")
+        # The next campaign skips the number with a reason instead of paying to fail again.
+        with write_transaction(ws.engine) as conn:
+            conn.execute(Message.__table__.delete().where(Message.id == row.id))
+        run_on(ws, "installment")
+        with ws.engine.connect() as conn:
+            skipped = conn.execute(select(Activity.details).where(
+                Activity.customer_id == ona.id, Activity.kind == "message_skipped")).scalars()
+            assert [d["reason"] for d in skipped] == ["invalid_address"]
 
 
 def test_no_credit_holds_until_credit_is_added(ws: Db) -> None:

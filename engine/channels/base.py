@@ -36,6 +36,9 @@ class Outcome:
     status: str
     provider_id: str | None = None
     error: str | None = None
+    #: What a `failed` outcome says about the recipient (engine.feedback.refusals):
+    #: "opted_out" (they asked the sender to stop) or "bad_address" (no such recipient).
+    refusal: str | None = None
 
 
 class Channel(ABC):

@@ -17,6 +17,8 @@ from engine.bulk import BulkUpdate
 from engine.channels.base import Outcome
 from engine.config import Settings
 from engine.db import write_transaction
+from engine.feedback.refusals import Refusal
+from engine.feedback.refusals import apply as apply_refusals
 from engine.messaging.claims import LEASED, Claim
 from engine.metrics import SEND_FAILURES, SENDS
 from engine.models import Activity, Message
@@ -100,6 +102,7 @@ def record(engine: Engine, settings: Settings, batch: Batch, items: list[Prepare
     refunded: dict[int, int] = {}
     channel_of = {p.row.id: p.row.channel for p in items}
     activities: dict[int, dict[str, Any]] = {}
+    refused: dict[int, Refusal] = {}
     for p in items:
         row = p.row
         attempt = row.attempts + 1
@@ -130,6 +133,9 @@ def record(engine: Engine, settings: Settings, batch: Batch, items: list[Prepare
                           "send_after": now + backoff(attempt, base), "last_error": o.error})
         else:
             failed.append({"id": row.id, "claim_token": token, "last_error": o.error})
+            if o.refusal is not None:
+                refused[row.id] = Refusal(row.customer_id, row.id, row.channel, row.address,
+                                          o.refusal, o.error or "")
             activities[row.id] = _activity(row, "message_failed",
                                            f"Message to {row.address} failed: {o.error}", now,
                                            {"error": o.error, "attempts": attempt})
@@ -148,6 +154,8 @@ def record(engine: Engine, settings: Settings, batch: Batch, items: list[Prepare
         logged = [a for i, a in activities.items() if i in mine]
         if logged:
             conn.execute(skipping_duplicates(conn, Activity.__table__), logged)
+        if refusals := [r for i, r in refused.items() if i in done["failed"]]:
+            apply_refusals(conn, refusals, now)
     batch.recorded.update(p.row.id for p in items)
     lost = len(items) - len(mine)
     if lost:
