@@ -2,7 +2,9 @@
 external_id, read in chunks from a server-side cursor (memory does not grow with the rows).
 
 A column is a customer field (engine/segments/fields.py FIELDS) that has a value expression
-(customer columns, the invoice fields, days_past_due, ...) or `attributes.NAME`.
+(customer columns, the invoice fields, days_past_due, ...) or `attributes.NAME`. A data set made
+for a user without contacts.view has its email and phone columns masked in SQL
+(engine.access.masking).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, select
 
 from engine import segments
+from engine.access.masking import sql_mask_email, sql_mask_phone
 from engine.errors import NotFound, Problem, ValidationError
 from engine.models import Customer
 from engine.segments.fields import FIELDS
@@ -27,6 +30,7 @@ MAX_COLUMNS = 100
 # What a data set can show: every field with a value expression, in FIELDS' order.
 COLUMNS = tuple(name for name, field in FIELDS.items() if field.value is not None)
 _ATTRIBUTES = "_attributes"
+MASKS = {"email": sql_mask_email, "phone": sql_mask_phone}
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class DataSet:
     columns: tuple[str, ...]
     as_of: date
     catalog: Any
+    masked: bool = False  # email and phone masked (a user without contacts.view)
 
 
 def parse_columns(text: str | Sequence[str], where: str = "columns") -> tuple[str, ...]:
@@ -62,27 +67,31 @@ def parse_columns(text: str | Sequence[str], where: str = "columns") -> tuple[st
 
 
 def for_segment(conn: Connection, key: str, columns: str | Sequence[str],
-                as_of: date) -> DataSet:
+                as_of: date, masked: bool = False) -> DataSet:
     """A saved segment's data set; NotFound for an unknown segment."""
     catalog = segments.load_catalog(conn)
     if key not in catalog:
         raise NotFound(f"unknown segment {key!r}")
-    return DataSet({"segment": key}, parse_columns(columns), as_of, catalog)
+    return DataSet({"segment": key}, parse_columns(columns), as_of, catalog, masked)
 
 
 def for_rules(conn: Connection, rules: Any, columns: str | Sequence[str],
-              as_of: date) -> DataSet:
+              as_of: date, masked: bool = False) -> DataSet:
     """A data set of inline rules, validated like a segment's."""
     catalog = segments.load_catalog(conn)
     segments.validate_rules(rules, catalog, path="$.rules")
-    return DataSet(rules, parse_columns(columns), as_of, catalog)
+    return DataSet(rules, parse_columns(columns), as_of, catalog, masked)
+
+
+def _value(ds: DataSet, name: str) -> Any:
+    value = FIELDS[name].value(ds.as_of)  # type: ignore[misc]
+    return MASKS[name](value) if ds.masked and name in MASKS else value
 
 
 def statement(ds: DataSet, after: str | None = None, limit: int | None = None) -> Select[Any]:
     """ONE SELECT of external_id (the order and cursor) and the columns' values, with the
     customer's attributes last when an attributes.NAME column asks for them."""
-    values = [FIELDS[n].value(ds.as_of).label(f"c{i}")  # type: ignore[misc]
-              for i, n in enumerate(ds.columns) if n in FIELDS]
+    values = [_value(ds, n).label(f"c{i}") for i, n in enumerate(ds.columns) if n in FIELDS]
     if any(n not in FIELDS for n in ds.columns):
         values.append(Customer.attributes.label(_ATTRIBUTES))
     stmt = (select(Customer.external_id, *values)
