@@ -67,7 +67,7 @@ def describe(conn: Connection, name: str) -> dict[str, Any]:
 
 def list_roles(conn: Connection, only: str | None = None) -> list[dict[str, Any]]:
     """Every role (built-in first, then custom by name) with its permissions and user count."""
-    held = dict(conn.execute(select(User.role, func.count()).group_by(User.role)).tuples().all())
+    held = {r[0]: r[1] for r in conn.execute(select(User.role, func.count()).group_by(User.role))}
     stmt = select(Role.name, Role.built_in, Role.permissions, Role.created_at)
     if only is not None:
         stmt = stmt.where(Role.name == only)
