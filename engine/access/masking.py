@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, func, literal
+from sqlalchemy import ColumnElement, Integer, String, case, func, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -78,7 +78,12 @@ class _position(FunctionElement[Any]):
 
     inherit_cache = True
     name = "strpos"
-    type = String()
+    type = Integer()
+
+
+@compiles(_position)
+def _strpos(element: _position, compiler: Any, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(_position, "sqlite")
