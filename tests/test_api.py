@@ -11,12 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
+from engine.access.permissions import BUILT_IN
 from engine.db import write_transaction
 from engine.models import LoginFailure
 from tests.campaign_docs import BIRTHDAY, SEGMENTS, TEMPLATES
 from tests.conftest import Db
 from tests.webapp import PASSWORD, ROLES, birthday_run, ok, session_client, token_for
-from engine.access.permissions import BUILT_IN
 from web.permissions import needed
 
 
