@@ -161,3 +161,25 @@ def test_campaign_save_needs_run_and_senders_for_those_changes(app: Flask, db: D
     page, _ = session_client(app, "designer")
     boot = boot_of(ok(page.get("/campaigns/birthday-bonus/edit")))
     assert (boot["can_write"], boot["can_run"], boot["can_edit_senders"]) == (True, False, False)
+
+
+def test_explain_masks_the_customers_contact_values(app: Flask, db: Db) -> None:
+    analyst, viewer = _world(app, db)
+    client, marketer = app.test_client(), token_for(db, "marketer")
+    ok(client.post("/api/v1/segments", headers=marketer, json={
+        "key": "example-mail", "name": "Example mail",
+        "rules": {"field": "email", "op": "contains", "value": "example"}}), 201)
+    campaign = copy.deepcopy(BIRTHDAY) | {"key": "mail-check", "status": "draft"}
+    campaign["graph"]["nodes"][1]["config"]["segment"] = "example-mail"
+    ok(client.post("/api/v1/campaigns", headers=marketer, json=campaign), 201)
+    url = "/api/v1/customers/C1/explain?campaign=mail-check&date=2025-03-10"
+
+    def email_values(answer: dict) -> list:  # type: ignore[type-arg]
+        return [c["customer_value"] for n in answer["nodes"] if isinstance(n["detail"], dict)
+                for c in n["detail"].get("conditions", []) if c["field"] == "email"]
+
+    assert email_values(ok(client.get(url, headers=viewer))) == [ANA_EMAIL]
+    assert email_values(ok(client.get(url, headers=analyst))) == ["a***@example.com"]
+    page, _ = session_client(app, "analyst")
+    profile = ok(page.get("/customers/C1?explain=mail-check&on=2025-03-10"))
+    assert ANA_EMAIL not in profile and "a***@example.com" in profile

@@ -61,6 +61,19 @@ def masked_activity(activity: dict[str, Any]) -> dict[str, Any]:
             "details": _deep(activity.get("details"))}
 
 
+def masked_explain(value: Any) -> Any:
+    """An explanation (engine.journeys.explain) with the customer's email or phone masked in
+    the conditions on those fields, and contact details masked in its reasons."""
+    if isinstance(value, list):
+        return [masked_explain(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: masked_explain(v) if k != "reason" else mask_text(v) for k, v in value.items()}
+    if out.get("field") in CONTACT_KEYS and "customer_value" in out:
+        out["customer_value"] = mask_contact(out["customer_value"])
+    return out
+
+
 def _deep(value: Any, key: str | None = None) -> Any:
     if isinstance(value, dict):
         if key in CONTACT_KEYS:  # {"old": ..., "new": ...}

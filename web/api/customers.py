@@ -10,7 +10,7 @@ from flask import current_app
 from flask.views import MethodView
 from sqlalchemy import select
 
-from engine.access.masking import masked, masked_activity
+from engine.access.masking import masked, masked_activity, masked_explain
 from engine.activity import customer_id, timeline
 from engine.campaigns import campaign_today
 from engine.executor import load_campaign_row
@@ -85,8 +85,9 @@ class Explain(MethodView):
         with engine().connect() as conn:
             customer_id(conn, external_id)  # 404 for an unknown customer first
             tz = load_campaign_row(conn, args["campaign"]).timezone
-        return explain(engine(), external_id, args["campaign"],
-                       args["date"] or campaign_today(tz))
+        found = explain(engine(), external_id, args["campaign"],
+                        args["date"] or campaign_today(tz))
+        return found if sees_contacts() else masked_explain(found)
 
 
 @blp.route("/<ext:external_id>/balance")

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
-from engine.access.masking import masked, masked_activity
+from engine.access.masking import masked, masked_activity, masked_explain
 from engine.activity import customer_id, timeline
 from engine.campaigns import campaign_today
 from engine.executor import load_campaign_row
@@ -92,4 +92,5 @@ def _explained(external_id: str, campaigns: list[str]) -> dict[str, Any] | None:
     on = _date_arg("on")
     with engine().connect() as conn:
         tz = load_campaign_row(conn, key).timezone
-    return explain(engine(), external_id, key, on or campaign_today(tz))
+    found = explain(engine(), external_id, key, on or campaign_today(tz))
+    return found if sees_contacts() else masked_explain(found)
