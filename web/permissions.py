@@ -140,8 +140,3 @@ def require_all(permissions: Any) -> None:
 def sees_contacts() -> bool:
     """Whether emails and phone numbers are shown as they are (else masked)."""
     return can("contacts.view")
-
-
-def mapped(entry: Any) -> list[str]:
-    """The permissions named by one ENDPOINTS entry (for tests and the docs)."""
-    return list(entry.values()) if isinstance(entry, dict) else [entry]
