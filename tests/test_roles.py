@@ -87,14 +87,18 @@ def test_bad_roles_are_refused_with_the_field(app: Flask, db: Db) -> None:
     assert empty["error"]["details"][0]["path"] == "$.permissions"
     bad_name = ok(client.post("/api/v1/roles", headers=admin, json={
         "name": "Big Boss", "permissions": ["view"]}), 400)
-    assert bad_name["error"]["details"][0]["path"] == "name"
+    assert bad_name["error"]["details"][0]["path"] == "$.name"
     taken = ok(client.post("/api/v1/roles", headers=admin, json={
         "name": "viewer", "permissions": ["view"]}), 409)
     assert taken["error"]["message"] == "role 'viewer' already exists"
     no_role = ok(client.post("/api/v1/users", headers=admin, json={
-        "name": "bo", "role": "ghost", "password": PASSWORD}), 400)
-    assert no_role["error"]["details"] == [{"path": "$.role", "message": (
-        "unknown role 'ghost' (expected one of admin, marketer, viewer)")}]
+        "name": "bo", "role": "ghost", "password": PASSWORD}), 404)
+    assert no_role["error"]["message"] == \
+        "no role 'ghost' (expected one of admin, marketer, viewer)"
+    assert ok(client.patch("/api/v1/users/viewer", headers=admin, json={"role": "ghost"}),
+              404)["error"]["code"] == "not_found"
+    assert ok(client.patch("/api/v1/users/nobody", headers=admin, json={"role": "viewer"}),
+              404)["error"]["message"] == "no user 'nobody'"
 
 
 def test_nobody_hands_out_more_than_they_hold(app: Flask, db: Db) -> None:

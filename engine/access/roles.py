@@ -18,7 +18,8 @@ from engine.errors import AlreadyExists, InUse, NotFound, Problem, ValidationErr
 from engine.models import Role, User
 from engine.models.auth import built_in_rows
 
-NAME = re.compile(r"[a-z][a-z0-9_.-]{0,49}")
+NAME_PATTERN = "^[a-z][a-z0-9_.-]{0,49}$"
+NAME = re.compile(NAME_PATTERN.strip("^$"))
 
 
 def parse_permissions(text: str | Iterable[str]) -> list[str]:

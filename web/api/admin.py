@@ -11,7 +11,7 @@ from sqlalchemy import select
 from engine import credits
 from engine.access.roles import permissions_of, role_exists
 from engine.db import write_transaction
-from engine.errors import AlreadyExists, ValidationError
+from engine.errors import AlreadyExists, NotFound
 from engine.models import User
 from engine.users import create_token, create_user, set_role, unknown_role
 from engine.workspace import set_setting, workspace_settings
@@ -79,12 +79,16 @@ class Users(MethodView):
         with write_transaction(engine()) as conn:
             if conn.execute(select(User.id).where(User.name == data["name"])).first():
                 raise AlreadyExists(f"user {data['name']!r} already exists")
-            if not role_exists(conn, data["role"]):
-                raise ValidationError([unknown_role(conn, data["role"], "$.role")],
-                                      title="cannot create user")
+            _known_role(conn, data["role"])
             require_all(permissions_of(conn, data["role"]))
             create_user(conn, data["name"], data["role"], data["password"])
             return _user(conn, data["name"])
+
+
+def _known_role(conn: Any, role: str) -> None:
+    """A role named in a request body that does not exist is not found (as a token's user)."""
+    if not role_exists(conn, role):
+        raise NotFound(unknown_role(conn, role).message.replace("unknown role", "no role", 1))
 
 
 def _user(conn: Any, name: str) -> dict[str, Any]:
@@ -98,6 +102,9 @@ class UserItem(MethodView):
     def patch(self, data: dict[str, Any], key: str) -> Any:
         """Give the user another role."""
         with write_transaction(engine()) as conn:
+            if conn.execute(select(User.id).where(User.name == key)).first() is None:
+                raise NotFound(f"no user {key!r}")
+            _known_role(conn, data["role"])
             require_all(permissions_of(conn, data["role"]))
             set_role(conn, key, data["role"], where="$.role")
             return _user(conn, key)

@@ -8,7 +8,14 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from engine.access.permissions import PERMISSIONS
-from engine.access.roles import create_role, delete_role, describe, list_roles, update_role
+from engine.access.roles import (
+    NAME_PATTERN,
+    create_role,
+    delete_role,
+    describe,
+    list_roles,
+    update_role,
+)
 from engine.db import write_transaction
 from web.api import Blueprint
 from web.db import engine
@@ -25,7 +32,9 @@ PERMISSION_LIST = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(lis
 
 
 class RoleIn(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
+    name = ma.fields.String(required=True, validate=ma.validate.Regexp(
+        NAME_PATTERN, error="1-50 characters: lower-case letters, digits, '.', '_' or '-', "
+                            "starting with a letter"))
     permissions = PERMISSION_LIST
 
 
