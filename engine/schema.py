@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from engine.access.roles import sync_built_in
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -26,6 +28,7 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        sync_built_in(conn)
 
 
 def check(engine: Engine) -> None:

@@ -1,4 +1,5 @@
-"""Users (roles admin, marketer, viewer) and API tokens (stored as SHA-256, shown once)."""
+"""Users (each holds a role: viewer, marketer, admin or a custom one, engine.access.roles) and
+API tokens (stored as SHA-256, shown once)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ import secrets
 from sqlalchemy import Connection, insert, select, update
 from werkzeug.security import generate_password_hash
 
+from engine.access.roles import role_exists
 from engine.errors import NotFound, Problem, ValidationError
 from engine.limits import column_problems
-from engine.models import ApiToken, User
-from engine.models.auth import ROLES
+from engine.models import ApiToken, Role, User
 
 MIN_PASSWORD = 10
 
 
 def create_user(conn: Connection, name: str, role: str, password: str) -> int:
     problems = []
-    if role not in ROLES:
-        problems.append(Problem("--role", f"expected one of {', '.join(ROLES)}, got {role!r}"))
+    if not role_exists(conn, role):
+        problems.append(unknown_role(conn, role))
     if len(password) < MIN_PASSWORD:
         problems.append(Problem("password", f"at least {MIN_PASSWORD} characters"))
     problems += [Problem("NAME", m) for _, m in column_problems(User.__table__, {"name": name})]
@@ -32,6 +33,20 @@ def create_user(conn: Connection, name: str, role: str, password: str) -> int:
     ).inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def unknown_role(conn: Connection, role: str, where: str = "--role") -> Problem:
+    roles = conn.execute(select(Role.name).order_by(Role.built_in.desc(), Role.name)).scalars()
+    return Problem(where, f"unknown role {role!r} (expected one of {', '.join(roles)})")
+
+
+def set_role(conn: Connection, name: str, role: str, where: str = "ROLE") -> None:
+    """Give an existing user another role."""
+    if conn.execute(select(User.id).where(User.name == name)).first() is None:
+        raise NotFound(f"no user {name!r}")
+    if not role_exists(conn, role):
+        raise ValidationError([unknown_role(conn, role, where)], title="cannot change user")
+    conn.execute(update(User).where(User.name == name).values(role=role))
 
 
 def hash_token(token: str) -> str:

@@ -96,7 +96,8 @@ def test_metrics_need_an_admin_token_or_the_metrics_token(db: Db, ops_app: Flask
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     refused = client.get("/metrics", headers=token_for(db, "marketer"))
     assert refused.status_code == 403
-    assert refused.json["error"]["message"] == "this needs the admin role; you are marketer"
+    assert refused.json["error"]["message"] == ("this needs the settings.manage permission; "
+                                                "your role marketer does not have it")
     for auth in (token_for(db, "admin"), {"Authorization": f"Bearer {METRICS_TOKEN}"}):
         answer = client.get("/metrics", headers=auth)
         assert answer.status_code == 200

@@ -119,6 +119,10 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
     # ... so the STOP button still catches it.
     assert out["nudgeflow messages cancel --campaign past-due-blast"].startswith(
         "1 message(s) cancelled, 0 already on their way")
+    assert out["nudgeflow role create analyst --permissions view,data.export"] == \
+        "role analyst created: view, data.export\n"
+    assert out["nudgeflow role list"].splitlines()[-1] == \
+        "analyst (custom, 0 user(s)): view, data.export"
     assert out["nudgeflow user create ana --role marketer"] == "user ana created (marketer)\n"
     assert out["nudgeflow token create --user ana"].splitlines()[-1].startswith("nf_")
 

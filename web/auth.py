@@ -1,8 +1,10 @@
 """Who may do what. Secure by default: one gate in front of every route checks the login
-(session or bearer token) and the role, so a new route cannot forget to.
+(session or bearer token) and the permission the route needs (web.permissions), so a new route
+cannot forget to: an endpoint missing from the map is refused.
 
-Roles: viewer reads and exports; marketer also writes campaigns, segments and templates,
-previews, runs and cancels; admin also manages users, tokens, settings and credits.
+A user holds one role, a named set of permissions (engine.access): viewer reads and exports;
+marketer also edits and runs campaigns, segments and templates, cancels and imports; admin
+holds every permission, including settings, users, roles and tokens; admins add custom roles.
 """
 
 from __future__ import annotations
@@ -19,20 +21,20 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.security import check_password_hash
 
+from engine.access.roles import effective
 from engine.db import write_transaction
-from engine.models import ApiToken, LoginFailure, User
+from engine.models import ApiToken, LoginFailure, Role, User
 from engine.models.base import utcnow
 from engine.users import hash_token
 from web.errors import error_response
+from web.permissions import LOGGED_IN, Forbidden, needed
 
-RANK = {"viewer": 1, "marketer": 2, "admin": 3}
 # No login: these are authenticated by a signed token (unsubscribe), the provider's
-# signature (web.webhooks) or their own check (web.ops.metrics: an admin's token or
+# signature (web.webhooks) or their own check (web.ops.metrics: a token with settings.manage or
 # NUDGEFLOW_METRICS_TOKEN), or show nothing private (web.ops.healthz).
 PUBLIC_ENDPOINTS = {"auth.login", "unsubscribe.unsubscribe", "ops.healthz", "ops.metrics",
                     "static", "webhooks.sendgrid_events", "webhooks.twilio_status",
                     "webhooks.twilio_inbound"}
-ADMIN_PREFIXES = ("/api/v1/settings", "/api/v1/users", "/api/v1/tokens", "/settings", "/users")
 FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW = 5, 15 * 60
 TOKEN_USE_GRANULARITY = timedelta(minutes=1)  # how stale api_tokens.last_used_at may be
 log = logging.getLogger(__name__)
@@ -43,11 +45,16 @@ csrf = CSRFProtect()
 
 
 class Account(UserMixin):
-    def __init__(self, user_id: int, name: str, role: str) -> None:
+    def __init__(self, user_id: int, name: str, role: str, stored: Any) -> None:
         self.id, self.name, self.role = user_id, name, role
+        self.permissions = effective(role, stored)
 
-    def can(self, role: str) -> bool:
-        return RANK[self.role] >= RANK[role]
+    def can(self, permission: str) -> bool:
+        return permission == LOGGED_IN or permission in self.permissions
+
+
+# The user with their role's stored permissions, in one query.
+ACCOUNT = (User.id, User.name, User.role, Role.permissions)
 
 
 def _engine() -> Any:
@@ -57,7 +64,7 @@ def _engine() -> Any:
 @login_manager.user_loader
 def _load_user(user_id: str) -> Account | None:
     with _engine().connect() as conn:
-        row = conn.execute(select(User.id, User.name, User.role)
+        row = conn.execute(select(*ACCOUNT).join(Role, Role.name == User.role)
                            .where(User.id == int(user_id))).first()
     return Account(*row) if row else None
 
@@ -69,8 +76,8 @@ def _load_from_token(req: Any) -> Account | None:
         return None
     digest = hash_token(header.removeprefix("Bearer ").strip())
     with _engine().connect() as conn:
-        row = conn.execute(select(User.id, User.name, User.role, ApiToken.id.label("tid"),
-                                  ApiToken.last_used_at)
+        row = conn.execute(select(*ACCOUNT, ApiToken.id.label("tid"), ApiToken.last_used_at)
+                           .join(Role, Role.name == User.role)
                            .join(ApiToken, ApiToken.user_id == User.id)
                            .where(ApiToken.token_hash == digest)).first()
     if row is None:
@@ -78,7 +85,7 @@ def _load_from_token(req: Any) -> Account | None:
     if row.last_used_at is None or row.last_used_at < utcnow() - TOKEN_USE_GRANULARITY:
         _note_token_use(row.tid)
     g.token_auth = True
-    return Account(row.id, row.name, row.role)
+    return Account(row.id, row.name, row.role, row.permissions)
 
 
 def _note_token_use(token_id: int) -> None:
@@ -97,16 +104,22 @@ def _note_token_use(token_id: int) -> None:
         log.warning("could not record the use of API token %s: %s", token_id, exc)
 
 
-def required_role() -> str:
-    if request.path.startswith(ADMIN_PREFIXES):
-        return "admin"
-    if request.endpoint == "auth.logout":
-        return "viewer"
-    return "viewer" if request.method in ("GET", "HEAD", "OPTIONS") else "marketer"
+def forbidden(permission: str | None) -> Any:
+    """403: a JSON error naming the missing permission under /api/, else the error page."""
+    if permission is None:
+        text = f"{request.method} {request.path} is not open to any role"
+    else:
+        text = (f"this needs the {permission} permission; your role {current_user.role} "
+                "does not have it")
+    if request.path.startswith("/api/"):
+        return error_response(403, "forbidden", text,
+                              [{"path": "permission", "message": permission or "(none)"}])
+    return render_template("error.html", title="Not allowed", text=text), 403
 
 
 def gate() -> Any:
-    """Runs before every request: login, role, and CSRF for session-authenticated writes."""
+    """Runs before every request: login, permission, and CSRF for session-authenticated
+    writes."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         if request.endpoint == "auth.login" and request.method == "POST":
             csrf.protect()
@@ -119,12 +132,11 @@ def gate() -> Any:
         return redirect(url_for("auth.login", next=request.path))
     if not g.get("token_auth") and request.method not in ("GET", "HEAD", "OPTIONS"):
         csrf.protect()
-    role = required_role()
-    if not current_user.can(role):
-        text = f"this needs the {role} role; you are {current_user.role}"
-        if api:
-            return error_response(403, "forbidden", text)
-        return render_template("error.html", title="Not allowed", text=text), 403
+    if request.routing_exception is not None:
+        return None  # no such page or method: Flask answers 404 or 405
+    permission = needed(request.endpoint or "", request.method)
+    if permission is None or not current_user.can(permission):
+        return forbidden(permission)
     return None
 
 
@@ -169,11 +181,12 @@ def login() -> Any:
             return render_template("login.html", error="Too many failed attempts; "
                                    "try again in 15 minutes."), 429
         with _engine().connect() as conn:
-            row = conn.execute(select(User.id, User.name, User.role, User.password_hash)
+            row = conn.execute(select(*ACCOUNT, User.password_hash)
+                               .join(Role, Role.name == User.role)
                                .where(User.name == name)).first()
         if row and check_password_hash(row.password_hash, request.form.get("password", "")):
             _forget_failures(name)
-            login_user(Account(row.id, row.name, row.role))
+            login_user(Account(row.id, row.name, row.role, row.permissions))
             return redirect(local_target(request.args.get("next")))
         _remember_failure(name)
         error = "Unknown name or wrong password."
@@ -214,6 +227,10 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.before_request(gate)
     app.register_blueprint(bp)
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(exc: Forbidden) -> Any:
+        return forbidden(exc.permission)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Any:

@@ -1,5 +1,5 @@
 """Operations endpoints: /healthz for load balancers (no login, no customer data) and /metrics
-for Prometheus (an admin's API token, or NUDGEFLOW_METRICS_TOKEN)."""
+for Prometheus (the API token of a user with settings.manage, or NUDGEFLOW_METRICS_TOKEN)."""
 
 from __future__ import annotations
 
@@ -49,10 +49,11 @@ def _scraper_allowed() -> Any | None:
         return None
     if not current_user.is_authenticated:
         return error_response(401, "unauthorized", "send Authorization: Bearer <token> (an "
-                              "admin's API token or NUDGEFLOW_METRICS_TOKEN)")
-    if not current_user.can("admin"):
-        return error_response(403, "forbidden", f"this needs the admin role; you are "
-                              f"{current_user.role}")
+                              "API token with settings.manage or NUDGEFLOW_METRICS_TOKEN)")
+    if not current_user.can("settings.manage"):
+        return error_response(403, "forbidden", "this needs the settings.manage permission; "
+                              f"your role {current_user.role} does not have it",
+                              [{"path": "permission", "message": "settings.manage"}])
     return None
 
 

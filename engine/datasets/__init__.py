@@ -5,7 +5,9 @@ Any field with a value may also order the rows (engine/datasets/order.py): a pag
 keyset, empty values last.
 
 A column is a customer field (engine/segments/fields.py FIELDS) that has a value expression
-(customer columns, the invoice fields, days_past_due, ...) or `attributes.NAME`.
+(customer columns, the invoice fields, days_past_due, ...) or `attributes.NAME`. A data set made
+for a user without contacts.view has its email and phone columns masked in SQL
+(engine.access.masking).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import Connection, Select, select
 
 from engine import segments
 from engine.datasets import order as ordering
+from engine.access.masking import sql_mask_email, sql_mask_phone
 from engine.errors import NotFound, Problem, ValidationError
 from engine.models import Customer
 from engine.segments.fields import FIELDS
@@ -32,6 +35,7 @@ MAX_COLUMNS = 100
 COLUMNS = tuple(name for name, field in FIELDS.items() if field.value is not None)
 _ATTRIBUTES = "_attributes"
 _KEY = "_sort_key"
+MASKS = {"email": sql_mask_email, "phone": sql_mask_phone}
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class DataSet:
     as_of: date
     catalog: Any
     order: ordering.Order | None = None
+    masked: bool = False  # email and phone masked (a user without contacts.view)
 
 
 def parse_columns(text: str | Sequence[str], where: str = "columns") -> tuple[str, ...]:
@@ -68,29 +73,34 @@ def parse_columns(text: str | Sequence[str], where: str = "columns") -> tuple[st
 
 
 def for_segment(conn: Connection, key: str, columns: str | Sequence[str],
-                as_of: date, sort: str | None = None) -> DataSet:
+                as_of: date, sort: str | None = None, masked: bool = False) -> DataSet:
     """A saved segment's data set; NotFound for an unknown segment."""
     catalog = segments.load_catalog(conn)
     if key not in catalog:
         raise NotFound(f"unknown segment {key!r}")
     return DataSet({"segment": key}, parse_columns(columns), as_of, catalog,
-                   ordering.parse(sort))
+                   ordering.parse(sort), masked)
 
 
 def for_rules(conn: Connection, rules: Any, columns: str | Sequence[str],
-              as_of: date, sort: str | None = None) -> DataSet:
+              as_of: date, sort: str | None = None, masked: bool = False) -> DataSet:
     """A data set of inline rules, validated like a segment's."""
     catalog = segments.load_catalog(conn)
     segments.validate_rules(rules, catalog, path="$.rules")
-    return DataSet(rules, parse_columns(columns), as_of, catalog, ordering.parse(sort))
+    return DataSet(rules, parse_columns(columns), as_of, catalog, ordering.parse(sort), masked)
+
+
+def _value(ds: DataSet, name: str) -> Any:
+    value = FIELDS[name].value(ds.as_of)  # type: ignore[misc]
+    return MASKS[name](value) if ds.masked and name in MASKS else value
 
 
 def statement(ds: DataSet, after: str | None = None, limit: int | None = None) -> Select[Any]:
     """ONE SELECT of external_id (the tie-break and cursor) and the columns' values, then the
     customer's attributes when an attributes.NAME column asks for them, then the sort key
-    when the data set has an order."""
-    values = [FIELDS[n].value(ds.as_of).label(f"c{i}")  # type: ignore[misc]
-              for i, n in enumerate(ds.columns) if n in FIELDS]
+    when the data set has an order (masked as its column is: a masked contact cannot be
+    ordered by what it hides)."""
+    values = [_value(ds, n).label(f"c{i}") for i, n in enumerate(ds.columns) if n in FIELDS]
     if any(n not in FIELDS for n in ds.columns):
         values.append(Customer.attributes.label(_ATTRIBUTES))
     stmt = select(Customer.external_id, *values).where(
@@ -101,6 +111,8 @@ def statement(ds: DataSet, after: str | None = None, limit: int | None = None) -
             stmt = stmt.where(Customer.external_id > after)
     else:
         key = ordering.key(ds.order, ds.as_of)
+        if ds.masked and ds.order.field in MASKS:
+            key = MASKS[ds.order.field](key)
         stmt = stmt.add_columns(key.label(_KEY)).order_by(*ordering.order_by(ds.order, key))
         if after is not None:
             stmt = stmt.where(ordering.after(ds.order, key, after))

@@ -1,6 +1,6 @@
 """The data model of DESIGN.md as typed SQLAlchemy 2.0 models."""
 
-from engine.models.auth import ApiToken, ChannelCredit, LoginFailure, Setting, User
+from engine.models.auth import ApiToken, ChannelCredit, LoginFailure, Role, Setting, User
 from engine.models.base import Base
 from engine.models.campaigns import (
     Campaign,
@@ -30,6 +30,7 @@ __all__ = [
     "LoginFailure",
     "Message",
     "MessageEvent",
+    "Role",
     "Run",
     "Segment",
     "Setting",

@@ -3,12 +3,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, event, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.models.base import Base, enum_check, utcnow
+from engine.access.permissions import BUILT_IN, ordered
+from engine.models.base import Base, utcnow
 
-ROLES = ("admin", "marketer", "viewer")
+ROLES = tuple(BUILT_IN)  # the built-in roles; admins add custom ones (engine.access.roles)
+
+
+class Role(Base):
+    """A named set of permissions (engine.access.permissions). Built-in roles (viewer, marketer,
+    admin) take theirs from the code; custom roles from `permissions`."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    permissions: Mapped[list[str]] = mapped_column(type_=Base.type_annotation_map[dict[str, Any]])
+    built_in: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def built_in_rows() -> list[dict[str, Any]]:
+    return [{"name": name, "permissions": ordered(perms), "built_in": True, "created_at": utcnow()}
+            for name, perms in BUILT_IN.items()]
+
+
+@event.listens_for(Role.__table__, "after_create")
+def _built_in_roles(target: Any, connection: Any, **_kw: Any) -> None:
+    """A schema made from the models (tests) has the built-in roles, as a migrated one does."""
+    connection.execute(insert(target), built_in_rows())
 
 
 class User(Base):
@@ -17,10 +41,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
-    role: Mapped[str] = mapped_column(String(10))
+    # A role in use cannot be deleted (RESTRICT).
+    role: Mapped[str] = mapped_column(ForeignKey("roles.name", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-    __table_args__ = (CheckConstraint(enum_check("role", ROLES), name="role"),)
 
 
 class ApiToken(Base):

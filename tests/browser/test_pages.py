@@ -210,7 +210,8 @@ def test_a_viewer_reads_but_cannot_change(page: Any, site: Site) -> None:
     assert page.locator(".drawflow-node").count() == 4
     expect(page.locator("#panel").get_by_label("Name")).to_be_disabled()
     page.goto(f"{site.url}/settings")
-    expect(page.locator("[role=alert]")).to_contain_text("this needs the admin role")
+    expect(page.locator("[role=alert]")).to_contain_text(
+        "this needs the settings.manage permission; your role viewer does not have it")
 
 
 def test_stop_sending_archive_and_delete_what_is_no_longer_needed(page: Any, site: Site) -> None:
@@ -250,7 +251,7 @@ def test_every_page_fits_1280x800(page: Any, site: Site) -> None:
     log_in(page, site, "ada")
     for path in ("/campaigns", "/campaigns/new", "/campaigns/birthday-bonus/edit", "/segments",
                  "/segments/member-1y", "/templates", "/templates/bday-sms", "/customers",
-                 "/customers/C4", "/messages", "/runs", "/settings", "/users"):
+                 "/customers/C4", "/messages", "/runs", "/settings", "/users", "/roles"):
         page.goto(f"{site.url}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1280, (path, width)
@@ -304,3 +305,32 @@ def test_quiet_hours_and_caps_are_set_on_the_settings_page(page: Any, site: Site
     assert settings["quiet_hours"] == {"sms": {"start": "21:00", "end": "08:00"}, "email": None}
     assert settings["frequency_caps"] == [{"channel": "sms", "purpose": None, "max": 2,
                                            "days": 7, "over": "delay"}]
+
+
+def test_an_admin_adds_a_role_gives_it_to_a_user_and_deletes_it(page: Any, site: Site) -> None:
+    from engine.models import Role, User
+
+    log_in(page, site, "ada")
+    page.goto(f"{site.url}/roles")
+    form = page.locator("form[data-api-url='/api/v1/roles']")
+    form.get_by_label("Name").fill("analyst")
+    for name in ("view", "data.export"):
+        form.locator(f"input[value='{name}']").check()
+    form.get_by_role("button", name="Add role").click()
+    expect(page.locator("tbody tr").last).to_contain_text("analyst")
+    with site.db.engine.connect() as conn:
+        assert conn.execute(select(Role.permissions).where(Role.name == "analyst")
+                            ).scalar_one() == ["view", "data.export"]
+    page.goto(f"{site.url}/users")
+    page.get_by_label("Role of vic").select_option("analyst")
+    page.get_by_label("Role of vic").locator("xpath=..").get_by_role("button",
+                                                                      name="Change").click()
+    expect(page.get_by_label("Role of vic")).to_have_value("analyst")
+    with site.db.engine.connect() as conn:
+        assert conn.execute(select(User.role).where(User.name == "vic")).scalar_one() == \
+            "analyst"
+    page.goto(f"{site.url}/roles")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete analyst").click()
+    expect(page.locator("form[data-api-method='DELETE'] .form-error")).to_have_text(
+        "role 'analyst' is held by 1 user(s): vic; give them another role first")

@@ -59,10 +59,11 @@ def blueprints() -> list[Blueprint]:
         events,
         messages,
         records,
+        roles,
         runs,
         segments,
         templates,
     )
 
     return [campaigns.blp, segments.blp, templates.blp, customers.blp, records.blp, runs.blp,
-            messages.blp, events.blp, column_sets.blp, admin.blp]
+            messages.blp, events.blp, column_sets.blp, admin.blp, roles.blp]

@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from engine import campaigns as store
+from engine.access.changes import campaign_save_needs
 from engine.db import write_transaction
 from engine.errors import NotFound
 from engine.executor import campaign_today, load_campaign_row, run
@@ -21,9 +22,22 @@ from engine.models import Campaign, CampaignVersion
 from web.api import Blueprint
 from web.api.schemas import CampaignOut, CampaignSummary, DateArgs, RunOut, Valid, VersionOut
 from web.db import engine
+from web.permissions import require_all
 
 blp = Blueprint("campaigns", __name__, url_prefix="/api/v1/campaigns",
                 description="Campaign graphs, their versions and runs")
+
+
+def _save(key: str | None = None) -> dict[str, Any]:
+    """Save the request's campaign document; a change of status or of a sender or reply-to
+    also needs campaigns.run or senders.edit (checked before the transaction commits)."""
+    with write_transaction(engine()) as conn:
+        doc = request.get_json()
+        before = conn.execute(select(Campaign.status, Campaign.graph).where(
+            Campaign.key == (key if key is not None else doc.get("key")))).first()
+        clean = store.save_document(conn, doc, key=key, saved_by=current_user.name)
+        require_all(campaign_save_needs(before, clean))
+    return _campaign(clean["key"])
 
 
 def _campaign(key: str) -> dict[str, Any]:
@@ -45,9 +59,7 @@ class Campaigns(MethodView):
     @blp.arguments(CampaignSchema)
     @blp.response(201, CampaignOut)
     def post(self, _doc: Any) -> Any:
-        with write_transaction(engine()) as conn:
-            clean = store.save_document(conn, request.get_json(), saved_by=current_user.name)
-        return _campaign(clean["key"])
+        return _save()
 
 
 @blp.route("/validate")
@@ -72,9 +84,7 @@ class CampaignItem(MethodView):
     @blp.response(200, CampaignOut)
     def put(self, _doc: Any, key: str) -> Any:
         _campaign(key)
-        with write_transaction(engine()) as conn:
-            store.save_document(conn, request.get_json(), key=key, saved_by=current_user.name)
-        return _campaign(key)
+        return _save(key)
 
 
 @blp.route("/<key>/versions")

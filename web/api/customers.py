@@ -1,4 +1,5 @@
-"""/api/v1/customers: search, profile, activity timeline, detailed bonus balance, messages."""
+"""/api/v1/customers: search, profile, activity timeline, detailed bonus balance, messages.
+Email addresses and phone numbers are masked for users without contacts.view."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask import current_app
 from flask.views import MethodView
 from sqlalchemy import select
 
+from engine.access.masking import masked, masked_activity, masked_explain
 from engine.activity import customer_id, timeline
 from engine.campaigns import campaign_today
 from engine.executor import load_campaign_row
@@ -31,6 +33,7 @@ from web.api.schemas import (
     SearchArgs,
 )
 from web.db import engine
+from web.permissions import sees_contacts
 
 blp = Blueprint("customers", __name__, url_prefix="/api/v1/customers",
                 description="Customers, what they were sent and awarded")
@@ -41,9 +44,12 @@ class Customers(MethodView):
     @blp.arguments(SearchArgs, location="query")
     @blp.response(200, CustomerPage)
     def get(self, args: dict[str, Any]) -> Any:
+        contacts = sees_contacts()
         with engine().connect() as conn:
-            return search_customers(conn, args["q"], args["page"], args["per_page"],
-                                    current_app.config["NUDGEFLOW_SETTINGS"].default_region)
+            found = search_customers(conn, args["q"], args["page"], args["per_page"],
+                                     current_app.config["NUDGEFLOW_SETTINGS"].default_region,
+                                     contacts)
+        return found if contacts else {**found, "items": [masked(c) for c in found["items"]]}
 
 
 @blp.route("/<ext:external_id>")
@@ -52,8 +58,9 @@ class CustomerItem(MethodView):
     def get(self, external_id: str) -> Any:
         with engine().connect() as conn:
             cid = customer_id(conn, external_id)
-            return dict(conn.execute(select(Customer.__table__).where(Customer.id == cid))
-                        .one()._mapping)
+            row = dict(conn.execute(select(Customer.__table__).where(Customer.id == cid))
+                       .one()._mapping)
+        return row if sees_contacts() else masked(row)
 
 
 @blp.route("/<ext:external_id>/activity")
@@ -62,9 +69,10 @@ class Activity(MethodView):
     @blp.response(200, ActivityOut(many=True))
     def get(self, args: dict[str, Any], external_id: str) -> Any:
         with engine().connect() as conn:
-            return timeline(conn, customer_id(conn, external_id), args["kind"], args["limit"],
-                            campaign=args["campaign"], since=args["since"],
-                            until=args["until"], offset=args["offset"])
+            found = timeline(conn, customer_id(conn, external_id), args["kind"], args["limit"],
+                             campaign=args["campaign"], since=args["since"],
+                             until=args["until"], offset=args["offset"])
+        return found if sees_contacts() else [masked_activity(a) for a in found]
 
 
 @blp.route("/<ext:external_id>/explain")
@@ -77,8 +85,9 @@ class Explain(MethodView):
         with engine().connect() as conn:
             customer_id(conn, external_id)  # 404 for an unknown customer first
             tz = load_campaign_row(conn, args["campaign"]).timezone
-        return explain(engine(), external_id, args["campaign"],
-                       args["date"] or campaign_today(tz))
+        found = explain(engine(), external_id, args["campaign"],
+                        args["date"] or campaign_today(tz))
+        return found if sees_contacts() else masked_explain(found)
 
 
 @blp.route("/<ext:external_id>/balance")
@@ -97,5 +106,6 @@ class Messages(MethodView):
     def get(self, args: dict[str, Any], external_id: str) -> Any:
         """Oldest first."""
         with engine().connect() as conn:
-            return customer_messages(conn, customer_id(conn, external_id), args["limit"],
-                                     args["offset"])
+            found = customer_messages(conn, customer_id(conn, external_id), args["limit"],
+                                      args["offset"])
+        return found if sees_contacts() else [masked(m) for m in found]

@@ -6,12 +6,14 @@ from typing import Any
 
 from flask.views import MethodView
 
+from engine.access.masking import masked
 from engine.cancel import cancel_messages
 from engine.lookup import messages_query
 from engine.models import Campaign, Message
 from web.api import Blueprint
 from web.api.schemas import CancelIn, CancelOut, MessageOut, MessagesArgs
 from web.db import engine
+from web.permissions import sees_contacts
 
 blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages", description="The outbox")
 
@@ -29,7 +31,8 @@ class Messages(MethodView):
         if args["campaign"]:
             stmt = stmt.where(Campaign.key == args["campaign"])
         with engine().connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            found = [dict(r._mapping) for r in conn.execute(stmt)]
+        return found if sees_contacts() else [masked(m) for m in found]
 
 
 @blp.route("/cancel")

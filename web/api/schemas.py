@@ -397,8 +397,8 @@ class CreditsOut(ma.Schema):
 
 class UserIn(ma.Schema):
     name = ma.fields.String(required=True, validate=fits(User.name, min_length=1))
-    role = ma.fields.String(required=True,
-                            validate=ma.validate.OneOf(("admin", "marketer", "viewer")))
+    role = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50),
+                            metadata={"description": "viewer, marketer, admin or a custom role"})
     password = ma.fields.String(required=True, load_only=True,
                                 validate=ma.validate.Length(min=MIN_PASSWORD))
 
@@ -407,6 +407,10 @@ class UserOut(ma.Schema):
     name = ma.fields.String()
     role = ma.fields.String()
     created_at = UtcDateTime()
+
+
+class UserRoleIn(ma.Schema):
+    role = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
 
 
 class TokenIn(ma.Schema):

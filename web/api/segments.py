@@ -9,6 +9,7 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from engine import datasets, segments
+from engine.access.masking import masked, sql_mask_email, sql_mask_phone
 from engine.campaigns import SegmentSchema, delete_by_key, get_by_key, require_key, save_segment
 from engine.db import write_transaction
 from engine.models import Customer, Segment
@@ -24,6 +25,7 @@ from web.api.schemas import (
     SegmentOut,
 )
 from web.db import engine
+from web.permissions import sees_contacts
 
 blp = Blueprint("segments", __name__, url_prefix="/api/v1/segments",
                 description="Segments: rules over customers, evaluated as of a date")
@@ -66,9 +68,10 @@ class Preview(MethodView):
         with engine().connect() as conn:
             catalog = segments.load_catalog(conn)
             segments.validate_rules(args["rules"], catalog, path="$.rules")
+            sample = segments.sample(conn, args["rules"], day, args["limit"], catalog)
             return {"as_of": day.isoformat(),
                     "count": segments.count(conn, args["rules"], day, catalog),
-                    "sample": segments.sample(conn, args["rules"], day, args["limit"], catalog)}
+                    "sample": sample if sees_contacts() else [masked(s) for s in sample]}
 
 
 @blp.route("/<key>")
@@ -99,7 +102,11 @@ class Export(MethodView):
         _one(key)
         with engine().connect() as conn:
             catalog = segments.load_catalog(conn)
-        stmt = (select(*segments.SAMPLE_COLUMNS[1:])
+        columns: list[Any] = list(segments.SAMPLE_COLUMNS[1:])
+        if not sees_contacts():
+            columns[-2:] = [sql_mask_email(Customer.__table__.c.email).label("email"),
+                            sql_mask_phone(Customer.__table__.c.phone).label("phone")]
+        stmt = (select(*columns)
                 .where(segments.compile_rules({"segment": key}, args["date"] or date.today(),
                                               catalog))
                 .order_by(Customer.id))
@@ -110,7 +117,7 @@ class Export(MethodView):
 def _dataset(key: str, args: dict[str, Any]) -> datasets.DataSet:
     with engine().connect() as conn:
         return datasets.for_segment(conn, key, args["columns"], args["date"] or date.today(),
-                                    args["sort"])
+                                    args["sort"], masked=not sees_contacts())
 
 
 @blp.route("/<key>/dataset")

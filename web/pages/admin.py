@@ -1,4 +1,4 @@
-"""Admin pages: workspace settings with credits, and users with their API tokens."""
+"""Admin pages: workspace settings with credits, users with their API tokens, and roles."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from flask import Blueprint, render_template
 from sqlalchemy import select
 
 from engine import credits
+from engine.access.permissions import PERMISSIONS
+from engine.access.roles import list_roles
 from engine.models import User
 from engine.workspace import workspace_settings
 from web.db import engine
@@ -26,4 +28,12 @@ def settings() -> Any:
 def users() -> Any:
     with engine().connect() as conn:
         rows = conn.execute(select(User.name, User.role, User.created_at).order_by(User.name)).all()
-    return render_template("pages/users.html", users=rows)
+        roles = list_roles(conn)
+    return render_template("pages/users.html", users=rows, roles=roles)
+
+
+@bp.get("/roles")
+def roles() -> Any:
+    with engine().connect() as conn:
+        found = list_roles(conn)
+    return render_template("pages/roles.html", roles=found, permissions=PERMISSIONS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template
-from flask_login import current_user
 from sqlalchemy import select
 
 from engine.executor import campaign_today, load_campaign_row
@@ -15,6 +14,7 @@ from engine.models import Segment, Template
 from nodes.triggers import DATE_FIELDS, WEEKDAYS
 from web.db import engine
 from web.pages.titles import node_titles
+from web.permissions import can
 
 bp = Blueprint("campaign_pages", __name__)
 CAMPAIGN_FIELDS = ("key", "name", "status", "purpose", "timezone", "version", "graph")
@@ -52,6 +52,7 @@ def _editor(key: str | None) -> Any:
     boot = {"campaign": campaign, "segments": segments, "templates": templates,
             "date_fields": DATE_FIELDS, "weekdays": WEEKDAYS, "key_pattern": KEY_PATTERN,
             "today": campaign_today(campaign["timezone"] if campaign else "UTC").isoformat(),
-            "can_write": current_user.can("marketer")}
+            "can_write": can("campaigns.edit"), "can_run": can("campaigns.run"),
+            "can_edit_senders": can("senders.edit")}
     title = campaign["name"] if campaign else "New campaign"
     return render_template("pages/editor.html", boot=boot, title=title)

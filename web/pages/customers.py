@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
+from engine.access.masking import masked, masked_activity, masked_explain
 from engine.activity import customer_id, timeline
 from engine.campaigns import campaign_today
 from engine.executor import load_campaign_row
@@ -19,6 +20,7 @@ from engine.lookup import customer_invoices, customer_messages, search_customers
 from engine.models import Campaign, Customer
 from engine.models.effects import ACTIVITY_KINDS
 from web.db import engine
+from web.permissions import sees_contacts
 
 bp = Blueprint("customer_pages", __name__)
 PER_PAGE = 50
@@ -41,9 +43,13 @@ def _date_arg(name: str) -> date | None:
 @bp.get("/customers")
 def index() -> Any:
     q = (request.args.get("q") or "").strip() or None
+    contacts = sees_contacts()
     with engine().connect() as conn:
         found = search_customers(conn, q, _int_arg("page", 1), PER_PAGE,
-                                 current_app.config["NUDGEFLOW_SETTINGS"].default_region)
+                                 current_app.config["NUDGEFLOW_SETTINGS"].default_region,
+                                 contacts)
+    if not contacts:
+        found["items"] = [masked(c) for c in found["items"]]
     pages = max(1, -(-found["total"] // PER_PAGE))
     return render_template("pages/customers.html", q=q or "", found=found, pages=pages)
 
@@ -55,18 +61,23 @@ def profile(external_id: str) -> Any:
                "since": _date_arg("since"), "until": _date_arg("until")}
     with engine().connect() as conn:
         cid = customer_id(conn, external_id)
-        person = conn.execute(select(Customer.__table__).where(Customer.id == cid)).one()._mapping
+        person = dict(conn.execute(select(Customer.__table__).where(Customer.id == cid))
+                      .one()._mapping)
         offset = _int_arg("offset", 0)
         events = timeline(conn, cid, filters["kind"] or None, TIMELINE_PAGE + 1,
                           campaign=filters["campaign"], since=filters["since"],
                           until=filters["until"], offset=offset, newest_first=True)
         campaigns = conn.execute(select(Campaign.key).order_by(Campaign.key)).scalars().all()
         explained = _explained(external_id, list(campaigns))
+        messages = customer_messages(conn, cid)
+        if not sees_contacts():
+            person, messages = masked(person), [masked(m) for m in messages]
+            events = [masked_activity(e) for e in events]
         return render_template(
             "pages/customer.html", customer=person, events=events[:TIMELINE_PAGE],
             older=len(events) > TIMELINE_PAGE, offset=offset, page_size=TIMELINE_PAGE,
             filters=filters,
-            balance=balance(conn, cid, date.today()), messages=customer_messages(conn, cid),
+            balance=balance(conn, cid, date.today()), messages=messages,
             invoices=customer_invoices(conn, cid, date.today()),
             kinds=ACTIVITY_KINDS, campaigns=campaigns, explained=explained,
             explain_key=request.args.get("explain") or "",
@@ -81,4 +92,5 @@ def _explained(external_id: str, campaigns: list[str]) -> dict[str, Any] | None:
     on = _date_arg("on")
     with engine().connect() as conn:
         tz = load_campaign_row(conn, key).timezone
-    return explain(engine(), external_id, key, on or campaign_today(tz))
+    found = explain(engine(), external_id, key, on or campaign_today(tz))
+    return found if sees_contacts() else masked_explain(found)

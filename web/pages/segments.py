@@ -6,7 +6,6 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, render_template, request
-from flask_login import current_user
 from sqlalchemy import select
 
 from engine import datasets
@@ -16,6 +15,7 @@ from engine.errors import NotFound, ValidationError
 from engine.models import Segment
 from engine.segments.fields import FIELDS, TYPE_OPS
 from web.db import engine
+from web.permissions import can, sees_contacts
 
 bp = Blueprint("segment_pages", __name__)
 COLUMNS = (Segment.key, Segment.name, Segment.rules)
@@ -46,7 +46,7 @@ def _builder(key: str | None) -> Any:
     boot = {"segment": segment, "segments": others,
             "fields": [{"name": f.name, "type": f.type} for f in FIELDS.values()],
             "ops": {t: sorted(ops) for t, ops in TYPE_OPS.items()},
-            "can_write": current_user.can("marketer")}
+            "can_write": can("campaigns.edit")}
     return render_template("pages/segment.html", boot=boot,
                            title=segment["name"] if segment else "New segment")
 
@@ -85,7 +85,8 @@ def dataset(key: str) -> Any:
         segment = get_by_key(conn, Segment, COLUMNS, key)
         sets = column_sets.listing(conn)
         try:
-            ds = datasets.for_segment(conn, key, columns, day, sort)
+            ds = datasets.for_segment(conn, key, columns, day, sort,
+                                      masked=not sees_contacts())
             page = datasets.page(conn, ds, request.args.get("after") or None, PAGE_ROWS)
         except ValidationError as exc:
             problem = "; ".join(p.message for p in exc.problems)

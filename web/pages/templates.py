@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template
-from flask_login import current_user
 from sqlalchemy import select
 
 from engine.campaigns import get_by_key
 from engine.models import Customer, Template
 from web.db import engine
+from web.permissions import can
 
 bp = Blueprint("template_pages", __name__)
 COLUMNS = (Template.key, Template.name, Template.channel, Template.subject, Template.body,
@@ -43,6 +43,6 @@ def _editor(key: str | None) -> Any:
             select(Customer.external_id, Customer.first_name, Customer.last_name)
             .order_by(Customer.id).limit(20))]
     boot = {"template": template, "customers": customers,
-            "can_write": current_user.can("marketer")}
+            "can_write": can("templates.edit")}
     return render_template("pages/template.html", boot=boot,
                            title=template["name"] or template["key"] if template else "New template")

@@ -121,7 +121,11 @@ const nf = (() => {
     const body = {};
     for (const field of form.elements) {
       if (!field.name || field.disabled) continue;
-      if (field.type === "checkbox") body[field.name] = field.checked;
+      // Checkboxes marked data-list gather the values of those ticked into one list.
+      if (field.type === "checkbox" && "list" in field.dataset) {
+        body[field.name] = body[field.name] || [];
+        if (field.checked) body[field.name].push(field.value);
+      } else if (field.type === "checkbox") body[field.name] = field.checked;
       else if (field.type === "number") body[field.name] = field.value === "" ? null : Number(field.value);
       else if (field.value === "" && field.dataset.empty === "null") body[field.name] = null;
       else if ("json" in field.dataset) body[field.name] = parseJson(field);

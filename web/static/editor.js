@@ -298,7 +298,7 @@
       el("p", {class: "hint"}, "Checked when a wait ends: a customer who matches then goes no further."),
       el("p", {class: "hint"}, "Select a node on the canvas to edit it."),
       nodeList(),
-      ...(boot.can_write && !state.isNew ? [stopAndArchive()] : []),
+      ...(boot.can_run && !state.isNew ? [stopAndArchive()] : []),
     );
     markPanelErrors(state.errors.$campaign || []);
   }
@@ -399,7 +399,7 @@
     status.textContent = state.isNew ? "not saved" : c.status;
     status.className = `status status-${c.status}`;
     document.getElementById("campaign-version").textContent = state.isNew ? "" : `version ${c.version}`;
-    const canRun = boot.can_write && !state.isNew && !state.viewing;
+    const canRun = boot.can_run && !state.isNew && !state.viewing;
     document.getElementById("btn-save").disabled = !editable();
     document.getElementById("btn-activate").disabled = !canRun || c.status === "active";
     document.getElementById("btn-pause").disabled = !canRun || c.status !== "active";

@@ -203,8 +203,10 @@ nf.editorNodes = ({boot, editor, editable, touched}) => {
           rows.push(field("Transliterate to plain Latin letters (keeps GSM-7, cheaper parts)", box, "transliterate"));
         }
       }
-      rows.push(field("Reply-to (empty = workspace default)", text(c.reply_to, put("reply_to"), {type: "email"}), "reply_to"));
-      rows.push(field("Sender", text(c.sender, put("sender")), "sender"));
+      // Changing the sender or reply-to needs the senders.edit permission (the API checks it).
+      const senders = boot.can_edit_senders ? {} : {disabled: true, title: "needs the senders.edit permission"};
+      rows.push(field("Reply-to (empty = workspace default)", text(c.reply_to, put("reply_to"), {type: "email", ...senders}), "reply_to"));
+      rows.push(field("Sender", text(c.sender, put("sender"), senders), "sender"));
       const template = !inline && boot.templates.find((t) => t.key === c.template);
       if ((inline ? c.channel : template && template.channel) === "email") {
         // Open and click tracking (SendGrid's); off unless asked.

@@ -1,0 +1,1 @@
+"""Who may do what: permissions, roles (built-in and custom) and contact masking."""
