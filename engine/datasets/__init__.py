@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, select
 
 from engine import segments
-from engine.datasets import order as ordering
 from engine.access.masking import sql_mask_email, sql_mask_phone
+from engine.datasets import order as ordering
 from engine.errors import NotFound, Problem, ValidationError
 from engine.models import Customer
 from engine.segments.fields import FIELDS
