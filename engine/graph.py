@@ -4,6 +4,7 @@ and the JSON path."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,8 @@ from nodes.base import References
 KEY_PATTERN = r"[a-z0-9][a-z0-9_\-]{0,99}"
 KEY = validate.Regexp(f"^{KEY_PATTERN}$",
                       error="expected lower-case letters, digits, - and _ (at most 100)")
+# The keys of blasts' campaign rows (engine/blasts): blast-7, and blast-new-<hex> while made.
+BLAST_KEY = re.compile(r"^blast-(\d+|new-[0-9a-f]+)$")
 NODE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$",
                           error="expected letters, digits, - and _ (at most 64)")
 
@@ -63,6 +66,11 @@ class CampaignSchema(Schema):
     timezone = fields.String(load_default="UTC", validate=fits(Campaign.timezone))
     graph = fields.Nested(GraphSchema, required=True)
     exit_when = fields.Dict(load_default=None, allow_none=True)
+
+    @validates("key")
+    def _not_a_blast(self, value: str, **_kw: Any) -> None:
+        if BLAST_KEY.match(value):
+            raise SchemaError("blast-N and blast-new-... name blasts; choose another key")
 
     @validates("timezone")
     def _tz(self, value: str, **_kw: Any) -> None:

@@ -2,7 +2,15 @@
 
 from engine.models.auth import ApiToken, ChannelCredit, LoginFailure, Setting, User
 from engine.models.base import Base
-from engine.models.campaigns import Campaign, CampaignVersion, Run, Segment, Template
+from engine.models.campaigns import (
+    Blast,
+    BlastRecipient,
+    Campaign,
+    CampaignVersion,
+    Run,
+    Segment,
+    Template,
+)
 from engine.models.customers import Customer, Invoice, birth_mmdd
 from engine.models.effects import Activity, BonusLedger, Message, MessageEvent, TestSend
 from engine.models.journeys import Event, JourneyWait
@@ -11,6 +19,8 @@ __all__ = [
     "Activity",
     "ApiToken",
     "Base",
+    "Blast",
+    "BlastRecipient",
     "BonusLedger",
     "Campaign",
     "CampaignVersion",
