@@ -140,6 +140,7 @@ def seed_demo_cmd(ws: Workspace, count: int, seed: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turn our errors into a message and an exit code, never a traceback."""
     from engine import (  # noqa: F401  (register them)
+        cli_blasts,
         cli_campaigns,
         cli_datasets,
         cli_journeys,

@@ -77,9 +77,10 @@ def blast(db: Db, **kw: Any) -> tuple[dict[str, Any], bool]:
     return blasts.create(db.engine, ask(**kw), "UTC", created_by="ana", now=NOW)
 
 
-def sent_to(db: Db) -> RecordingChannel:
+def sent_to(db: Db, now: datetime = NOW) -> RecordingChannel:
+    """What the provider accepted in a dispatch at `now`."""
     email = RecordingChannel()
-    dispatch(db.engine, SETTINGS, {"email": email, "sms": RecordingChannel()}, now=NOW)
+    dispatch(db.engine, SETTINGS, {"email": email, "sms": RecordingChannel()}, now=now)
     return email
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, insert, literal, select, update
@@ -53,8 +54,7 @@ def graph_for(req: BlastRequest) -> dict[str, Any]:
         nodes.append({"id": CHOSEN, "type": "recipients", "config": {}})
     nodes += [{"id": SELECT, "type": "segment-select", "config": select_config},
               {"id": SEND, "type": "send-message", "config": req.message}]
-    return {"nodes": nodes, "edges": [[a["id"], b["id"]] for a, b in zip(nodes, nodes[1:],
-                                                                          strict=False)]}
+    return {"nodes": nodes, "edges": [[a["id"], b["id"]] for a, b in pairwise(nodes)]}
 
 
 def _document(conn: Connection, req: BlastRequest, tz: str) -> dict[str, Any]:

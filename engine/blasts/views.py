@@ -3,6 +3,7 @@ newest first."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
@@ -36,7 +37,7 @@ def _statuses(conn: Connection, ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def _shape(row: Any, statuses: dict[str, int], channels: dict[str, str]) -> dict[str, Any]:
-    send = next((n["config"] for n in row.graph["nodes"] if n["id"] == SEND), {})
+    send: dict[str, Any] = next((n["config"] for n in row.graph["nodes"] if n["id"] == SEND), {})
     by_key = set(row.source) == {"segment"} and isinstance(row.source["segment"], str)
     return {
         "id": row.campaign_id, "key": row.key, "name": row.name, "purpose": row.purpose,
@@ -53,7 +54,7 @@ def _shape(row: Any, statuses: dict[str, int], channels: dict[str, str]) -> dict
     }
 
 
-def _channels(conn: Connection, rows: list[Any]) -> dict[str, str]:
+def _channels(conn: Connection, rows: Sequence[Any]) -> dict[str, str]:
     keys = {n["config"].get("template") for r in rows for n in r.graph["nodes"] if n["id"] == SEND}
     keys.discard(None)
     if not keys:

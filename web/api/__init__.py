@@ -53,6 +53,7 @@ def nullable_nested(_converter: Any, field: Any, ret: dict[str, Any], **_kw: Any
 def blueprints() -> list[Blueprint]:
     from web.api import (
         admin,
+        blasts,
         campaigns,
         customers,
         events,
@@ -64,4 +65,4 @@ def blueprints() -> list[Blueprint]:
     )
 
     return [campaigns.blp, segments.blp, templates.blp, customers.blp, records.blp, runs.blp,
-            messages.blp, events.blp, admin.blp]
+            messages.blp, events.blp, blasts.blp, admin.blp]
