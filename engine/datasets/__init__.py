@@ -139,13 +139,15 @@ def rows(conn: Connection, ds: DataSet, after: str | None = None,
 
 def page(conn: Connection, ds: DataSet, after: str | None, limit: int) -> dict[str, Any]:
     """One keyset page for the JSON API: items as {column: value}, the next cursor (the last
-    external_id, None at the end) and the total count."""
+    external_id, None at the end), the total count, and each item's external_id (`ids`, for
+    a page to choose rows by, whatever the columns)."""
     found = conn.execute(statement(ds, after, limit + 1)).all()
     shape = shaper(ds)
     items = [dict(zip(ds.columns, (json_value(v) for v in shape(r)), strict=True))
              for r in found[:limit]]
     return {"columns": list(ds.columns), "as_of": ds.as_of.isoformat(), "total": count(conn, ds),
-            "items": items, "next": found[limit - 1].external_id if len(found) > limit else None}
+            "items": items, "ids": [r.external_id for r in found[:limit]],
+            "next": found[limit - 1].external_id if len(found) > limit else None}
 
 
 def json_value(value: Any) -> Any:

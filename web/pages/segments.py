@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from engine import datasets
 from engine.campaigns import get_by_key
 from engine.errors import ValidationError
-from engine.models import Segment
+from engine.models import Segment, Template
 from engine.segments.fields import FIELDS, TYPE_OPS
 from web.db import engine
 
@@ -71,13 +72,20 @@ def dataset(key: str) -> Any:
     problem, page = None, None
     with engine().connect() as conn:
         segment = get_by_key(conn, Segment, COLUMNS, key)
+        templates = [dict(r._mapping) for r in conn.execute(
+            select(Template.key, Template.name, Template.channel).order_by(Template.key))]
         try:
             ds = datasets.for_segment(conn, key, columns, day)
             page = datasets.page(conn, ds, request.args.get("after") or None, PAGE_ROWS)
         except ValidationError as exc:
             problem = "; ".join(p.message for p in exc.problems)
     query = {"columns": ",".join(columns), "date": day.isoformat()}
+    boot = {"segment": key, "date": day.isoformat(), "total": page["total"] if page else 0,
+            "templates": templates,
+            # One per page shown: a second click, or a retried request, makes the blast once.
+            "client_token": uuid.uuid4().hex}
     return render_template("pages/dataset.html", segment=segment, all_columns=datasets.COLUMNS,
                            picked=picked, attributes=request.args.get("attributes", ""),
-                           day=day, page=page, problem=problem, query=query,
+                           day=day, page=page, problem=problem, query=query, boot=boot,
+                           can_send=current_user.can("marketer") and bool(page and page["total"]),
                            title=f"{segment['name']}: data set")
