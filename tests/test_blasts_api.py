@@ -116,3 +116,26 @@ def test_cli_blast_and_blasts(ws: Db, nf: Any, tmp_path: Path) -> None:  # noqa:
         assert conn.execute(select(Customer.external_id, Message.status)
                             .join(Customer, Customer.id == Message.customer_id)).all() == [
             ("A1", "cancelled")]
+
+
+def test_blast_pages_escape_and_need_a_login(ws: Db, app: Flask) -> None:  # noqa: F811
+    from tests.webapp import session_client
+
+    client, auth = app.test_client(), token_for(ws, "marketer")
+    made = ok(client.post("/api/v1/blasts", json={**BODY, "customers": ["A1"],
+                                                  "name": "<b>Dunning</b>"}, headers=auth), 201)
+    assert client.get("/blasts").status_code == 302  # to the login
+    viewer, _ = session_client(app, "viewer")
+    listed = ok(viewer.get("/blasts"))
+    assert "&lt;b&gt;Dunning&lt;/b&gt;" in listed and "<b>Dunning" not in listed
+    one = ok(viewer.get(f"/blasts/{made['id']}"))
+    assert "queued 1" in one and "Stop sending" not in one  # a viewer cannot stop it
+    assert viewer.get("/blasts/12345").status_code == 404
+    marketer, csrf = session_client(app, "marketer")
+    assert "Stop sending" in ok(marketer.get(f"/blasts/{made['id']}"))
+    # A session write without the CSRF token is refused; with it, the STOP goes through.
+    assert marketer.post(f"/api/v1/blasts/{made['id']}/stop").status_code == 400
+    stopped = marketer.post(f"/api/v1/blasts/{made['id']}/stop", headers={"X-CSRFToken": csrf})
+    assert ok(stopped) == {"count": 1, "on_their_way": 0}
+    page = ok(marketer.get("/segments/past-due/dataset?date=2025-06-02"))
+    assert 'aria-label="Choose A1"' in page and 'id="blast-form"' in page

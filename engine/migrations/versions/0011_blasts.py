@@ -20,14 +20,20 @@ down_revision = '0009'
 branch_labels = None
 depends_on = None
 
+KIND_CHECK = "kind IN ('campaign', 'blast')"
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('campaigns', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('kind', sa.String(length=10), server_default='campaign',
-                                      nullable=False))
-        batch_op.create_check_constraint('kind', "kind IN ('campaign', 'blast')")
+    # In place, never by copying the table: on SQLite a batch copy drops `campaigns`, and with
+    # foreign keys on that deletes every run and message of every campaign (ON DELETE CASCADE).
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute("ALTER TABLE campaigns ADD COLUMN kind VARCHAR(10) DEFAULT 'campaign' "
+                   f"NOT NULL CONSTRAINT ck_campaigns_kind CHECK ({KIND_CHECK})")
+    else:
+        op.add_column('campaigns', sa.Column('kind', sa.String(length=10),
+                                             server_default='campaign', nullable=False))
+        op.create_check_constraint(op.f('ck_campaigns_kind'), 'campaigns', KIND_CHECK)
 
     op.create_table('blasts',
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -57,6 +63,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('blast_recipients')
     op.drop_table('blasts')
-    with op.batch_alter_table('campaigns', schema=None) as batch_op:
-        batch_op.drop_constraint('kind', type_='check')
-        batch_op.drop_column('kind')
+    if op.get_bind().dialect.name != 'sqlite':
+        op.drop_constraint(op.f('ck_campaigns_kind'), 'campaigns', type_='check')
+    op.execute("ALTER TABLE campaigns DROP COLUMN kind")
