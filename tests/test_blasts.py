@@ -228,3 +228,59 @@ def test_a_dry_run_writes_nothing(ws: Db) -> None:
     with ws.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Campaign)).scalar_one() == 0
     assert messages(ws) == []
+
+
+def test_an_inline_sms_waits_out_the_workspace_quiet_hours_and_caps(ws: Db) -> None:
+    from engine.workspace import set_setting
+
+    with write_transaction(ws.engine) as conn:
+        set_setting(conn, "quiet_hours", {"sms": {"start": "21:00", "end": "08:00"},
+                                          "email": None})
+        set_setting(conn, "frequency_caps", [{"channel": "email", "max": 1, "days": 7}])
+        conn.execute(Customer.__table__.update().where(Customer.external_id == "A1")
+                     .values(phone="+27821234567", phone_valid=True))
+    late = datetime(2025, 6, 2, 22, 0)
+    made, _ = blasts.create(ws.engine, blasts.load_request(
+        {"segment": "past-due", "customers": ["A1", "A2"], "channel": "sms",
+         "body": "Hi {{ customer.first_name }}"}, DAY), "UTC", now=late)
+    assert made["counts"] == {"recipients": 2, "queued": 1, "skipped": {"no_address": 1}}
+    with ws.engine.connect() as conn:
+        row = conn.execute(select(Message.send_after, Message.status)
+                           .where(Message.status == "queued")).one()
+        summary = conn.execute(select(Activity.summary).where(
+            Activity.kind == "message_queued")).scalar_one()
+    assert row.send_after == datetime(2025, 6, 3, 8, 0)
+    assert summary == "SMS queued (inline message) for 2025-06-03 08:00 UTC (quiet hours)"
+    # Caps count across campaigns and blasts alike: a second email to A2 this week is skipped.
+    blast(ws, customers=["A2"])
+    blast(ws, customers=["A2"])
+    email = sent_to(ws)
+    assert [m.to for m in email.sent] == ["ben@example.com"]
+    with ws.engine.connect() as conn:
+        assert conn.execute(select(Message.skip_reason).where(
+            Message.channel == "email", Message.status == "skipped")).scalars().all() == [
+            "frequency_cap"]
+
+
+def test_two_submissions_at_once_under_one_key_make_one_blast(ws: Db) -> None:
+    """A double click whose two requests race: one blast, the other answer names it."""
+    import threading
+
+    gate = threading.Barrier(4)
+    answers: list[tuple[int, bool]] = []
+
+    def submit() -> None:
+        gate.wait()
+        made, new = blast(ws, all=True, token="double-click")
+        answers.append((made["id"], new))
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({i for i, _ in answers}) == 1 and sorted(n for _, n in answers) == [
+        False, False, False, True]
+    assert sorted(s for _, s, _ in messages(ws)) == ["queued"] * 3 + ["skipped"] * 2
+    with ws.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Campaign)).scalar_one() == 1

@@ -10,9 +10,9 @@ from flask_login import current_user
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from engine.blasts import IdempotencyConflict
 from engine.errors import (
     AlreadyExists,
+    IdempotencyConflict,
     InUse,
     NotFound,
     NudgeflowError,

@@ -22,7 +22,7 @@ from engine import runlog, segments
 from engine.blasts.request import BlastRequest
 from engine.campaigns import references
 from engine.db import write_transaction
-from engine.errors import NudgeflowError, Problem, ValidationError
+from engine.errors import IdempotencyConflict, Problem, ValidationError
 from engine.executor import RunResult, execute_graph
 from engine.graph import load_campaign
 from engine.models import Blast, BlastRecipient, Campaign, CampaignVersion, Customer
@@ -33,12 +33,6 @@ CHUNK = 10_000
 SHOWN = 20  # unknown customers named one by one; the rest are counted
 SEND, SELECT, CHOSEN = "send", "select", "chosen"
 NODE_PATH = re.compile(r"^\$\.graph\.nodes\[(\d+)\]\.config")
-
-
-class IdempotencyConflict(NudgeflowError):
-    """An idempotency key already used for a different blast."""
-
-    exit_code = 2
 
 
 class _DryRun(Exception):
