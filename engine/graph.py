@@ -27,6 +27,7 @@ KEY = validate.Regexp(f"^{KEY_PATTERN}$",
                       error="expected lower-case letters, digits, - and _ (at most 100)")
 # The keys of blasts' campaign rows (engine/blasts): blast-7, and blast-new-<hex> while made.
 BLAST_KEY = re.compile(r"^blast-(\d+|new-[0-9a-f]+)$")
+BLAST_ONLY = "recipients (chosen data set rows) is for blasts, not campaigns"
 NODE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$",
                           error="expected letters, digits, - and _ (at most 64)")
 
@@ -93,15 +94,22 @@ class Graph:
     exit_when: Any = None
 
 
-def load_campaign(doc: Any, refs: References, path: str = "$") -> tuple[dict[str, Any], Graph]:
+def load_campaign(doc: Any, refs: References, path: str = "$",
+                  blast: bool = False) -> tuple[dict[str, Any], Graph]:
     """Validate one campaign document; return the clean document and its graph.
 
     `exit_when` may be given at the campaign's level (the file format) or in the graph; it is
-    kept in the graph, so that a change to it is a new version like any change to the graph."""
+    kept in the graph, so that a change to it is a new version like any change to the graph.
+    Only a blast's graph (engine.blasts) may hold a `recipients` node: in a campaign, which
+    has no chosen rows, it would silently keep nobody."""
     try:
         clean = CampaignSchema().load(doc)
     except SchemaError as exc:
         raise ValidationError.from_messages(exc.messages, path) from None
+    if not blast and (found := [Problem(f"{path}.graph.nodes[{i}].type", BLAST_ONLY)
+                                for i, n in enumerate(clean["graph"]["nodes"])
+                                if n["type"] == "recipients"]):
+        raise ValidationError(found)
     exit_when = clean.pop("exit_when")
     if exit_when is not None:
         clean["graph"]["exit_when"] = exit_when

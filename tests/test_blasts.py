@@ -284,3 +284,18 @@ def test_two_submissions_at_once_under_one_key_make_one_blast(ws: Db) -> None:
     assert sorted(s for _, s, _ in messages(ws)) == ["queued"] * 3 + ["skipped"] * 2
     with ws.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Campaign)).scalar_one() == 1
+
+
+def test_a_campaign_may_not_use_the_blasts_recipients_node(ws: Db) -> None:
+    from engine.campaigns import save_document
+
+    doc = {"key": "c", "name": "c", "graph": {"nodes": [
+        {"id": "t", "type": "trigger", "config": {"kind": "manual"}},
+        {"id": "r", "type": "recipients", "config": {}}], "edges": [["t", "r"]]}}
+    with pytest.raises(ValidationError) as err, write_transaction(ws.engine) as conn:
+        save_document(conn, doc)
+    assert [str(p) for p in err.value.problems] == [
+        "$.graph.nodes[1].type: recipients (chosen data set rows) is for blasts, not campaigns"]
+    with pytest.raises(ValidationError) as taken, write_transaction(ws.engine) as conn:
+        save_document(conn, {**doc, "key": "blast-12", "graph": {"nodes": doc["graph"]["nodes"][:1]}})
+    assert str(taken.value.problems[0]).startswith("$.key: blast-N and blast-new-... name blasts")

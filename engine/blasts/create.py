@@ -24,7 +24,7 @@ from engine.campaigns import references
 from engine.db import write_transaction
 from engine.errors import IdempotencyConflict, Problem, ValidationError
 from engine.executor import RunResult, execute_graph
-from engine.graph import load_campaign
+from engine.graph import load_campaign, node_name
 from engine.models import Blast, BlastRecipient, Campaign, CampaignVersion, Customer
 from engine.models.base import utcnow
 from engine.sql import among
@@ -60,7 +60,7 @@ def _document(conn: Connection, req: BlastRequest, tz: str) -> dict[str, Any]:
            "status": "archived", "purpose": req.purpose, "timezone": tz,
            "graph": graph_for(req)}
     try:
-        clean, _ = load_campaign(doc, references(conn))
+        clean, _ = load_campaign(doc, references(conn), blast=True)
     except ValidationError as exc:
         raise ValidationError([_named(p, doc) for p in exc.problems],
                               title="invalid blast") from None
@@ -74,11 +74,12 @@ def _named(problem: Problem, doc: dict[str, Any]) -> Problem:
     node = doc["graph"]["nodes"][int(found[1])]
     rest = problem.where[found.end():]
     where = f"${rest}" if node["id"] == SEND or (node["id"] == SELECT and rest) else "$"
-    # The message names the node for campaigns ("node 'send' (Send message): template: ...");
-    # here the path says it all.
-    text = problem.message.split(": ", 2)[-1] if problem.message.startswith("node ") \
-        else problem.message
-    return Problem(where, text)
+    # A campaign's message names the node and the field ("node 'send' (Send message):
+    # template: ..."); a blast's path says both.
+    field = rest.removeprefix(".")
+    named = node_name(node["id"], node["type"])
+    prefix = f"{named}: {field}: " if field else f"{named}: "
+    return Problem(where, problem.message.removeprefix(prefix))
 
 
 def _existing(conn: Connection, req: BlastRequest) -> int | None:
