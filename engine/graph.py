@@ -39,7 +39,11 @@ class PositionSchema(Schema):
 
 class NodeSchema(Schema):
     id = fields.String(required=True, validate=NODE_ID)
-    type = fields.String(required=True, validate=validate.OneOf(sorted(REGISTRY)))
+    # `recipients` is let through here and refused in load_campaign unless for a blast; the
+    # message offers what a campaign may use.
+    type = fields.String(required=True, validate=validate.OneOf(
+        sorted(REGISTRY), error="Must be one of: " + ", ".join(
+            sorted(t for t in REGISTRY if t != "recipients")) + "."))
     config = fields.Dict(load_default=dict)
     position = fields.Nested(PositionSchema, load_default=None)
 
