@@ -97,6 +97,8 @@ def save_campaign(conn: Connection, clean: dict[str, Any], saved_by: str | None 
     """Insert or update a validated campaign; a changed graph becomes a new version."""
     current = conn.execute(
         select(Campaign.__table__).where(Campaign.key == clean["key"])).first()
+    if current is not None and current.kind != "campaign":
+        raise ValidationError([Problem("$.key", f"{clean['key']!r} is a blast's key")])
     values = {k: clean[k] for k in ("name", "status", "purpose", "timezone", "graph")}
     today = campaign_today(clean["timezone"])  # the first date the schedule runs it
     if current is None:
@@ -229,7 +231,7 @@ def save_document(conn: Connection, raw: Any, key: str | None = None,
 def set_status(conn: Connection, key: str, status: str) -> None:
     """Activate, pause or archive; activation starts the catch-up window that day."""
     current = conn.execute(select(Campaign.id, Campaign.status, Campaign.timezone)
-                           .where(Campaign.key == key)).first()
+                           .where(Campaign.key == key, Campaign.kind == "campaign")).first()
     if current is None:
         raise NotFound(f"no campaign {key!r}")
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
@@ -338,6 +340,6 @@ def export_document(conn: Connection) -> dict[str, Any]:
     campaigns = [{"key": r.key, "name": r.name, "status": r.status, "purpose": r.purpose,
                   "timezone": r.timezone, "graph": r.graph} for r in conn.execute(
         select(Campaign.key, Campaign.name, Campaign.status, Campaign.purpose, Campaign.timezone,
-               Campaign.graph).order_by(Campaign.key))]
+               Campaign.graph).where(Campaign.kind == "campaign").order_by(Campaign.key))]
     return {"version": FILE_VERSION, "segments": segments, "templates": templates,
             "campaigns": campaigns}

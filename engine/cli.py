@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: turn our errors into a message and an exit code, never a traceback."""
     from engine import (  # noqa: F401  (register them)
         cli_access,
+        cli_blasts,
         cli_campaigns,
         cli_datasets,
         cli_journeys,

@@ -22,6 +22,12 @@ class InUse(NudgeflowError):
     """A segment or template that campaigns, segments or waiting messages still need."""
 
 
+class IdempotencyConflict(NudgeflowError):
+    """An idempotency key already used for a different request (a blast)."""
+
+    exit_code = 2
+
+
 class AlreadyExists(NudgeflowError):
     """A name that must be new is taken (a user)."""
 

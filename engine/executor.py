@@ -83,9 +83,13 @@ class RunResult:
 
 
 def load_campaign_row(conn: Connection, key: str) -> Any:
+    """A campaign by key; a blast (run once, when it is made: engine.blasts) is none."""
     row = conn.execute(select(Campaign.__table__).where(Campaign.key == key)).first()
     if row is None:
         raise NotFound(f"no campaign {key!r}")
+    if row.kind != "campaign":
+        raise NotFound(f"no campaign {key!r}: it is a blast, run once when it was made "
+                       f"(see `nudgeflow blasts`)")
     return row
 
 

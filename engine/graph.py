@@ -4,6 +4,7 @@ and the JSON path."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,9 @@ from nodes.base import References
 KEY_PATTERN = r"[a-z0-9][a-z0-9_\-]{0,99}"
 KEY = validate.Regexp(f"^{KEY_PATTERN}$",
                       error="expected lower-case letters, digits, - and _ (at most 100)")
+# The keys of blasts' campaign rows (engine/blasts): blast-7, and blast-new-<hex> while made.
+BLAST_KEY = re.compile(r"^blast-(\d+|new-[0-9a-f]+)$")
+BLAST_ONLY = "recipients (chosen data set rows) is for blasts, not campaigns"
 NODE_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$",
                           error="expected letters, digits, - and _ (at most 64)")
 
@@ -35,7 +39,11 @@ class PositionSchema(Schema):
 
 class NodeSchema(Schema):
     id = fields.String(required=True, validate=NODE_ID)
-    type = fields.String(required=True, validate=validate.OneOf(sorted(REGISTRY)))
+    # `recipients` is let through here and refused in load_campaign unless for a blast; the
+    # message offers what a campaign may use.
+    type = fields.String(required=True, validate=validate.OneOf(
+        sorted(REGISTRY), error="Must be one of: " + ", ".join(
+            sorted(t for t in REGISTRY if t != "recipients")) + "."))
     config = fields.Dict(load_default=dict)
     position = fields.Nested(PositionSchema, load_default=None)
 
@@ -64,6 +72,11 @@ class CampaignSchema(Schema):
     graph = fields.Nested(GraphSchema, required=True)
     exit_when = fields.Dict(load_default=None, allow_none=True)
 
+    @validates("key")
+    def _not_a_blast(self, value: str, **_kw: Any) -> None:
+        if BLAST_KEY.match(value):
+            raise SchemaError("blast-N and blast-new-... name blasts; choose another key")
+
     @validates("timezone")
     def _tz(self, value: str, **_kw: Any) -> None:
         try:
@@ -85,15 +98,22 @@ class Graph:
     exit_when: Any = None
 
 
-def load_campaign(doc: Any, refs: References, path: str = "$") -> tuple[dict[str, Any], Graph]:
+def load_campaign(doc: Any, refs: References, path: str = "$",
+                  blast: bool = False) -> tuple[dict[str, Any], Graph]:
     """Validate one campaign document; return the clean document and its graph.
 
     `exit_when` may be given at the campaign's level (the file format) or in the graph; it is
-    kept in the graph, so that a change to it is a new version like any change to the graph."""
+    kept in the graph, so that a change to it is a new version like any change to the graph.
+    Only a blast's graph (engine.blasts) may hold a `recipients` node: in a campaign, which
+    has no chosen rows, it would silently keep nobody."""
     try:
         clean = CampaignSchema().load(doc)
     except SchemaError as exc:
         raise ValidationError.from_messages(exc.messages, path) from None
+    if not blast and (found := [Problem(f"{path}.graph.nodes[{i}].type", BLAST_ONLY)
+                                for i, n in enumerate(clean["graph"]["nodes"])
+                                if n["type"] == "recipients"]):
+        raise ValidationError(found)
     exit_when = clean.pop("exit_when")
     if exit_when is not None:
         clean["graph"]["exit_when"] = exit_when

@@ -61,9 +61,11 @@ def runs_by_status(conn: Connection, now: datetime | None = None) -> list[tuple[
 
 
 def last_completed_runs(conn: Connection) -> list[tuple[str, datetime]]:
-    """(campaign key, when its last completed run finished, naive UTC)."""
+    """(campaign key, when its last completed run finished, naive UTC). Not for blasts: each
+    runs once, and a gauge per blast would be a new time series for every one."""
     rows = conn.execute(select(Campaign.key, func.max(Run.finished_at))
                         .join(Run, Run.campaign_id == Campaign.id)
-                        .where(Run.status == "completed", Run.finished_at.is_not(None))
+                        .where(Run.status == "completed", Run.finished_at.is_not(None),
+                               Campaign.kind == "campaign")
                         .group_by(Campaign.key))
     return [(r[0], r[1]) for r in rows if r[1] is not None]

@@ -17,6 +17,7 @@ NODE_TYPES = {
     "wait": "Wait",
     "condition": "Condition",
     "split": "Split",
+    "recipients": "Chosen rows",
 }
 
 FIELDS = {

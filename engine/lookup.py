@@ -126,5 +126,6 @@ def campaigns_overview(conn: Connection) -> list[dict[str, Any]]:
                    Run.status.label("run_status"), Run.counts)
             .outerjoin(latest, latest.c.campaign_id == Campaign.id)
             .outerjoin(Run, Run.id == latest.c.run_id)
+            .where(Campaign.kind == "campaign")
             .order_by(Campaign.key))
     return with_delivery(conn, "campaign", [dict(r._mapping) for r in conn.execute(stmt)])

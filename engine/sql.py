@@ -74,7 +74,7 @@ def json_object_no_nulls(conn: Connection, **items: Any) -> ColumnElement[Any]:
     return func.json_patch("{}", built)  # a merge patch drops null members
 
 
-def among(conn: Connection, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+def among(conn: Connection, column: Any, ids: Iterable[Any]) -> ColumnElement[bool]:
     """`column IN (ids)` for a batch as one parameter, so a 1,000-id batch is not 1,000
     parameters to bind and a statement compiled anew each time: on PostgreSQL an array
     (`= ANY(:ids)`), on SQLite a JSON array read by json_each."""

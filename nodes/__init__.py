@@ -5,6 +5,7 @@ from __future__ import annotations
 from nodes.award_bonus import AwardBonus
 from nodes.base import Node
 from nodes.condition import Condition
+from nodes.recipients import Recipients
 from nodes.segment_select import SegmentSelect
 from nodes.send_message import SendMessage
 from nodes.split import Split
@@ -29,7 +30,7 @@ def build_registry(*classes: type[Node]) -> dict[str, type[Node]]:
 
 
 REGISTRY = build_registry(Trigger, SegmentSelect, AwardBonus, SendMessage, Wait, Condition,
-                          Split)
+                          Split, Recipients)
 
 
 def node_class(type_name: str) -> type[Node]:

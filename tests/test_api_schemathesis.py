@@ -63,6 +63,10 @@ VALID_BODIES: dict[str, Any] = {
     "PUT /api/v1/invoices/{external_id}": {"customer_external_id": "D000001",
                                            "amount": "10.00", "due_date": "2026-03-31"},
     "PUT /api/v1/column-sets/{name}": {"columns": ["external_id", "paid_ratio"]},
+    "POST /api/v1/blasts": {"segment": "member-1y", "date": "2026-03-02", "all": True,
+                            "template": "spring-offer"},
+    "POST /api/v1/blasts/preview": {"segment": "member-1y", "date": "2026-03-02",
+                                    "all": True, "template": "spring-offer"},
     "POST /api/v1/events": {"id": "FE1", "customer": "D000001", "name": "registered",
                             "at": "2026-03-02T10:00:00Z", "properties": {"plan": "gold"}},
 }

@@ -18,7 +18,8 @@ from web.auth import PUBLIC_ENDPOINTS
 from web.permissions import ENDPOINTS, LOGGED_IN, needed
 
 SAMPLE = {"<key>": "nope", "<name>": "nope", "<ext:external_id>": "C1", "<external_id>": "C1",
-          "<int(max=2147483647):version>": "1", "<int(max=2147483647):run_id>": "1"}
+          "<int(max=2147483647):version>": "1", "<int(max=2147483647):run_id>": "1",
+          "<int(max=2147483647):blast_id>": "1"}
 SKIP = {"HEAD", "OPTIONS"}
 
 

@@ -78,6 +78,9 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
     preview = out["nudgeflow segment preview --key past-due-30 --date 2026-11-23"]
     assert preview == ("2 customers as of 2026-11-23\n  S0002 Thabo Nkosi\n"
                        "  S0008 Johan Botha\n")
+    blast = next(v for k, v in out.items() if k.startswith("nudgeflow blast "))
+    assert blast == ("dry run, nothing written: 2 listed; 2 in the data set as of 2026-11-23; "
+                     "queued 1, skipped: opted out of this channel 1\n")
     # The dry run and the real run count the same; only the real one writes.
     dry = out["nudgeflow run --date 2026-11-23 --dry-run"]
     real = out["nudgeflow run --date 2026-11-23"]

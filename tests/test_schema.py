@@ -114,3 +114,38 @@ def test_runs_from_before_attempts_become_their_first_attempt(empty_db: Db) -> N
                              "counts": {"m": {"created": 4}}, "error": None}]
     with pytest.raises(IntegrityError), empty_db.engine.begin() as conn:
         conn.execute(text("UPDATE runs SET status = 'lost'"))
+
+
+def test_the_blasts_migration_keeps_every_campaign_run_and_message(empty_db: Db) -> None:
+    """Migration 0011 adds campaigns.kind in place: copying the table would cascade-delete
+    runs and messages on SQLite."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from engine.models import Campaign, Message, Run
+
+    cfg = schema.alembic_config(empty_db.engine)
+    with empty_db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009")
+        conn.execute(text("INSERT INTO campaigns (key, name, status, purpose, timezone, graph, "
+                          "version, created_at, updated_at) VALUES ('c', 'c', 'active', "
+                          "'service', 'UTC', '{}', 1, '2026-01-01', '2026-01-01')"))
+        conn.execute(text("INSERT INTO customers (external_id, email_valid, phone_valid, "
+                          "email_opt_out, sms_opt_out, marketing_consent, attributes, "
+                          "created_at, updated_at) VALUES ('C1', false, false, false, false, "
+                          "false, '{}', '2026-01-01', '2026-01-01')"))
+        conn.execute(text("INSERT INTO runs (campaign_id, run_date, version, status, counts, "
+                          "attempts, started_at) SELECT id, '2026-03-10', 1, 'completed', "
+                          "'{}', '[]', '2026-03-10' FROM campaigns"))
+        conn.execute(text("INSERT INTO messages (campaign_id, node_id, customer_id, occurrence, "
+                          "channel, status, send_after, attempts, created_at) SELECT c.id, 'm', "
+                          "u.id, 'x', 'sms', 'sent', '2026-03-10', 1, '2026-03-10' "
+                          "FROM campaigns c, customers u"))
+    schema.upgrade(empty_db.engine)
+    with empty_db.engine.connect() as conn:
+        assert conn.execute(select(Campaign.key, Campaign.kind)).all() == [("c", "campaign")]
+        assert len(conn.execute(select(Run.id)).all()) == 1
+        assert len(conn.execute(select(Message.id)).all()) == 1
+    with pytest.raises(IntegrityError), empty_db.engine.begin() as conn:
+        conn.execute(text("UPDATE campaigns SET kind = 'other'"))

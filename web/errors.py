@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.errors import (
     AlreadyExists,
+    IdempotencyConflict,
     InUse,
     NotFound,
     NudgeflowError,
@@ -76,6 +77,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(AlreadyExists)
     def _exists(exc: AlreadyExists) -> Any:
         return error_response(409, "already_exists", str(exc))
+
+    @app.errorhandler(IdempotencyConflict)
+    def _conflict(exc: IdempotencyConflict) -> Any:
+        return error_response(409, "idempotency_conflict", str(exc))
 
     @app.errorhandler(InUse)
     def _in_use(exc: InUse) -> Any:

@@ -166,8 +166,9 @@ def rows(conn: Connection, ds: DataSet, after: str | None = None,
 
 def page(conn: Connection, ds: DataSet, after: str | None, limit: int) -> dict[str, Any]:
     """One keyset page for the JSON API: items as {column: value}, the next cursor (None at
-    the end: the last external_id in external_id order, an opaque token in another) and the
-    total count."""
+    the end: the last external_id in external_id order, an opaque token in another), the
+    total count, and each item's external_id (`ids`, for a page to choose rows by, whatever
+    the columns)."""
     found = conn.execute(statement(ds, after, limit + 1)).all()
     shape = shaper(ds)
     items = [dict(zip(ds.columns, (json_value(v) for v in shape(r)), strict=True))
@@ -179,7 +180,7 @@ def page(conn: Connection, ds: DataSet, after: str | None, limit: int) -> dict[s
                      else ordering.encode(last[-1], last.external_id))
     return {"columns": list(ds.columns), "as_of": ds.as_of.isoformat(),
             "sort": ds.order.text if ds.order else "external_id", "total": count(conn, ds),
-            "items": items, "next": following}
+            "items": items, "ids": [r.external_id for r in found[:limit]], "next": following}
 
 
 def json_value(value: Any) -> Any:

@@ -3,6 +3,8 @@
 from engine.models.auth import ApiToken, ChannelCredit, LoginFailure, Role, Setting, User
 from engine.models.base import Base
 from engine.models.campaigns import (
+    Blast,
+    BlastRecipient,
     Campaign,
     CampaignVersion,
     ColumnSet,
@@ -18,6 +20,8 @@ __all__ = [
     "Activity",
     "ApiToken",
     "Base",
+    "Blast",
+    "BlastRecipient",
     "BonusLedger",
     "Campaign",
     "CampaignVersion",

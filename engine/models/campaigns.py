@@ -23,6 +23,9 @@ CHANNELS = ("email", "sms")
 CAMPAIGN_STATUSES = ("draft", "active", "paused", "archived")
 PURPOSES = ("marketing", "service")
 RUN_STATUSES = ("running", "completed", "failed", "skipped")
+# A blast is a campaign of its own kind: run once for its date, never by the scheduler, kept
+# out of the campaign lists (engine/blasts).
+CAMPAIGN_KINDS = ("campaign", "blast")
 
 
 class Segment(Timestamps, Base):
@@ -72,10 +75,12 @@ class Campaign(Timestamps, Base):
     version: Mapped[int] = mapped_column(default=1, server_default="1")
     # The first day the campaign may run: catch-up never reaches back before activation.
     active_since: Mapped[date | None] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(10), default="campaign", server_default="campaign")
 
     __table_args__ = (
         CheckConstraint(enum_check("status", CAMPAIGN_STATUSES), name="status"),
         CheckConstraint(enum_check("purpose", PURPOSES), name="purpose"),
+        CheckConstraint(enum_check("kind", CAMPAIGN_KINDS), name="kind"),
     )
 
 
@@ -116,3 +121,41 @@ class Run(Base):
         CheckConstraint(enum_check("status", RUN_STATUSES), name="status"),
         Index("ix_runs_run_date", "run_date"),
     )
+
+
+class Blast(Base):
+    """What only a blast has, beside its campaign row (kind 'blast', key `blast-<id>`, a graph
+    trigger -> [recipients] -> segment-select -> send-message run once for `as_of`)."""
+
+    __tablename__ = "blasts"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    # The sender's idempotency key (Idempotency-Key header, client_token): one blast per key.
+    client_token: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # SHA-256 of the request, so a key reused for another request is refused, not obeyed.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[date] = mapped_column(Date)
+    # {"segment": key} or inline rules: the data set the rows come from.
+    source: Mapped[dict[str, Any]]
+    selection: Mapped[str] = mapped_column(String(10))  # all | list
+    requested: Mapped[int]  # customers asked for (all: the data set's rows)
+    # Listed customers that were not in the data set as of the date: reported, not sent.
+    not_members: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(enum_check("selection", ("all", "list")), name="selection"),
+    )
+
+
+class BlastRecipient(Base):
+    """A customer chosen for a blast (selection `list`); the `recipients` node keeps them."""
+
+    __tablename__ = "blast_recipients"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)

@@ -53,6 +53,7 @@ def nullable_nested(_converter: Any, field: Any, ret: dict[str, Any], **_kw: Any
 def blueprints() -> list[Blueprint]:
     from web.api import (
         admin,
+        blasts,
         campaigns,
         column_sets,
         customers,
@@ -66,4 +67,4 @@ def blueprints() -> list[Blueprint]:
     )
 
     return [campaigns.blp, segments.blp, templates.blp, customers.blp, records.blp, runs.blp,
-            messages.blp, events.blp, column_sets.blp, admin.blp, roles.blp]
+            messages.blp, events.blp, column_sets.blp, blasts.blp, admin.blp, roles.blp]

@@ -53,7 +53,7 @@ class Campaigns(MethodView):
             rows = [dict(r._mapping) for r in conn.execute(
                 select(Campaign.id, Campaign.key, Campaign.name, Campaign.status,
                        Campaign.purpose, Campaign.timezone, Campaign.version)
-                .order_by(Campaign.key))]
+                .where(Campaign.kind == "campaign").order_by(Campaign.key))]
             return with_delivery(conn, "campaign", rows)
 
     @blp.arguments(CampaignSchema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -12,7 +13,7 @@ from engine import datasets
 from engine.campaigns import get_by_key
 from engine.datasets import column_sets
 from engine.errors import NotFound, ValidationError
-from engine.models import Segment
+from engine.models import Segment, Template
 from engine.segments.fields import FIELDS, TYPE_OPS
 from web.db import engine
 from web.permissions import can, sees_contacts
@@ -84,6 +85,8 @@ def dataset(key: str) -> Any:
     with engine().connect() as conn:
         segment = get_by_key(conn, Segment, COLUMNS, key)
         sets = column_sets.listing(conn)
+        templates = [dict(r._mapping) for r in conn.execute(
+            select(Template.key, Template.name, Template.channel).order_by(Template.key))]
         try:
             ds = datasets.for_segment(conn, key, columns, day, sort,
                                       masked=not sees_contacts())
@@ -94,8 +97,14 @@ def dataset(key: str) -> Any:
              **({"sort": sort} if sort and not problem else {})}
     attributes = ",".join(c.split(".", 1)[1] for c in extra)
     keep = {"column": picked, "attributes": attributes, "date": day.isoformat()}
+    boot = {"segment": key, "date": day.isoformat(), "total": page["total"] if page else 0,
+            "templates": templates,
+            # One per page shown: a second click, or a retried request, makes the blast once.
+            "client_token": uuid.uuid4().hex}
     return render_template("pages/dataset.html", segment=segment, all_columns=datasets.COLUMNS,
                            picked=picked, attributes=attributes, sets=sets,
                            chosen_set=chosen_set, columns=columns,
-                           day=day, page=page, problem=problem, query=query, keep=keep,
+                           day=day, page=page, problem=problem, query=query, keep=keep, boot=boot,
+                           can_send=can("datasets.send") and bool(
+                               page and page["total"]),
                            sortable=set(datasets.COLUMNS), title=f"{segment['name']}: data set")
