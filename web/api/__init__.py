@@ -58,10 +58,11 @@ def blueprints() -> list[Blueprint]:
         events,
         messages,
         records,
+        reports,
         runs,
         segments,
         templates,
     )
 
     return [campaigns.blp, segments.blp, templates.blp, customers.blp, records.blp, runs.blp,
-            messages.blp, events.blp, admin.blp]
+            messages.blp, events.blp, reports.blp, admin.blp]

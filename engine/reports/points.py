@@ -1,0 +1,117 @@
+"""The points report: bonus ledger movements (accruals, expiries, redemptions, adjustments)
+found by description, legal entity, campaign, customer, kind and booking dates.
+
+Rows come latest booking first, a page at a time by keyset (`after`: the last row's
+booked_on and id), so page 1,000 costs what page 1 does; the totals per kind cover the whole
+filter. Customers appear by external id only: no name or contact details."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy.sql.expression import ColumnElement
+
+from engine.models import BonusLedger, Campaign, Customer
+from engine.models.effects import LEDGER_KINDS
+from engine.sql import AnySelect
+
+COLUMNS = ("id", "booked_on", "kind", "amount", "expires_at", "legal_entity", "description",
+           "campaign", "customer")
+CURSOR = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.([0-9]{1,18})")
+
+
+@dataclass(frozen=True)
+class PointsFilter:
+    """Which ledger rows a report covers; None: any. `description` is a substring of the
+    description in any case; `legal_entity` the whole name in any case."""
+
+    description: str | None = None
+    legal_entity: str | None = None
+    campaign: str | None = None
+    customer: str | None = None
+    kind: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(f: PointsFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.description:
+        where.append(func.lower(BonusLedger.description).like(_like(f.description), escape="\\"))
+    if f.legal_entity:
+        where.append(func.lower(BonusLedger.legal_entity) == f.legal_entity.lower())
+    if f.campaign:
+        where.append(Campaign.key == f.campaign)
+    if f.customer:
+        where.append(Customer.external_id == f.customer)
+    if f.kind:
+        where.append(BonusLedger.kind == f.kind)
+    if f.since:
+        where.append(BonusLedger.booked_on >= f.since)
+    if f.until:
+        where.append(BonusLedger.booked_on <= f.until)
+    return where
+
+
+def _base(*columns: Any) -> Any:
+    return (select(*columns).select_from(BonusLedger)
+            .join(Customer, Customer.id == BonusLedger.customer_id)
+            .outerjoin(Campaign, Campaign.id == BonusLedger.campaign_id))
+
+
+def statement(f: PointsFilter) -> AnySelect:
+    """Every row of the filter, latest booking first (the CSV)."""
+    stmt: AnySelect = _base(BonusLedger.id, BonusLedger.booked_on, BonusLedger.kind,
+                            BonusLedger.amount, BonusLedger.expires_at,
+                            BonusLedger.legal_entity, BonusLedger.description,
+                            Campaign.key.label("campaign"),
+                            Customer.external_id.label("customer"))
+    return stmt.where(*_where(f)).order_by(BonusLedger.booked_on.desc(), BonusLedger.id.desc())
+
+
+def parse_cursor(text: str) -> tuple[date, int]:
+    """A page cursor ("2026-11-23.1042") as (booked_on, id); ValueError saying what is wrong."""
+    match = CURSOR.fullmatch(text)
+    try:
+        if match is None:
+            raise ValueError(text)
+        return date.fromisoformat(match[1]), int(match[2])
+    except ValueError:
+        raise ValueError(f"expected the `next` of a previous answer (YYYY-MM-DD.ID), "
+                         f"got {text!r}") from None
+
+
+def page(conn: Connection, f: PointsFilter, limit: int,
+         after: tuple[date, int] | None = None) -> dict[str, Any]:
+    """`limit` rows after the cursor, the cursor of the next page (None on the last) and the
+    totals per kind over the whole filter."""
+    stmt = statement(f)
+    if after is not None:
+        day, last = after
+        stmt = stmt.where(or_(BonusLedger.booked_on < day,
+                              and_(BonusLedger.booked_on == day, BonusLedger.id < last)))
+    rows = [dict(r._mapping) for r in conn.execute(stmt.limit(limit + 1))]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = f"{rows[-1]['booked_on'].isoformat()}.{rows[-1]['id']}" if more else None
+    return {"items": rows, "next": cursor, "totals": totals(conn, f)}
+
+
+def totals(conn: Connection, f: PointsFilter) -> dict[str, Any]:
+    """Rows and points per kind (every kind, 0 when none), and the net points."""
+    found = {r.kind: {"rows": int(r.rows), "points": int(r.points)} for r in conn.execute(
+        _base(BonusLedger.kind, func.count().label("rows"),
+              func.coalesce(func.sum(BonusLedger.amount), 0).label("points"))
+        .where(*_where(f)).group_by(BonusLedger.kind))}
+    kinds = {k: found.get(k, {"rows": 0, "points": 0}) for k in LEDGER_KINDS}
+    return {"kinds": kinds, "rows": sum(k["rows"] for k in kinds.values()),
+            "net": sum(k["points"] for k in kinds.values())}
