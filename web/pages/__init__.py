@@ -22,9 +22,18 @@ def node_counts(counts: dict[str, Any] | None, titles: dict[str, str] | None = N
 
 
 def init_app(app: Flask) -> None:
-    from web.pages import admin, campaigns, customers, messages, runs, segments, templates
+    from web.pages import (
+        admin,
+        campaigns,
+        customers,
+        messages,
+        reports,
+        runs,
+        segments,
+        templates,
+    )
 
-    for module in (campaigns, segments, templates, customers, messages, runs, admin):
+    for module in (campaigns, segments, templates, customers, messages, runs, reports, admin):
         app.register_blueprint(module.bp)
     app.add_template_filter(figures)
     app.add_template_filter(node_counts)
