@@ -33,7 +33,7 @@ def series(conn: Connection, key: str, since: date | None = None,
     runs = conn.execute(select(Run.id, Run.run_date, Run.status, Run.version, Run.counts)
                         .where(Run.id.in_(picked)).order_by(Run.run_date)).all()
     triggers = _trigger_ids(conn, campaign)
-    messages: dict[int, dict[str, Any]] = {}
+    messages: dict[int | None, dict[str, Any]] = {}
     for run_id, status, reason, n in conn.execute(
             select(Message.run_id, Message.status, Message.skip_reason, func.count())
             .where(Message.campaign_id == campaign.id, Message.run_id.in_(picked))
@@ -44,18 +44,18 @@ def series(conn: Connection, key: str, since: date | None = None,
         if status == "skipped":
             why = reason or "unknown"
             mine["skipped"][why] = mine["skipped"].get(why, 0) + n
-    awarded = dict(conn.execute(
+    awarded: dict[int | None, Any] = {run: points for run, points in conn.execute(
         select(BonusLedger.run_id, func.sum(BonusLedger.amount))
         .where(BonusLedger.campaign_id == campaign.id, BonusLedger.kind == "accrual",
                BonusLedger.run_id.in_(picked))
-        .group_by(BonusLedger.run_id)).tuples().all())
+        .group_by(BonusLedger.run_id))}
     accrual, expiry = aliased(BonusLedger), aliased(BonusLedger)
-    expired = dict(conn.execute(
+    expired: dict[int | None, Any] = {run: points for run, points in conn.execute(
         select(accrual.run_id, -func.sum(expiry.amount))
         .join(expiry, expiry.reverses_id == accrual.id)
         .where(accrual.campaign_id == campaign.id, accrual.kind == "accrual",
                accrual.run_id.in_(picked))
-        .group_by(accrual.run_id)).tuples().all())
+        .group_by(accrual.run_id))}
     items = []
     for r in runs:
         mine = messages.get(r.id, {"messages": 0, "statuses": {}, "skipped": {}})
