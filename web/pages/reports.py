@@ -115,6 +115,7 @@ def _runs_chart(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"labels": [r["date"].isoformat() for r in runs],
             "reached": [r["reached"] for r in runs],
             "sent": [r["sent"] for r in runs],
+            "failed": [r["failed"] for r in runs],
             "skipped": [{"label": reason, "data": [run["skipped_by_reason"].get(reason, 0)
                                                    for run in runs]} for reason in reasons],
             "points_awarded": [r["points_awarded"] for r in runs],

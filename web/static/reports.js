@@ -1,4 +1,4 @@
-// Report charts, drawn with the vendored Chart.js from the JSON the page embeds (no inline
+// Report charts (lines drawn over the bars: a lower `order` is drawn later), drawn with the vendored Chart.js from the JSON the page embeds (no inline
 // script: the Content-Security-Policy allows only our own files).
 (function () {
   "use strict";
@@ -8,6 +8,7 @@
   };
   const EXTRA = ["#9e77ed", "#ee46bc", "#16b364", "#ef6820", "#0ba5ec", "#667085"];
   const reduced = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  const LABELS = JSON.parse(document.getElementById("labels").textContent);
 
   function data(id) {
     const el = document.getElementById(id);
@@ -41,8 +42,9 @@
     const canvas = document.getElementById("runs-chart");
     if (!chart || !canvas) return;
     const skipped = chart.skipped.map((d, i) => ({
-      type: "bar", label: `skipped: ${d.label.replace(/_/g, " ")}`, data: d.data,
-      stack: "messages", backgroundColor: EXTRA[i % EXTRA.length], yAxisID: "y",
+      type: "bar", label: `skipped: ${LABELS.skip_reasons[d.label] || d.label.replace(/_/g, " ")}`,
+      data: d.data, stack: "messages", backgroundColor: EXTRA[i % EXTRA.length], yAxisID: "y",
+      order: 1,
     }));
     new Chart(canvas, {
       type: "bar",
@@ -50,15 +52,17 @@
         labels: chart.labels,
         datasets: [
           { type: "line", label: "reached", data: chart.reached, borderColor: "#17203a",
-            backgroundColor: "#17203a", yAxisID: "y", stack: "reached", spanGaps: true },
+            backgroundColor: "#17203a", yAxisID: "y", stack: "reached", spanGaps: true, order: 0 },
           { type: "bar", label: "sent", data: chart.sent, stack: "messages",
-            backgroundColor: COLOURS.sent, yAxisID: "y" },
+            backgroundColor: COLOURS.sent, yAxisID: "y", order: 1 },
+          { type: "bar", label: "failed", data: chart.failed, stack: "messages",
+            backgroundColor: COLOURS.failed, yAxisID: "y", order: 1 },
           ...skipped,
           { type: "line", label: "points awarded", data: chart.points_awarded,
-            borderColor: "#2957d6", backgroundColor: "#2957d6", yAxisID: "points" },
+            borderColor: "#2957d6", backgroundColor: "#2957d6", yAxisID: "points", order: 0 },
           { type: "line", label: "points expired", data: chart.points_expired,
             borderColor: "#b42318", backgroundColor: "#b42318", borderDash: [6, 4],
-            yAxisID: "points" },
+            yAxisID: "points", order: 0 },
         ],
       },
       options: {
