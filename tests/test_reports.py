@@ -183,6 +183,9 @@ def test_points_pages_by_keyset_with_totals_of_the_whole(app: Flask,
         after = page["next"]
     assert seen == [["L5", "L7", "L6"], ["L8", "L2", "L1"], ["L4", "L3"]]
     assert after is None
+    # Any two numbers are a cursor: before the first day there is nothing, after the last all.
+    assert get(app, seeded, POINTS, after="0.0")["items"] == []
+    assert names(get(app, seeded, POINTS, after="9" * 18 + ".1", limit=2), ids) == ["L5", "L7"]
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
@@ -248,7 +251,8 @@ def test_campaign_runs_over_time(app: Flask, seeded: dict[str, Any]) -> None:
     (f"{MESSAGES}.csv", {"from": "2026-02-30"}, "query.from", "Not a valid date"),
     (POINTS, {"limit": "1001"}, "query.limit", "less than or equal to 1000"),
     (POINTS, {"after": "page2"}, "query.after", "expected the `next`"),
-    (POINTS, {"after": "2026-02-30.5"}, "query.after", "expected the `next`"),
+    (POINTS, {"after": "2026-03-01.5"}, "query.after", "expected the `next`"),
+    (POINTS, {"after": "5."}, "query.after", "expected the `next`"),
     (POINTS, {"kind": "gift"}, "query.kind", "Must be one of"),
     (POINTS, {"to": "2026-3-1"}, "query.to", "Not a valid date"),
     (POINTS, {"description": "x" * 201}, "query.description", "Length must be between"),

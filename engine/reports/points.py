@@ -2,7 +2,7 @@
 found by description, legal entity, campaign, customer, kind and booking dates.
 
 Rows come latest booking first, a page at a time by keyset (`after`: the last row's
-booked_on and id), so page 1,000 costs what page 1 does; the totals per kind cover the whole
+booked_on and id), with no rows to skip however deep the page; the totals per kind cover the whole
 filter. Customers appear by external id only: no name or contact details."""
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from engine.sql import AnySelect
 
 COLUMNS = ("id", "booked_on", "kind", "amount", "expires_at", "legal_entity", "description",
            "campaign", "customer")
-CURSOR = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.([0-9]{1,18})")
+# A page cursor: the last row's booked_on (as a day number, date.toordinal) and id. Any two
+# numbers make a cursor ("rows before this one"), so a client cannot send a wrong one.
+CURSOR_PATTERN = r"^([0-9]{1,18})\.([0-9]{1,18})$"
+CURSOR = re.compile(CURSOR_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -79,15 +82,17 @@ def statement(f: PointsFilter) -> AnySelect:
 
 
 def parse_cursor(text: str) -> tuple[date, int]:
-    """A page cursor ("2026-11-23.1042") as (booked_on, id); ValueError saying what is wrong."""
+    """A page cursor ("739698.1042") as (booked_on, id); ValueError saying what is wrong."""
     match = CURSOR.fullmatch(text)
-    try:
-        if match is None:
-            raise ValueError(text)
-        return date.fromisoformat(match[1]), int(match[2])
-    except ValueError:
-        raise ValueError(f"expected the `next` of a previous answer (YYYY-MM-DD.ID), "
-                         f"got {text!r}") from None
+    if match is None:
+        raise ValueError(f"expected the `next` of a previous answer (two whole numbers joined "
+                         f"by a dot), got {text!r}")
+    day = min(max(int(match[1]), 1), date.max.toordinal())
+    return date.fromordinal(day), int(match[2])
+
+
+def cursor_of(row: dict[str, Any]) -> str:
+    return f"{row['booked_on'].toordinal()}.{row['id']}"
 
 
 def page(conn: Connection, f: PointsFilter, limit: int,
@@ -102,7 +107,7 @@ def page(conn: Connection, f: PointsFilter, limit: int,
     rows = [dict(r._mapping) for r in conn.execute(stmt.limit(limit + 1))]
     more = len(rows) > limit
     rows = rows[:limit]
-    cursor = f"{rows[-1]['booked_on'].isoformat()}.{rows[-1]['id']}" if more else None
+    cursor = cursor_of(rows[-1]) if more else None
     return {"items": rows, "next": cursor, "totals": totals(conn, f)}
 
 

@@ -10,7 +10,7 @@ import marshmallow as ma
 from engine.models.campaigns import CHANNELS
 from engine.models.effects import LEDGER_KINDS, MESSAGE_STATUSES
 from engine.reports.messages import DIMENSIONS
-from engine.reports.points import parse_cursor
+from engine.reports.points import CURSOR_PATTERN, parse_cursor
 from engine.segments.dates import DAY_RANGE, day_problem
 from web.api.schemas import QueryInt
 
@@ -57,7 +57,8 @@ class MessagesFilterArgs(Dates):
     channel = ma.fields.String(load_default=None, validate=ma.validate.OneOf(CHANNELS))
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(MESSAGE_STATUSES))
     by = Dimensions(load_default=DIMENSIONS, metadata={
-        "description": f"the groups, some of {','.join(DIMENSIONS)} (default: all of them)"})
+        "description": f"the groups, some of {','.join(DIMENSIONS)} (default: all of them)",
+        "pattern": f"^({'|'.join(DIMENSIONS)})(,({'|'.join(DIMENSIONS)}))*$"})
 
 
 class MessagesReportArgs(MessagesFilterArgs):
@@ -118,7 +119,8 @@ class PointsFilterArgs(Dates):
 class PointsReportArgs(PointsFilterArgs):
     limit = QueryInt(1, 1000, 100, metadata={"description": "rows per answer"})
     after = Cursor(load_default=None, metadata={
-        "description": "the `next` of the previous answer: the rows after it"})
+        "description": "the `next` of the previous answer: the rows after it",
+        "pattern": CURSOR_PATTERN})
 
 
 class LedgerRow(ma.Schema):
