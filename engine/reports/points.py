@@ -52,10 +52,13 @@ def _where(f: PointsFilter) -> list[ColumnElement[bool]]:
         where.append(func.lower(BonusLedger.description).like(_like(f.description), escape="\\"))
     if f.legal_entity:
         where.append(func.lower(BonusLedger.legal_entity) == f.legal_entity.lower())
+    # Campaign and customer by their ids, so the ledger is filtered before anything is joined.
     if f.campaign:
-        where.append(Campaign.key == f.campaign)
+        where.append(BonusLedger.campaign_id.in_(
+            select(Campaign.id).where(Campaign.key == f.campaign)))
     if f.customer:
-        where.append(Customer.external_id == f.customer)
+        where.append(BonusLedger.customer_id.in_(
+            select(Customer.id).where(Customer.external_id == f.customer)))
     if f.kind:
         where.append(BonusLedger.kind == f.kind)
     if f.since:
@@ -65,20 +68,22 @@ def _where(f: PointsFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-def _base(*columns: Any) -> Any:
-    return (select(*columns).select_from(BonusLedger)
-            .join(Customer, Customer.id == BonusLedger.customer_id)
-            .outerjoin(Campaign, Campaign.id == BonusLedger.campaign_id))
+ORDER = (BonusLedger.booked_on.desc(), BonusLedger.id.desc())
+
+
+def _shown(ledger: Any) -> AnySelect:
+    """COLUMNS of the ledger rows in `ledger` (a subquery), latest booking first."""
+    return (select(ledger.c.id, ledger.c.booked_on, ledger.c.kind, ledger.c.amount,
+                   ledger.c.expires_at, ledger.c.legal_entity, ledger.c.description,
+                   Campaign.key.label("campaign"), Customer.external_id.label("customer"))
+            .select_from(ledger).join(Customer, Customer.id == ledger.c.customer_id)
+            .outerjoin(Campaign, Campaign.id == ledger.c.campaign_id)
+            .order_by(ledger.c.booked_on.desc(), ledger.c.id.desc()))
 
 
 def statement(f: PointsFilter) -> AnySelect:
     """Every row of the filter, latest booking first (the CSV)."""
-    stmt: AnySelect = _base(BonusLedger.id, BonusLedger.booked_on, BonusLedger.kind,
-                            BonusLedger.amount, BonusLedger.expires_at,
-                            BonusLedger.legal_entity, BonusLedger.description,
-                            Campaign.key.label("campaign"),
-                            Customer.external_id.label("customer"))
-    return stmt.where(*_where(f)).order_by(BonusLedger.booked_on.desc(), BonusLedger.id.desc())
+    return _shown(select(BonusLedger).where(*_where(f)).subquery())
 
 
 def parse_cursor(text: str) -> tuple[date, int]:
@@ -99,12 +104,14 @@ def page(conn: Connection, f: PointsFilter, limit: int,
          after: tuple[date, int] | None = None) -> dict[str, Any]:
     """`limit` rows after the cursor, the cursor of the next page (None on the last) and the
     totals per kind over the whole filter."""
-    stmt = statement(f)
+    where = _where(f)
     if after is not None:
         day, last = after
-        stmt = stmt.where(or_(BonusLedger.booked_on < day,
-                              and_(BonusLedger.booked_on == day, BonusLedger.id < last)))
-    rows = [dict(r._mapping) for r in conn.execute(stmt.limit(limit + 1))]
+        where.append(or_(BonusLedger.booked_on < day,
+                         and_(BonusLedger.booked_on == day, BonusLedger.id < last)))
+    # The page is picked from the ledger alone; only its rows are joined to their names.
+    picked = select(BonusLedger).where(*where).order_by(*ORDER).limit(limit + 1).subquery()
+    rows = [dict(r._mapping) for r in conn.execute(_shown(picked))]
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = cursor_of(rows[-1]) if more else None
@@ -114,8 +121,8 @@ def page(conn: Connection, f: PointsFilter, limit: int,
 def totals(conn: Connection, f: PointsFilter) -> dict[str, Any]:
     """Rows and points per kind (every kind, 0 when none), and the net points."""
     found = {r.kind: {"rows": int(r.rows), "points": int(r.points)} for r in conn.execute(
-        _base(BonusLedger.kind, func.count().label("rows"),
-              func.coalesce(func.sum(BonusLedger.amount), 0).label("points"))
+        select(BonusLedger.kind, func.count().label("rows"),
+               func.coalesce(func.sum(BonusLedger.amount), 0).label("points"))
         .where(*_where(f)).group_by(BonusLedger.kind))}
     kinds = {k: found.get(k, {"rows": 0, "points": 0}) for k in LEDGER_KINDS}
     return {"kinds": kinds, "rows": sum(k["rows"] for k in kinds.values()),
