@@ -296,7 +296,7 @@ def test_report_pages_show_tables_and_totals(app: Flask, seeded: dict[str, Any])
     from tests.webapp import session_client
 
     client, _ = session_client(app, "viewer")
-    page = client.get("/reports?from=2026-03-01&to=2026-03-31")
+    page = client.get("/reports?from=2026-03-01&to=2026-03-31&utm_source=mail")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'id="messages-chart"' in html and 'data-total="credits">8<' in html

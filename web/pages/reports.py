@@ -35,7 +35,7 @@ def _load(schema: ma.Schema, defaults: dict[str, str] | None = None
     given = {k: v for k, v in request.args.items() if v.strip()}
     shown = {**(defaults or {}), **given}
     try:
-        return schema.load(shown), shown, []
+        return schema.load(shown, unknown=ma.EXCLUDE), shown, []
     except ma.ValidationError as exc:
         problems = flatten_messages(exc.messages, "")
         return None, shown, [f"{path.lstrip('.')}: {msg}" for path, msg in problems]
