@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         cli_datasets,
         cli_journeys,
         cli_messages,
+        cli_reports,
     )
 
     ws = Workspace()

@@ -126,6 +126,16 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
         "role analyst created: view, data.export\n"
     assert out["nudgeflow role list"].splitlines()[-1] == \
         "analyst (custom, 0 user(s)): view, data.export"
+    # The reports: the five SMS sent (one part each), the skipped and the cancelled email ...
+    report = out["nudgeflow report messages --by campaign,channel,status"].splitlines()
+    assert report[0].split() == ["campaign", "channel", "status", "messages", "sms_parts",
+                                 "credits"]
+    assert ["past-due-blast", "email", "cancelled", "1", "0", "0"] in [
+        line.split() for line in report]
+    assert report[-1] == "total: 9 messages, 5 SMS parts, 5 credits (days in UTC)"
+    # ... and the birthday points, found by their description.
+    points = out["nudgeflow report points --description birthday"].splitlines()
+    assert points[-1].startswith("total: 4 movements, net 400 points; accrual 400 (4)")
     assert out["nudgeflow user create ana --role marketer"] == "user ana created (marketer)\n"
     assert out["nudgeflow token create --user ana"].splitlines()[-1].startswith("nf_")
 

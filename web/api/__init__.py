@@ -60,6 +60,7 @@ def blueprints() -> list[Blueprint]:
         events,
         messages,
         records,
+        reports,
         roles,
         runs,
         segments,
@@ -67,4 +68,5 @@ def blueprints() -> list[Blueprint]:
     )
 
     return [campaigns.blp, segments.blp, templates.blp, customers.blp, records.blp, runs.blp,
-            messages.blp, events.blp, column_sets.blp, blasts.blp, admin.blp, roles.blp]
+            messages.blp, events.blp, column_sets.blp, blasts.blp, reports.blp, admin.blp,
+            roles.blp]

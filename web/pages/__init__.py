@@ -28,12 +28,14 @@ def init_app(app: Flask) -> None:
         campaigns,
         customers,
         messages,
+        reports,
         runs,
         segments,
         templates,
     )
 
-    for module in (campaigns, segments, templates, customers, messages, runs, blasts, admin):
+    for module in (campaigns, segments, templates, customers, messages, runs, blasts, reports,
+                   admin):
         app.register_blueprint(module.bp)
     app.add_template_filter(figures)
     app.add_template_filter(node_counts)
