@@ -46,8 +46,13 @@ def user_with(db: Db, name: str, permissions: set[str] | frozenset[str]) -> dict
 
 
 def call(app: Flask, method: str, path: str, headers: dict[str, str]) -> Any:
-    return app.test_client().open(path, method=method, headers=headers,
-                                  json=None if method == "GET" else {})
+    """One request, its body read and the response closed (as a WSGI server does: a streamed
+    export holds its request context until then)."""
+    answer = app.test_client().open(path, method=method, headers=headers,
+                                    json=None if method == "GET" else {})
+    answer.get_data()
+    answer.close()
+    return answer
 
 
 def test_every_route_is_mapped_to_a_permission(app: Flask) -> None:
