@@ -18,63 +18,54 @@ from functools import lru_cache
 from typing import Any
 
 import phonenumbers
-from phonenumbers import PhoneNumberType as T
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
 PLAIN = re.compile(r"\+?[0-9 ().-]{4,40}")
 SEPARATORS = str.maketrans("", "", "+ ().-")
-# What a person's phone can be (engine.contacts.PERSONAL).
-PERSONAL = frozenset({T.MOBILE, T.FIXED_LINE, T.FIXED_LINE_OR_MOBILE, T.VOIP, T.PERSONAL_NUMBER})
-# phonenumbers' _number_type_helper order: the first description that matches names the type.
-ORDER = (("premium_rate", T.PREMIUM_RATE), ("toll_free", T.TOLL_FREE),
-         ("shared_cost", T.SHARED_COST), ("voip", T.VOIP),
-         ("personal_number", T.PERSONAL_NUMBER), ("pager", T.PAGER), ("uan", T.UAN),
-         ("voicemail", T.VOICEMAIL))
-
-Desc = tuple[frozenset[int], re.Pattern[str]] | None
 
 
-def _desc(desc: Any) -> Desc:
+
+def _alternative(name: str, desc: Any) -> str | None:
+    """A named alternative matching what phonenumbers' _is_number_matching_desc matches: the
+    pattern, at one of the description's possible lengths (any, if it lists none)."""
     if desc is None or not desc.national_number_pattern:
         return None
-    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
-
-
-def _matches(desc: Desc, number: str) -> bool:
-    if desc is None:
-        return False
-    lengths, pattern = desc
-    return (not lengths or len(number) in lengths) and pattern.fullmatch(number) is not None
+    lengths = [n for n in desc.possible_length if n > 0]
+    if desc.possible_length and not lengths:  # [-1]: no number is of this type
+        return None
+    ahead = f"(?=(?:{'|'.join(f'[0-9]{{{n}}}' for n in lengths)})\\Z)" if lengths else ""
+    return f"(?P<{name}>{ahead}(?:{desc.national_number_pattern}))"
 
 
 @dataclass(frozen=True)
 class Plan:
-    """One region's numbering plan, compiled: what its national prefix and international
-    dialling prefix look like and each number type's description."""
+    """One region's numbering plan, compiled: its national prefix, its international dialling
+    prefix, its general description and one expression whose first fully matching alternative
+    names the number's type (the order of phonenumbers' _number_type_helper)."""
 
     code: str
     prefix: re.Pattern[str] | None
     idd: re.Pattern[str] | None
-    general: Desc
-    types: tuple[tuple[Desc, int], ...]
-    fixed: Desc
-    mobile: Desc
-    same_fixed_and_mobile: bool
+    general: re.Pattern[str] | None
+    types: re.Pattern[str] | None
 
-    def kind(self, national: str) -> int:
-        """The number's type, as phonenumbers' number_type gives it for this region."""
-        if not _matches(self.general, national):
-            return T.UNKNOWN
-        for desc, kind in self.types:
-            if _matches(desc, national):
-                return kind
-        if _matches(self.fixed, national):
-            if self.same_fixed_and_mobile or _matches(self.mobile, national):
-                return T.FIXED_LINE_OR_MOBILE
-            return T.FIXED_LINE
-        if not self.same_fixed_and_mobile and _matches(self.mobile, national):
-            return T.MOBILE
-        return T.UNKNOWN
+    def kind(self, national: str) -> str | None:
+        """The name of the number's type (a key of KINDS), or None when it has none."""
+        if self.general is None or self.types is None or not self.general.fullmatch(national):
+            return None
+        found = self.types.fullmatch(national)
+        return None if found is None else found.lastgroup
+
+
+# The descriptions in phonenumbers' order; fixed_line before mobile (either is personal).
+KINDS = {"premium_rate": False, "toll_free": False, "shared_cost": False, "voip": True,
+         "personal_number": True, "pager": False, "uan": False, "voicemail": False,
+         "fixed_line": True, "mobile": True}
+
+
+def _compile(parts: list[str | None]) -> re.Pattern[str] | None:
+    kept = [p for p in parts if p is not None]
+    return re.compile("|".join(kept)) if kept else None
 
 
 @lru_cache(maxsize=512)
@@ -85,10 +76,9 @@ def plan_for(region: str) -> Plan | None:
         return None
     prefix, idd = metadata.national_prefix_for_parsing, metadata.international_prefix
     return Plan(str(metadata.country_code), re.compile(prefix) if prefix else None,
-                re.compile(idd) if idd else None, _desc(metadata.general_desc),
-                tuple((_desc(getattr(metadata, name)), kind) for name, kind in ORDER),
-                _desc(metadata.fixed_line), _desc(metadata.mobile),
-                bool(metadata.same_mobile_and_fixed_line_pattern))
+                re.compile(idd) if idd else None,
+                _compile([_alternative("general", metadata.general_desc)]),
+                _compile([_alternative(name, getattr(metadata, name)) for name in KINDS]))
 
 
 @lru_cache(maxsize=512)
@@ -118,7 +108,7 @@ def plain_phone(raw: str, region: str) -> tuple[str, str | None] | None:
         national = digits[size:]
         if (plan is None or national[:1] in ("", "0")
                 or (plan.prefix is not None and plan.prefix.match(national))
-                or plan.kind(national) == T.UNKNOWN):
+                or plan.kind(national) is None):
             return None
         return f"+{plan.code}{national}", None
     plan = plan_for(region)
@@ -127,6 +117,6 @@ def plain_phone(raw: str, region: str) -> tuple[str, str | None] | None:
     national = digits
     if plan.prefix is not None and (found := plan.prefix.match(digits)):
         national = digits[found.end():]
-    if national[:1] in ("", "0") or plan.kind(national) not in PERSONAL:
+    if national[:1] in ("", "0") or not KINDS.get(plan.kind(national) or "", False):
         return None
     return f"+{plan.code}{national}", region

@@ -15,6 +15,7 @@ from engine.messaging.quiet_hours import is_zone
 
 TRUE = {"yes", "y", "true", "t", "1"}
 FALSE = {"no", "n", "false", "f", "0"}
+FLAGS = {**dict.fromkeys(TRUE, True), **dict.fromkeys(FALSE, False), "": None}
 NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
 ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -41,6 +42,8 @@ def parse_text(value: Any, column: str) -> str | None:
 
 
 def parse_bool(value: Any, column: str) -> bool | None:
+    if type(value) is str and (text := value.strip().lower()) in FLAGS:
+        return FLAGS[text]
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -54,6 +57,11 @@ def parse_bool(value: Any, column: str) -> bool | None:
 
 
 def parse_date(value: Any, column: str) -> date | None:
+    if type(value) is str and len(value) == 10:  # the common case first: 2020-01-31
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
     if _blank(value):
         return None
     text = str(value).strip()

@@ -101,19 +101,28 @@ def _require_utf8(path: Path, line: int, text: str) -> None:
                               title=f"{path}: not UTF-8")
 
 
-def _counted(fh: TextIO, source: Source | None) -> Iterator[str]:
-    if source is None:
-        yield from fh
-        return
-    done = 0
-    for line in fh:
-        done += len(line)
-        source.done = done
-        yield line
+class _Lines:
+    """The file's lines for csv.reader, counting the characters read and noting a line with a
+    NUL or a byte that is not UTF-8 (so only such rows are looked at closely)."""
+
+    def __init__(self, fh: TextIO, source: Source | None) -> None:
+        self.fh, self.source = fh, source
+        self.done, self.suspect = 0, False
+
+    def __iter__(self) -> Iterator[str]:
+        needs_check = NEEDS_CHECK.search
+        done = 0
+        for line in self.fh:
+            done += len(line)
+            self.done = done
+            if needs_check(line):
+                self.suspect = True
+            yield line
 
 
 def _csv_records(path: Path, fh: TextIO, source: Source | None) -> Iterator[Record]:
-    reader = csv.reader(_counted(fh, source))
+    lines = _Lines(fh, source)
+    reader = csv.reader(lines)
     try:
         header = next(reader, None)
         if header is None:
@@ -122,7 +131,7 @@ def _csv_records(path: Path, fh: TextIO, source: Source | None) -> Iterator[Reco
         names = [name.strip() for name in header]
         _check_header(path, names)
         width = len(names)
-        needs_check, suspect = NEEDS_CHECK.search, False
+        lines.suspect = False
         for row in reader:
             if not row:  # a blank line, as csv.DictReader skips it
                 continue
@@ -131,11 +140,12 @@ def _csv_records(path: Path, fh: TextIO, source: Source | None) -> Iterator[Reco
                     raise ValidationError(
                         [Problem(f"{path}:{reader.line_num}", "more cells than header columns")])
                 row += [None] * (width - len(row))  # type: ignore[list-item]
-            if needs_check(joined := ",".join(v or "" for v in row)):
-                _require_utf8(path, reader.line_num, joined)
-                suspect = True  # a NUL: the value checks name its column
+            suspect = lines.suspect
+            if suspect:  # a NUL (the value checks name its column) or not UTF-8
+                _require_utf8(path, reader.line_num, ",".join(v or "" for v in row))
+                lines.suspect = False
             if source is not None:
-                source.suspect, suspect = suspect, False
+                source.done, source.suspect = lines.done, suspect
             yield reader.line_num, dict(zip(names, row, strict=True))
     except csv.Error as exc:  # the line it failed on is counted already
         raise ValidationError([Problem(f"{path}:{reader.line_num}", f"{exc} (a cell holds at "

@@ -61,9 +61,12 @@ class Kind:
         return mask
 
 
-def _limits(table: Table, columns: tuple[str, ...]) -> list[tuple[int, str, int]]:
+def _limits(table: Table, columns: tuple[str, ...], given: set[str] | None = None
+            ) -> list[tuple[int, str, int]]:
+    """(index, column, most characters) of the text columns (those `given`, if named)."""
     return [(i, c, n) for i, c in enumerate(columns)
-            if c in table.c and (n := column_length(table.c[c])) is not None]
+            if c in table.c and (n := column_length(table.c[c])) is not None
+            and (given is None or c in given or c == "external_id")]
 
 
 def _too_long(out: list[Any], limits: list[tuple[int, str, int]]) -> list[tuple[str, str]]:
@@ -82,8 +85,26 @@ def _extras(keys: tuple[str, ...], known: frozenset[str]
 
 
 def _attributes(record: dict[str, Any], extras: list[str]) -> str:
-    return json.dumps({k: attribute_value(v) for k in extras if not _blank(v := record[k])},
-                      separators=(",", ":"))
+    """The record's non-empty extra columns as a JSON object (what json.dumps writes, written
+    directly for text and numbers: json.dumps sets up an encoder on every call)."""
+    parts = []
+    for key in extras:
+        value = record[key]
+        if _blank(value):
+            continue
+        value = attribute_value(value)
+        kind = type(value)
+        if kind is str:
+            parts.append(f"{_quote(key)}: {_quote(value)}")
+        elif kind is int or kind is float:
+            parts.append(f"{_quote(key)}: {value!r}")
+        else:  # JSON Lines: lists, objects, booleans
+            return json.dumps({k: attribute_value(v) for k in extras
+                               if not _blank(v := record[k])})
+    return "{" + ", ".join(parts) + "}"
+
+
+_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 class TooLong(RowError):
@@ -104,7 +125,6 @@ C_BITS = {name: 1 << i for i, name in enumerate(
      "phone", "attributes"))}
 C_SETS = {**{c: c for c in C_COLUMNS}, "birth_mmdd": "birth_date", "email_valid": "email",
           "phone_valid": "phone"}
-C_LIMITS = _limits(Customer.__table__, C_COLUMNS)  # type: ignore[arg-type]
 C_INDEX = {name: i for i, name in enumerate(C_COLUMNS)}
 
 
@@ -117,6 +137,7 @@ def customer_builder(keys: tuple[str, ...], region: str, warnings: Counter[str])
     zone, email, phone = "timezone" in present, "email" in present, "phone" in present
     extras, bad_name = _extras(keys, CUSTOMER_COLUMNS)
     width = len(C_COLUMNS)
+    limits = _limits(Customer.__table__, C_COLUMNS, present)  # type: ignore[arg-type]
     assumed = f"phones had no country code and were read as {region} numbers"
 
     def build(record: dict[str, Any]) -> list[Any]:
@@ -136,22 +157,22 @@ def customer_builder(keys: tuple[str, ...], region: str, warnings: Counter[str])
         for i, c in flags:
             out[i] = parse_bool(record[c], c)
         if email:
-            found = normalise_email(parse_text(record["email"], "email"))
-            out[14], out[15] = found.value, found.valid
-            if found.value is not None and not found.valid:
+            value, valid, _ = normalise_email(parse_text(record["email"], "email"))
+            out[14], out[15] = value, valid
+            if value is not None and not valid:
                 warnings["invalid email"] += 1
         if phone:
-            found = normalise_phone(parse_text(record["phone"], "phone"), region)
-            out[16], out[17] = found.value, found.valid
-            if found.value is not None and not found.valid:
+            value, valid, read_as = normalise_phone(parse_text(record["phone"], "phone"), region)
+            out[16], out[17] = value, valid
+            if value is not None and not valid:
                 warnings["invalid phone"] += 1
-            if found.region is not None:
+            if read_as is not None:
                 warnings[assumed] += 1
         if bad_name is not None:
             raise bad_name
         if extras:
             out[18] = _attributes(record, extras)
-        if too_long := _too_long(out, C_LIMITS):
+        if too_long := _too_long(out, limits):
             raise TooLong(too_long)
         return out
 
