@@ -167,3 +167,27 @@ def test_progress_is_drawn_on_a_terminal_only(nf: Any, db: Db, tmp_path: Path) -
     assert "customers [############............]  50% 50,000 rows, " in drawn
     assert "rows/s" in drawn and "customers: 100,000 rows read; writing" in drawn
     assert drawn.endswith("\r\x1b[K")
+
+
+def test_a_file_read_in_a_child_process(nf: Any, db: Db, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Big files are read in a child process: the same rows, errors and refusals."""
+    monkeypatch.setattr(run, "APART_BYTES", 0)
+    path = tmp_path / "people.csv"
+    path.write_text(people(12_000))
+    result = nf("import", "customers", str(path))
+    assert result.out.startswith("customers: 12000 rows, 12000 inserted, 0 updated; "), result.err
+    assert stored(db)["C11999"].phone == "+27820011999"
+    text = people(12_000, "New").replace("C11000,New11000,", "C11000,New11000,bad@")
+    path.write_text(text.replace("1980-01-01,gold\nC11998", "1980-01-01,gold\nC5"))
+    result = nf("import", "customers", str(path))
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        f"error: {path}: 1 row error(s)",
+        f"{path}:12000: external_id: 'C5' already appears on line 7"]
+    assert stored(db)["C1"].first_name == "Name1"
+    path.write_bytes(b"external_id,first_name\nC1,Ren\xe9e\n")
+    result = nf("import", "customers", str(path))
+    assert (result.code, result.err.splitlines()) == (2, [
+        f"error: {path}: not UTF-8",
+        f"{path}:2: not UTF-8 at line 2 (byte 0xE9): save the file as UTF-8"])

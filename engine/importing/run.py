@@ -7,9 +7,11 @@ with a count of the rest)."""
 from __future__ import annotations
 
 import bisect
+import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,19 +20,17 @@ from sqlalchemy import Connection, Engine
 
 from engine.db import writing
 from engine.errors import Problem, ValidationError
-from engine.importing.cells import RowError
+from engine.importing.parsing import Parsed, parse, parse_apart
 from engine.importing.progress import Progress
 from engine.importing.reading import Source, from_file
 from engine.importing.setbased import Plan
-from engine.importing.shapes import CUSTOMERS, INVOICES, Build, Kind, TooLong
+from engine.importing.shapes import CUSTOMERS, INVOICES, Kind
 from engine.importing.staging import NAME, Stage
-from engine.limits import value_problems
 from engine.models.base import utcnow
 
-CHUNK = 5000  # rows held in memory before they go to the staging table
 MAX_LISTED = 1000  # row errors listed; the rest are counted
-MAX_SHAPES = 256
-CACHE_MB = 64  # builders kept for records of different fields (JSON Lines)
+CACHE_MB = 32  # SQLite's page cache while importing, for the stage and for the tables
+APART_BYTES = 4 << 20  # a file this big is read in a child process (if there are 2+ cores)
 
 
 @dataclass
@@ -76,8 +76,10 @@ class Problems:
 
 
 def run_import(engine: Engine, source: Source, kind: Kind, title: str, *, region: str = "",
-               audit_source: str = "import", progress: Progress | None = None) -> ImportResult:
-    """Import `source` as `kind`, all or nothing; raises ValidationError with every row error."""
+               audit_source: str = "import", progress: Progress | None = None,
+               apart: bool = False) -> ImportResult:
+    """Import `source` as `kind`, all or nothing; raises ValidationError with every row error.
+    `apart`: read and check the records in a child process (parsing.parse_apart)."""
     result = ImportResult(kind.name)
     problems = Problems(source)
     progress = progress or Progress(title)
@@ -86,8 +88,15 @@ def run_import(engine: Engine, source: Source, kind: Kind, title: str, *, region
         try:
             with conn.begin():  # writes only the TEMP table: no lock on the database yet
                 stage.create()
-                any_mask, all_mask = _stage(source, kind, stage, region, result, problems,
-                                            progress)
+                parsed = Parsed(warnings=result.warnings)
+                chunks = (parse_apart if apart else parse)(source, kind, region, parsed)
+                with closing(chunks):
+                    for rows, found in chunks:
+                        for row, message in found:
+                            problems.add(row, message)
+                        stage.load(rows)
+                        progress.update(parsed.done, parsed.rows)
+                result.rows = parsed.rows
                 progress.phase("checking", result.rows)
                 stage.index()
                 twice = stage.duplicates(MAX_LISTED)
@@ -97,7 +106,7 @@ def run_import(engine: Engine, source: Source, kind: Kind, title: str, *, region
                 if len(twice) == MAX_LISTED:
                     problems.count += stage.count_duplicates() - len(twice)
             with writing(conn):
-                plan = Plan(conn, kind, any_mask, all_mask)
+                plan = Plan(conn, kind, parsed.any_mask, parsed.all_mask)
                 if kind is INVOICES:
                     _unknown_customers(conn, problems)
                 if problems.count:
@@ -142,48 +151,6 @@ def stage_cache(conn: Connection) -> Iterator[None]:
         conn.commit()
 
 
-def _stage(source: Source, kind: Kind, stage: Stage, region: str, result: ImportResult,
-           problems: Problems, progress: Progress) -> tuple[int, int]:
-    """Check every record and load the good ones into the stage; returns the union and the
-    intersection of their `given` masks."""
-    builders: dict[tuple[str, ...], tuple[Build, int]] = {}
-    any_mask, all_mask = 0, -1
-    chunk: list[tuple[Any, ...]] = []
-    warnings = result.warnings
-    rows = 0
-    for number, record in source.records():
-        rows += 1
-        if not source.plain or source.suspect:
-            if bad := value_problems(record):
-                for p in bad:
-                    problems.add(number, f"{p.where.removeprefix('$.')}: {p.message}")
-                continue
-        keys = tuple(record)
-        entry = builders.get(keys)
-        if entry is None:
-            if len(builders) >= MAX_SHAPES:
-                builders.clear()
-            entry = builders[keys] = (kind.make(keys, region, warnings), kind.mask(keys))
-            any_mask, all_mask = any_mask | entry[1], all_mask & entry[1]
-        try:
-            values = entry[0](record)
-        except TooLong as exc:
-            for column, message in exc.found:
-                problems.add(number, f"{column}: {message}")
-            continue
-        except RowError as exc:
-            problems.add(number, str(exc))
-            continue
-        chunk.append((number, entry[1], *values))
-        if len(chunk) >= CHUNK:
-            stage.load(chunk)
-            chunk = []
-            progress.update(source.done / source.size, rows)
-    stage.load(chunk)
-    result.rows = rows
-    return any_mask, (all_mask if all_mask != -1 else 0)
-
-
 def _unknown_customers(conn: Any, problems: Problems) -> None:
     # A later appearance of an id is reported as a duplicate, not again here.
     query = (f"FROM {NAME} s WHERE NOT EXISTS (SELECT 1 FROM customers c "
@@ -199,25 +166,32 @@ def _unknown_customers(conn: Any, problems: Problems) -> None:
 
 
 def upsert_customers(engine: Engine, records: Source, region: str, title: str = "customers",
-                     source: str = "import", progress: Progress | None = None
-                     ) -> ImportResult:
+                     source: str = "import", progress: Progress | None = None,
+                     apart: bool = False) -> ImportResult:
     """Validate and upsert customer records, all or nothing; changes to contact, consent and
     opt-out fields are audited (engine.audit) as coming from `source`."""
     return run_import(engine, records, CUSTOMERS, title, region=region, audit_source=source,
-                      progress=progress)
+                      progress=progress, apart=apart)
 
 
 def upsert_invoices(engine: Engine, records: Source, title: str = "invoices",
-                    progress: Progress | None = None) -> ImportResult:
+                    progress: Progress | None = None, apart: bool = False) -> ImportResult:
     """Validate and upsert invoice records (their customers must exist), all or nothing."""
-    return run_import(engine, records, INVOICES, title, progress=progress)
+    return run_import(engine, records, INVOICES, title, progress=progress, apart=apart)
+
+
+def _apart(path: Path) -> bool:
+    """Read a big file in a child process where there is a second core to run it on."""
+    return (path.stat().st_size >= APART_BYTES and (os.cpu_count() or 1) > 1
+            and "fork" in multiprocessing.get_all_start_methods())
 
 
 def import_customers(engine: Engine, path: Path, region: str,
                      progress: Progress | None = None) -> ImportResult:
     return upsert_customers(engine, from_file(path), region, title=str(path),
-                            source=f"import {path.name}", progress=progress)
+                            source=f"import {path.name}", progress=progress, apart=_apart(path))
 
 
 def import_invoices(engine: Engine, path: Path, progress: Progress | None = None) -> ImportResult:
-    return upsert_invoices(engine, from_file(path), title=str(path), progress=progress)
+    return upsert_invoices(engine, from_file(path), title=str(path), progress=progress,
+                           apart=_apart(path))
