@@ -82,6 +82,7 @@ def _print_import(result: Any, as_json: bool) -> None:
     warnings = ", ".join(f"{n} {w}" for w, n in sorted(result.warnings.items()))
     click.echo(
         f"{result.kind}: {result.rows} rows, {result.inserted} inserted, {result.updated} updated"
+        + (f", {result.unchanged} unchanged" if result.unchanged else "")
         + (f"; warnings: {warnings}" if warnings else "")
     )
 
@@ -91,10 +92,13 @@ def _print_import(result: Any, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_ws
 def import_customers_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
-    """Upsert customers by external_id; one bad row and nothing changes."""
+    """Upsert customers by external_id; one bad row and nothing changes. Rows that change
+    nothing are not written. On a terminal a progress bar shows rows/s."""
     from engine.importing import import_customers
+    from engine.importing.progress import Progress
 
-    _print_import(import_customers(ws.engine, file, ws.settings.default_region), as_json)
+    _print_import(import_customers(ws.engine, file, ws.settings.default_region,
+                                   Progress.on_terminal("customers")), as_json)
 
 
 @import_group.command("invoices")
@@ -102,10 +106,12 @@ def import_customers_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_ws
 def import_invoices_cmd(ws: Workspace, file: Path, as_json: bool) -> None:
-    """Upsert invoices by external_id; their customers must exist."""
+    """Upsert invoices by external_id; their customers must exist. Rows that change nothing
+    are not written. On a terminal a progress bar shows rows/s."""
     from engine.importing import import_invoices
+    from engine.importing.progress import Progress
 
-    _print_import(import_invoices(ws.engine, file), as_json)
+    _print_import(import_invoices(ws.engine, file, Progress.on_terminal("invoices")), as_json)
 
 
 @import_group.command("events")

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+
+from engine.phones import plain_phone
 
 # Who an SMS may be from: an E.164 number or an alphanumeric sender id (at least one letter).
 SMS_SENDER = re.compile(r"^(?:\+[1-9][0-9]{6,14}|(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{1,11})\Z")
 SMS_SENDER_RULE = "expected an E.164 number (+27821234567) or up to 11 letters and digits"
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(NamedTuple):  # a tuple: an import makes two per row
     value: str | None
     valid: bool
     region: str | None = None  # a phone written without a country code: read as this region's
@@ -66,10 +67,16 @@ def normalise_phone(raw: str | None, region: str) -> Contact:
 
     A number without a country code is read as `region`'s (and says so in `Contact.region`);
     it is valid only as a number a person can have there (mobile, fixed line, VoIP): a
-    Lithuanian 868688960 read as ZA is a premium-rate +27 number, so it stays invalid."""
+    Lithuanian 868688960 read as ZA is a premium-rate +27 number, so it stays invalid.
+
+    Numbers written plainly (digits, spaces, dashes, brackets, dots) take a fast path that
+    gives phonenumbers' own answer for a valid number at a tenth of the cost (an import of a
+    million phones spends seconds, not a minute); anything else is parsed by phonenumbers."""
     if raw is None or not raw.strip():
         return Contact(None, False)
     raw = raw.strip()
+    if (fast := plain_phone(raw, region)) is not None:
+        return Contact(fast[0], True, fast[1])
     try:
         number = phonenumbers.parse(raw, region, keep_raw_input=True)
     except phonenumbers.NumberParseException:

@@ -114,13 +114,29 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         with engine.begin() as conn:
             yield conn
         return
+    with engine.connect() as conn, writing(conn):
+        yield conn
+
+
+@contextmanager
+def writing(conn: Connection) -> Iterator[Connection]:
+    """write_transaction on a connection already open (one that holds a TEMP table the
+    transaction reads, say), which may have done its reading before it took its turn."""
+    engine = conn.engine
+    if engine.dialect.name != "sqlite":
+        with conn.begin():
+            yield conn
+        return
     with _WRITERS_GUARD:
         writers = _WRITERS.get(engine) or _WRITERS.setdefault(
             engine, _Writers(engine.url.database))
-    with writers.turn(), engine.connect() as conn:
-        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            yield conn
+    with writers.turn():
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.execution_options(sqlite_begin="DEFERRED")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -280,6 +280,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             print("sqlite (fresh file):")
             bench_import(f"sqlite:///{tmp}/import.db", min(100_000, args.customers))
+        # (python -m tests.bench_import: the same at any size, on PostgreSQL too)
     for name, url in targets:
         print(f"{name}:")
         engine = make_engine(url)

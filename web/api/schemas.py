@@ -427,6 +427,8 @@ class ImportOut(ma.Schema):
     rows = ma.fields.Integer()
     inserted = ma.fields.Integer()
     updated = ma.fields.Integer()
+    unchanged = ma.fields.Integer(metadata={"description": "existing rows the records would "
+                                                           "not change: not written"})
     warnings = ma.fields.Dict()
 
 
