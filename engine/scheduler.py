@@ -257,9 +257,10 @@ def dispatch_due(engine: Engine, settings: Settings) -> None:
         log.info("dispatched: %s", stats)
 
 
-def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
+def build_scheduler(schedule: Schedule, dispatch_seconds: int = 30,
+                    **jobs: Any) -> BackgroundScheduler:
     """A scheduler with the daily catch-up at NUDGEFLOW_RUN_AT, the leader's tick (every
-    TICK_SECONDS), the event campaigns' minute job and the dispatcher (every 30 s); extra jobs
+    TICK_SECONDS), the event campaigns' minute job and the dispatcher (every `dispatch_seconds`); extra jobs
     (name=(func, trigger))."""
     settings = schedule.settings
     scheduler = BackgroundScheduler(timezone=settings.timezone)
@@ -273,7 +274,7 @@ def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
                       coalesce=True, max_instances=1)
     scheduler.add_job(schedule.events_job, IntervalTrigger(minutes=1), id="events",
                       coalesce=True, max_instances=1)
-    scheduler.add_job(dispatch_due, IntervalTrigger(seconds=30),
+    scheduler.add_job(dispatch_due, IntervalTrigger(seconds=dispatch_seconds),
                       args=[schedule.engine, settings], id="dispatch", coalesce=True,
                       max_instances=1)
     for name, (fn, trigger) in jobs.items():
