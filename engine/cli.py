@@ -333,9 +333,7 @@ def serve(ws: Workspace, host: str, port: int, workers: int | None, threads: int
         return
     from engine.serving import serve_workers
 
-    log_format = ws.settings.log_format
-    serve_workers(ws.settings, host, port, workers, threads, with_scheduler=bool(scheduler),
-                  post_fork=lambda _server, _worker: _report_to_stdout(log_format))
+    serve_workers(ws.settings, host, port, workers, threads, with_scheduler=bool(scheduler))
 
 
 def _serve(ws: Workspace, host: str, port: int, scheduler: bool = True) -> None:

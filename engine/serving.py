@@ -10,7 +10,7 @@ Without the variable, `serve --workers` makes a private directory for its own pr
 
 from __future__ import annotations
 
-import logging
+import copy
 import os
 import shutil
 import signal
@@ -24,7 +24,6 @@ from gunicorn.app.base import BaseApplication
 from engine.config import Settings, secret_key
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-log = logging.getLogger("nudgeflow.serve")
 
 
 class WebTier(BaseApplication):  # type: ignore[misc]
@@ -52,8 +51,22 @@ def _child_exit(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _logging(log_format: str) -> dict[str, Any]:
+    """gunicorn's logging, with our `nudgeflow` loggers at INFO through its handlers, and every
+    line one JSON object with NUDGEFLOW_LOG_FORMAT=json."""
+    from gunicorn.glogging import CONFIG_DEFAULTS
+
+    config = copy.deepcopy(CONFIG_DEFAULTS)
+    for name in ("gunicorn.error", "gunicorn.access"):  # each line once, by its own handler
+        config["loggers"][name]["propagate"] = False
+    config["loggers"]["nudgeflow"] = {"level": "INFO", "handlers": [], "propagate": True}
+    if log_format == "json":
+        config["formatters"]["generic"] = {"()": "engine.logs.JsonFormatter"}
+    return config
+
+
 def serve_workers(settings: Settings, host: str, port: int, workers: int, threads: int, *,
-                  with_scheduler: bool = False, post_fork: Any = None) -> None:
+                  with_scheduler: bool = False) -> None:
     """Serve the app from `workers` gunicorn processes of `threads` threads until stopped;
     `with_scheduler`: and a `nudgeflow worker` process beside them."""
     secret_key(settings)  # made once here, not raced by the workers on first start
@@ -68,12 +81,11 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
         "timeout": 120, "graceful_timeout": 30, "preload_app": False,
         "accesslog": None, "errorlog": "-", "loglevel": "info",
         "proc_name": "nudgeflow-web", "child_exit": _child_exit,
+        "logconfig_dict": _logging(settings.log_format),
         # The server says which address it listens on, once it does (tests wait for it).
         "when_ready": lambda server: print(
             f"serving on http://{host}:{port} with {workers} worker process(es)", flush=True),
     }
-    if post_fork is not None:
-        options["post_fork"] = post_fork
     try:
         WebTier(settings, options).run()
     finally:

@@ -70,7 +70,7 @@ def test_serve_with_gunicorn_workers(db: Db, tmp_path: Path, cli_env: dict[str, 
     port = _free_port()
     env = {**os.environ, **cli_env, "PYTHONPATH": str(ROOT), "NUDGEFLOW_SECRET_KEY": "k",
            "NUDGEFLOW_INSTANCE_DIR": str(tmp_path / "instance"),
-           "NUDGEFLOW_METRICS_TOKEN": METRICS_TOKEN}
+           "NUDGEFLOW_METRICS_TOKEN": METRICS_TOKEN, "NUDGEFLOW_LOG_FORMAT": "json"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server = Process(env, "serve", "--workers", "2", "--port", str(port))
     try:
@@ -108,6 +108,11 @@ def test_serve_with_gunicorn_workers(db: Db, tmp_path: Path, cli_env: dict[str, 
     out = _rest(server)
     assert "scheduler running" not in out  # the web tier runs no scheduler unless asked
     assert "Traceback" not in out, out
+    # With NUDGEFLOW_LOG_FORMAT=json, gunicorn's log lines are JSON too (the status line that
+    # says where it listens stays text).
+    logged = [json.loads(line) for line in out.splitlines() if not line.startswith("serving on")]
+    assert sum(1 for r in logged if r["logger"] == "gunicorn.error"
+               and r["message"].startswith("Booting worker with pid")) == 2
 
 
 def _customers(db: Db, count: int) -> None:

@@ -149,8 +149,13 @@ class Heartbeat:
         started = time.monotonic()
         with write_transaction(self.engine) as conn:
             for c in claims:
-                conn.execute(update(Message)
-                             .where(Message.claim_token == c.token, LEASED)
+                # Rows an outcome is being written to are skipped, not waited for: they leave
+                # the lease as it commits, and waiting (in another order than the outcome's
+                # UPDATE locks them) deadlocked the two. Should that write roll back, the next
+                # beat, a third of a lease on, renews them.
+                mine = (select(Message.id).where(Message.claim_token == c.token, LEASED)
+                        .with_for_update(skip_locked=True))
+                conn.execute(update(Message).where(Message.id.in_(mine.scalar_subquery()))
                              .values(lease_until=c.clock() + self.lease))
         with self._lock:
             for c in claims:
