@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
+METRICS_TOKEN = "soak-metrics-0123456789"
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Report:
     duplicates: int = 0
     excused: int = 0
     bytes_per_row: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -64,6 +66,7 @@ class Report:
             f"{self.percentile(0.5) * 1000:.0f} ms, p99 {self.percentile(0.99) * 1000:.0f} ms",
             f"provider: duplicates {self.duplicates} (recipients in requests open at a kill: "
             f"{self.excused})",
+            f"/metrics of the web tier: {self.metrics}",
             "bytes per row (table, indexes and TOAST): " + ", ".join(
                 f"{k} {v:.0f}" for k, v in self.bytes_per_row.items()),
         ]
@@ -147,6 +150,19 @@ def _wait_http(url: str, deadline: float) -> None:
             time.sleep(0.3)
 
 
+def _scrape(base: str) -> dict[str, float]:
+    """The web tier's /metrics, as {'name{label="value"}': value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = urllib.request.Request(base + "/metrics",
+                                     headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        exposition = answer.read().decode()
+    return {sample.name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            + "}": sample.value
+            for family in text_string_to_metric_families(exposition) for sample in family.samples}
+
+
 def _bytes_per_row(engine: Engine) -> dict[str, float]:
     out = {}
     with engine.connect() as conn:
@@ -190,7 +206,8 @@ def soak(engine: Engine, url: str, *, customers: int, dispatch: int, workers: in
                       RETRY_BACKOFF_SECONDS="0", MAX_ATTEMPTS="100", RUN_AT="00:00",
                       INSTANCE_DIR=str(logs / "instance"), SECRET_KEY="soak"),
                "NUDGEFLOW_DISPATCH_LEASE_SECONDS": "20",
-               "PROMETHEUS_MULTIPROC_DIR": str(logs / "metrics")}
+               "PROMETHEUS_MULTIPROC_DIR": str(logs / "metrics"),
+               "NUDGEFLOW_METRICS_TOKEN": METRICS_TOKEN}
         (logs / "metrics").mkdir(exist_ok=True)
 
         def start(*args: str) -> subprocess.Popen[bytes]:
@@ -236,6 +253,7 @@ def soak(engine: Engine, url: str, *, customers: int, dispatch: int, workers: in
                                      f"{waiting} message(s) waiting")
             report.seconds["run and dispatch"] = time.monotonic() - clock
             load.join()
+            scraped = _scrape(base)
         finally:
             for p in [*procs, web]:
                 if p.poll() is None:
@@ -273,6 +291,13 @@ def soak(engine: Engine, url: str, *, customers: int, dispatch: int, workers: in
     assert all(str(i) in excused for i in duplicates), duplicates[:20]
     assert all(accepted[str(m.id)] >= 1 for m in messages)
     assert report.statuses == {200: requests}, report.statuses
+    # The web tier's /metrics adds up the workers' counters (PROMETHEUS_MULTIPROC_DIR): the
+    # sends each recorded, and the run the leader made, though no web process sent or ran.
+    report.metrics = {k: v for k, v in scraped.items()
+                      if k.startswith(("nudgeflow_sends_total", "nudgeflow_run_seconds_count"))}
+    sends = scraped.get('nudgeflow_sends_total{channel="email"}', 0)
+    assert expected - len(excused) <= sends <= expected, (sends, expected)
+    assert scraped.get('nudgeflow_run_seconds_count{status="completed"}', 0) >= 1, scraped
     return report
 
 
