@@ -86,13 +86,17 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int, thread
         "when_ready": lambda server: print(
             f"serving on http://{host}:{port} with {workers} worker process(es)", flush=True),
     }
+    master = os.getpid()
     try:
         WebTier(settings, options).run()
     finally:
-        if scheduler is not None:
-            stop(scheduler)
-        if private is not None:
-            shutil.rmtree(private, ignore_errors=True)
+        # gunicorn's workers are forks of this process and leave through here too (their
+        # SystemExit carries their exit code on): only the master cleans up.
+        if os.getpid() == master:
+            if scheduler is not None:
+                stop(scheduler)
+            if private is not None:
+                shutil.rmtree(private, ignore_errors=True)
 
 
 def start_scheduler_process() -> subprocess.Popen[bytes]:

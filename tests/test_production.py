@@ -115,6 +115,27 @@ def test_serve_with_gunicorn_workers(db: Db, tmp_path: Path, cli_env: dict[str, 
                and r["message"].startswith("Booting worker with pid")) == 2
 
 
+def test_serve_workers_with_the_scheduler_beside_them(db: Db, tmp_path: Path,
+                                                      cli_env: dict[str, str]) -> None:
+    """`serve --workers 1 --scheduler`: a `nudgeflow worker` process runs today's campaign;
+    SIGTERM stops both."""
+    _customers(db, 2)
+    import_doc(db, tmp_path, daily_document(daily("hello", "everyone")))
+    port = _free_port()
+    env = {**os.environ, **cli_env, "PYTHONPATH": str(ROOT), "NUDGEFLOW_SECRET_KEY": "k",
+           "NUDGEFLOW_INSTANCE_DIR": str(tmp_path / "instance"), "NUDGEFLOW_RUN_AT": "00:00"}
+    server = Process(env, "serve", "--workers", "1", "--scheduler", "--port", str(port))
+    try:
+        server.wait_for("scheduler: this process leads")
+        server.wait_for("caught up: 1 run(s), 0 failed")
+        assert runs(db) == {("hello", campaign_today("UTC")): ("completed", None, 1)}
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=60) == 0
+    finally:
+        server.stop()
+    assert "Traceback" not in _rest(server)
+
+
 def _customers(db: Db, count: int) -> None:
     with write_transaction(db.engine) as conn:
         insert_world(conn, [customer(f"W{i:03d}", first_name=f"W{i}", email=f"w{i}@example.com",
