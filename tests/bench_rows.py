@@ -80,8 +80,12 @@ def measure(engine: Engine, customers: int) -> dict[str, tuple[int, int]]:
             for table in TABLES:
                 conn.execute(text(f"VACUUM FULL {table}"))
         compact = _sizes(engine)
+        with engine.connect() as conn:
+            indexes = {t: conn.execute(text(f"SELECT pg_indexes_size('{t}')")).scalar_one()
+                       for t in TABLES}
         print("postgresql after VACUUM FULL: " + ", ".join(
-            f"{t} {size / rows:.0f} bytes/row" for t, (size, rows) in compact.items()))
+            f"{t} {size / rows:.0f} bytes/row ({(size - indexes[t]) / rows:.0f} row, "
+            f"{indexes[t] / rows:.0f} indexes)" for t, (size, rows) in compact.items()))
     return sizes
 
 

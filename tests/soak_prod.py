@@ -52,6 +52,7 @@ class Report:
     excused: int = 0
     bytes_per_row: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    kills_in_dispatch: int = 0
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -60,7 +61,7 @@ class Report:
     def lines(self) -> list[str]:
         return [
             f"customers {self.customers:,}, emails {self.emails:,}, worker kills "
-            f"{len(self.kills)}",
+            f"{len(self.kills)} ({self.kills_in_dispatch} while messages went out)",
             "timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),
             f"API: {len(self.latencies)} requests, statuses {dict(self.statuses)}, p50 "
             f"{self.percentile(0.5) * 1000:.0f} ms, p99 {self.percentile(0.99) * 1000:.0f} ms",
@@ -227,15 +228,9 @@ def soak(engine: Engine, url: str, *, customers: int, dispatch: int, workers: in
             load = threading.Thread(target=_load, args=(base, token, customers, requests, 8,
                                                         report))
             load.start()
-            for _ in range(kills):
-                time.sleep(rng.uniform(*kill_every))
-                victim = rng.randrange(len(procs))
-                report.kills.append(time.monotonic())
-                procs[victim].send_signal(signal.SIGKILL)
-                procs[victim].wait()
-                procs[victim] = start("worker", "--dispatch-interval", "1")
+            # Half the kills while the run may be going on, the rest while messages go out.
             deadline = time.monotonic() + timeout
-            ran_at = None
+            ran_at, next_kill = None, time.monotonic() + rng.uniform(*kill_every)
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
                     status = conn.execute(select(Run.status).join(Campaign).where(
@@ -247,7 +242,16 @@ def soak(engine: Engine, url: str, *, customers: int, dispatch: int, workers: in
                     report.seconds["run (from the workers' start)"] = ran_at - clock
                 if status == "completed" and not waiting:
                     break
-                time.sleep(1)
+                may_kill = len(report.kills) < (kills + 1) // 2 or (ran_at and waiting)
+                if len(report.kills) < kills and may_kill and time.monotonic() >= next_kill:
+                    victim = rng.randrange(len(procs))
+                    report.kills.append(time.monotonic())
+                    report.kills_in_dispatch += bool(ran_at)
+                    procs[victim].send_signal(signal.SIGKILL)
+                    procs[victim].wait()
+                    procs[victim] = start("worker", "--dispatch-interval", "1")
+                    next_kill = time.monotonic() + rng.uniform(*kill_every)
+                time.sleep(0.5)
             else:
                 raise AssertionError(f"not settled within {timeout} s: run {status}, "
                                      f"{waiting} message(s) waiting")

@@ -22,9 +22,11 @@ from engine.models import Activity, BonusLedger, Campaign, Customer, Message, Ru
 from engine.outbox import dispatch
 from engine.retention.prune import prune, watermark
 from engine.scheduler import catch_up
+from engine.users import create_token, create_user
 from tests.conftest import Db
 from tests.fakes import RecordingChannel
 from tests.world import customer, insert_world
+from web import create_app
 
 DOC = {"version": 1, "segments": [], "templates": [], "campaigns": [{
     "key": "daily", "name": "Daily", "status": "active", "purpose": "service",
@@ -118,6 +120,17 @@ def test_prune_removes_old_dates_keeps_ledger_and_runs_and_refuses_them(
                        r"the date `nudgeflow prune` removed messages and activities before; "
                        r"running it again would send its messages again, so it is refused$"):
         run(db.engine, "daily", date(2026, 1, 31), manual=True)
+    # The API says so with 409 `pruned`.
+    with write_transaction(db.engine) as conn:
+        create_user(conn, "mia", "marketer", "correct horse battery")
+        token = create_token(conn, "mia")
+    app = create_app({"NUDGEFLOW_SETTINGS": Settings(database_url=db.url, secret_key="k"),
+                      "TESTING": True})
+    answer = app.test_client().post("/api/v1/campaigns/daily/run", json={"date": "2026-01-31"},
+                                    headers={"Authorization": f"Bearer {token}"})
+    app.extensions["nudgeflow_engine"].dispose()
+    assert answer.status_code == 409
+    assert answer.get_json()["error"]["code"] == "pruned"
     assert run(db.engine, "daily", date(2026, 2, 1), manual=True).status == "completed"
     assert _state(db)["messages"] == after["messages"]
     assert _state(db)["runs"] == {r if r[0] != cut else (cut, "completed", 2)
