@@ -265,8 +265,8 @@ def dispatch_due(engine: Engine, settings: Settings) -> None:
 def build_scheduler(schedule: Schedule, dispatch_seconds: int = 30,
                     **jobs: Any) -> BackgroundScheduler:
     """A scheduler with the daily catch-up at NUDGEFLOW_RUN_AT, the leader's tick (every
-    TICK_SECONDS), the event campaigns' minute job and the dispatcher (every `dispatch_seconds`); extra jobs
-    (name=(func, trigger))."""
+    TICK_SECONDS), the event campaigns' minute job and the dispatcher (every
+    `dispatch_seconds`); extra jobs (name=(func, trigger))."""
     settings = schedule.settings
     scheduler = BackgroundScheduler(timezone=settings.timezone)
     scheduler.add_job(
