@@ -53,6 +53,7 @@ class Report:
     bytes_per_row: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     kills_in_dispatch: int = 0
+    leader_killed_in_run: bool = False
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies)
@@ -61,7 +62,8 @@ class Report:
     def lines(self) -> list[str]:
         return [
             f"customers {self.customers:,}, emails {self.emails:,}, worker kills "
-            f"{len(self.kills)} ({self.kills_in_dispatch} while messages went out)",
+            f"{len(self.kills)} ({self.kills_in_dispatch} while messages went out; the "
+            f"leader in its run: {'yes' if self.leader_killed_in_run else 'no'})",
             "timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),
             f"API: {len(self.latencies)} requests, statuses {dict(self.statuses)}, p50 "
             f"{self.percentile(0.5) * 1000:.0f} ms, p99 {self.percentile(0.99) * 1000:.0f} ms",
@@ -164,6 +166,20 @@ def _scrape(base: str) -> dict[str, float]:
             for family in text_string_to_metric_families(exposition) for sample in family.samples}
 
 
+def _wait_lead(engine: Engine, deadline: float) -> None:
+    """Until a session holds this schema's scheduler lock (engine.leader)."""
+    held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = 1852207971 "
+                "AND objid::bigint = (hashtext(current_schema())::bigint & 4294967295)")
+    while True:
+        with engine.connect() as conn:
+            if conn.execute(held).scalar_one():
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError("no worker took the scheduler's lock")
+        time.sleep(0.2)
+
+
 def _bytes_per_row(engine: Engine) -> dict[str, float]:
     out = {}
     with engine.connect() as conn:
@@ -224,7 +240,10 @@ def soak(engine: Engine, url: str, *, customers: int, dispatch: int, workers: in
             _wait_http(base + "/healthz", time.monotonic() + 60)
             import_file(engine, path)  # active from today: due now, for the leader
             clock = time.monotonic()
-            procs = [start("worker", "--dispatch-interval", "1") for _ in range(workers)]
+            # The first worker alone until it leads, so the first kill can be the leader's.
+            procs = [start("worker", "--dispatch-interval", "1")]
+            _wait_lead(engine, time.monotonic() + 60)
+            procs += [start("worker", "--dispatch-interval", "1") for _ in range(workers - 1)]
             load = threading.Thread(target=_load, args=(base, token, customers, requests, 8,
                                                         report))
             load.start()
@@ -244,7 +263,9 @@ def soak(engine: Engine, url: str, *, customers: int, dispatch: int, workers: in
                     break
                 may_kill = len(report.kills) < (kills + 1) // 2 or (ran_at and waiting)
                 if len(report.kills) < kills and may_kill and time.monotonic() >= next_kill:
-                    victim = rng.randrange(len(procs))
+                    # The leader in the middle of its run, if it is still at it; then anyone.
+                    victim = 0 if not report.kills and not ran_at else rng.randrange(len(procs))
+                    report.leader_killed_in_run |= victim == 0 and not report.kills
                     report.kills.append(time.monotonic())
                     report.kills_in_dispatch += bool(ran_at)
                     procs[victim].send_signal(signal.SIGKILL)
@@ -285,6 +306,8 @@ def soak(engine: Engine, url: str, *, customers: int, dispatch: int, workers: in
     report.bytes_per_row = _bytes_per_row(engine)
     log_text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log"))
     assert "Traceback" not in log_text, log_text[-4000:]
+    if report.leader_killed_in_run:  # and another took over
+        assert log_text.count("scheduler: this process leads") >= 2, log_text[-4000:]
     assert [(s, len(a)) for s, a in run_row] == [("completed", 1)], run_row
     assert tuple(points) == (customers, customers, 10 * customers), points
     assert awarded == customers
