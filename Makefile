@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak fuzz fuzz-api clean
+.PHONY: demo test lint bench soak soak-prod fuzz fuzz-api clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The production soak (tests/soak_prod.py): PostgreSQL (NUDGEFLOW_TEST_POSTGRES_URL), four
+# workers SIGKILLed at random, the gunicorn web tier under 2,000 loopback requests, a run over
+# SOAK_CUSTOMERS customers and SOAK_DISPATCH emails; prints the API's p50 and p99.
+SOAK_CUSTOMERS ?= 1000000
+SOAK_DISPATCH ?= 100000
+soak-prod: $(STAMP)
+	SOAK_CUSTOMERS=$(SOAK_CUSTOMERS) SOAK_DISPATCH=$(SOAK_DISPATCH) $(BIN)/python -m tests.soak_prod

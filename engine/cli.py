@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         cli_journeys,
         cli_messages,
         cli_reports,
+        cli_retention,
     )
 
     ws = Workspace()
@@ -208,7 +209,7 @@ def _report_to_stdout(log_format: str = "text") -> None:
 
 
 @contextmanager
-def _scheduling(ws: Workspace) -> Iterator[None]:
+def _scheduling(ws: Workspace, dispatch_interval: int = 30) -> Iterator[None]:
     """Catch up (when this process leads the scheduler), dispatch what is due, then keep the
     scheduler's jobs running until the block ends."""
     from engine.scheduler import TICK_SECONDS, Schedule, build_scheduler, dispatch_due
@@ -222,11 +223,11 @@ def _scheduling(ws: Workspace) -> Iterator[None]:
     else:
         click.echo(f"caught up: {caught.summary()}")
     dispatch_due(ws.engine, ws.settings)
-    scheduler = build_scheduler(schedule)
+    scheduler = build_scheduler(schedule, dispatch_seconds=dispatch_interval)
     scheduler.start()
     click.echo(f"scheduler running: daily run at {ws.settings.run_at:%H:%M} "
                f"{ws.settings.timezone}, due runs checked every {TICK_SECONDS} s, outbox "
-               f"dispatched every 30 s")
+               f"dispatched every {dispatch_interval} s")
     try:
         yield
     finally:
@@ -235,15 +236,21 @@ def _scheduling(ws: Workspace) -> Iterator[None]:
 
 
 @cli.command()
+@click.option("--dispatch-interval", default=30, show_default=True, type=click.IntRange(1, 3600),
+              help="Seconds between the dispatcher's rounds.")
 @pass_ws
-def worker(ws: Workspace) -> None:
-    """Run the scheduler: catch up missed days, then run daily at NUDGEFLOW_RUN_AT."""
+def worker(ws: Workspace, dispatch_interval: int) -> None:
+    """Run the scheduler (when this process leads) and the dispatcher: catch up missed days,
+    then run daily at NUDGEFLOW_RUN_AT. Stops on Ctrl-C or SIGTERM."""
+    import signal
     import threading
 
-    with _scheduling(ws):
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with _scheduling(ws, dispatch_interval):
         click.echo("Ctrl-C to stop")
         try:
-            threading.Event().wait()
+            stopped.wait()
         except KeyboardInterrupt:
             pass
 
@@ -318,17 +325,33 @@ def demo(ws: Workspace, customers: int, no_wait: bool, host: str, port: int) -> 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", type=click.IntRange(1, 64),
+              help="Serve from this many gunicorn processes (production). Without it: one "
+                   "process that also runs the scheduler.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Threads per gunicorn process (with --workers).")
+@click.option("--scheduler/--no-scheduler", default=None,
+              help="Run the scheduler and dispatcher too (default: yes without --workers, no "
+                   "with it; with --workers it runs as a `nudgeflow worker` process beside them).")
 @pass_ws
-def serve(ws: Workspace, host: str, port: int) -> None:
-    """Serve the web app and run the scheduler."""
-    _serve(ws, host, port)
+def serve(ws: Workspace, host: str, port: int, workers: int | None, threads: int,
+          scheduler: bool | None) -> None:
+    """Serve the web app (and, by default in one process, the scheduler)."""
+    if workers is None:
+        _serve(ws, host, port, scheduler=scheduler is not False)
+        return
+    from engine.serving import serve_workers
+
+    serve_workers(ws.settings, host, port, workers, threads, with_scheduler=bool(scheduler))
 
 
-def _serve(ws: Workspace, host: str, port: int) -> None:
+def _serve(ws: Workspace, host: str, port: int, scheduler: bool = True) -> None:
+    from contextlib import nullcontext
+
     from werkzeug.serving import run_simple
 
     from web import create_app
 
     app = create_app({"NUDGEFLOW_SETTINGS": ws.settings})
-    with _scheduling(ws):
+    with _scheduling(ws) if scheduler else nullcontext():
         run_simple(host, port, app, threaded=True)

@@ -87,3 +87,8 @@ class NotFound(NudgeflowError):
     """A key, external id or name that does not exist."""
 
     exit_code = 2
+
+
+class PrunedDate(NudgeflowError):
+    """A run of a date whose messages and activities `nudgeflow prune` removed: running it
+    again would send them again."""

@@ -32,11 +32,12 @@ from sqlalchemy.exc import DBAPIError
 from engine import runlog
 from engine.campaigns import campaign_today, graph_of, template_rows
 from engine.db import write_transaction
-from engine.errors import NotFound, NudgeflowError
+from engine.errors import NotFound, NudgeflowError, PrunedDate
 from engine.graph import Graph
 from engine.metrics import RUN_DURATION
 from engine.models import Campaign, Customer
 from engine.models.base import utcnow
+from engine.retention.prune import refuse_pruned
 from engine.segments import load_catalog
 from engine.sql import rowcount
 from engine.workspace import workspace_settings
@@ -104,6 +105,8 @@ def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
     now = now or utcnow()
     with engine.connect() as conn:
         campaign = load_campaign_row(conn, key)
+        if not dry_run:
+            refuse_pruned(conn, key, run_date)
     result = RunResult(key, run_date, "completed", campaign.version, dry_run)
     try:
         if dry_run:
@@ -114,10 +117,14 @@ def run(engine: Engine, key: str, run_date: date, *, dry_run: bool = False,
         else:
             with write_transaction(engine) as conn:
                 claimed = runlog.claim(conn, campaign.id, campaign.version, run_date, now)
+                # Again under the claim's row lock: a prune that began meanwhile wins.
+                refuse_pruned(conn, key, run_date)
                 execute_graph(conn, campaign, run_date, claimed.id, now, result, manual)
                 result.attempt = runlog.finish(conn, claimed, campaign.version, now,
                                                counts=result.counts, timings=result.timings,
                                                fold=fold_attempts)
+    except PrunedDate:
+        raise  # refused, not failed: the runs row stays as it was
     except Exception as exc:
         result.status, result.error = "failed", describe_failure(exc)
         # The runs row and the caller report it; the traceback is for a developer's debug log.

@@ -4,12 +4,16 @@
   channel, runs of the last day, the last completed run of each campaign), so every web process
   reports the same numbers whichever one is scraped;
 - counters and histograms of this process (sends, failures, provider latency, run durations),
-  incremented once per provider request or per run, never per message.
+  incremented once per provider request or per run, never per message. With
+  PROMETHEUS_MULTIPROC_DIR set (prometheus_client's multiprocess mode: every nudgeflow process
+  of a machine writes its counters there), a scrape adds up every process's, the `nudgeflow
+  worker` processes' too; without it, the answering process's own (and its process metrics).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from calendar import timegm
 from collections.abc import Iterator
 
@@ -89,4 +93,14 @@ def exposition(engine: Engine) -> bytes:
     """The text exposition: this process's metrics, then the database's gauges."""
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(DatabaseCollector(engine))
-    return generate_latest(REGISTRY) + generate_latest(scrape)
+    return generate_latest(_processes()) + generate_latest(scrape)
+
+
+def _processes() -> CollectorRegistry:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry

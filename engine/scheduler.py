@@ -32,6 +32,7 @@ from engine.leader import Leadership, leadership_for
 from engine.ledger import expire
 from engine.models import Campaign, Run
 from engine.models.base import utcnow
+from engine.retention.prune import watermark
 
 log = logging.getLogger("nudgeflow.scheduler")
 # How often the leader looks for due runs (a campaign activated mid-day, a date a new leader
@@ -136,6 +137,7 @@ def catch_up(engine: Engine, settings: Settings, now: datetime | None = None, *,
         for row in conn.execute(select(Run.campaign_id, Run.run_date, Run.status).where(
                 Run.campaign_id.in_(list(statuses)), Run.run_date >= earliest)):
             statuses[row.campaign_id][row.run_date] = row.status
+        pruned = watermark(conn)  # dates before it are gone: never run them again
         plans = {}
         for c in campaigns:
             window_start = through[c.id] - timedelta(days=settings.catchup_days)
@@ -144,6 +146,9 @@ def catch_up(engine: Engine, settings: Settings, now: datetime | None = None, *,
             plans[c.id] = plan(statuses[c.id], due_through=through[c.id],
                                active_since=c.active_since, catchup_days=settings.catchup_days,
                                last_before_window=last, retry_failed=retry_failed)
+            if pruned is not None:
+                plans[c.id] = Plan([d for d in plans[c.id].run if d >= pruned],
+                                   [d for d in plans[c.id].skip if d >= pruned])
     for c in campaigns:
         _skip(engine, c, plans[c.id].skip, skip_reason(c.key, settings.catchup_days, through[c.id]),
               done)
@@ -257,10 +262,11 @@ def dispatch_due(engine: Engine, settings: Settings) -> None:
         log.info("dispatched: %s", stats)
 
 
-def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
+def build_scheduler(schedule: Schedule, dispatch_seconds: int = 30,
+                    **jobs: Any) -> BackgroundScheduler:
     """A scheduler with the daily catch-up at NUDGEFLOW_RUN_AT, the leader's tick (every
-    TICK_SECONDS), the event campaigns' minute job and the dispatcher (every 30 s); extra jobs
-    (name=(func, trigger))."""
+    TICK_SECONDS), the event campaigns' minute job and the dispatcher (every
+    `dispatch_seconds`); extra jobs (name=(func, trigger))."""
     settings = schedule.settings
     scheduler = BackgroundScheduler(timezone=settings.timezone)
     scheduler.add_job(
@@ -273,7 +279,7 @@ def build_scheduler(schedule: Schedule, **jobs: Any) -> BackgroundScheduler:
                       coalesce=True, max_instances=1)
     scheduler.add_job(schedule.events_job, IntervalTrigger(minutes=1), id="events",
                       coalesce=True, max_instances=1)
-    scheduler.add_job(dispatch_due, IntervalTrigger(seconds=30),
+    scheduler.add_job(dispatch_due, IntervalTrigger(seconds=dispatch_seconds),
                       args=[schedule.engine, settings], id="dispatch", coalesce=True,
                       max_instances=1)
     for name, (fn, trigger) in jobs.items():

@@ -16,6 +16,7 @@ from engine.errors import (
     InUse,
     NotFound,
     NudgeflowError,
+    PrunedDate,
     ValidationError,
     flatten_messages,
 )
@@ -96,6 +97,10 @@ def register(app: Flask) -> None:
         if current_user.is_authenticated:
             return render_template("error.html", title="Too large", text=text), 413
         return text, 413, {"Content-Type": "text/plain; charset=utf-8"}
+
+    @app.errorhandler(PrunedDate)
+    def _pruned(exc: PrunedDate) -> Any:
+        return error_response(409, "pruned", str(exc))
 
     @app.errorhandler(NudgeflowError)
     def _other(exc: NudgeflowError) -> Any:

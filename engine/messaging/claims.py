@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Text, any_, cast, func, select, update
+from sqlalchemy import Connection, Engine, Select, Text, and_, any_, cast, func, select, update
 from sqlalchemy.sql.expression import ColumnElement
 
 from engine.config import Settings
@@ -149,8 +149,17 @@ class Heartbeat:
         started = time.monotonic()
         with write_transaction(self.engine) as conn:
             for c in claims:
-                conn.execute(update(Message)
-                             .where(Message.claim_token == c.token, LEASED)
+                mine = and_(Message.claim_token == c.token, LEASED)
+                if conn.dialect.name == "postgresql":
+                    # Rows an outcome is being written to are skipped, not waited for: they
+                    # leave the lease as it commits, and waiting (in another order than the
+                    # outcome's UPDATE locks them) deadlocked the two. Should that write roll
+                    # back, the next beat, a third of a lease on, renews them. (The ids first:
+                    # as a subquery of the UPDATE, the locking SELECT ran once per row.)
+                    ids = list(conn.execute(select(Message.id).where(mine)
+                                            .with_for_update(skip_locked=True)).scalars())
+                    mine = Message.id.in_(ids)
+                conn.execute(update(Message).where(mine)
                              .values(lease_until=c.clock() + self.lease))
         with self._lock:
             for c in claims:
