@@ -149,8 +149,8 @@ def test_example_file_is_valid(nf) -> None:  # type: ignore[no-untyped-def]
 
 def test_registry_rejects_unknown_and_duplicate_types() -> None:
     with pytest.raises(RegistryError, match="unknown node type 'loop' \\(expected one of "
-                       "award-bonus, condition, segment-select, send-message, split, trigger, "
-                       "wait\\)"):
+                       "award-bonus, condition, recipients, segment-select, send-message, split, "
+                       "trigger, wait\\)"):
         node_class("loop")
     with pytest.raises(RegistryError, match="node type 'trigger' registered twice"):
         build_registry(Trigger, Trigger)
