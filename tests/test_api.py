@@ -22,7 +22,8 @@ from web.permissions import needed
 
 def api_routes(app: Flask) -> list[tuple[str, str, str]]:
     fill = {"<key>": "birthday-bonus", "<ext:external_id>": "C1",
-            "<int(max=2147483647):version>": "1", "<int(max=2147483647):run_id>": "1"}
+            "<int(max=2147483647):version>": "1", "<int(max=2147483647):run_id>": "1",
+            "<int(max=2147483647):blast_id>": "1", "<name>": "some-set"}
     out = []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1"):
@@ -30,6 +31,7 @@ def api_routes(app: Flask) -> list[tuple[str, str, str]]:
         path = rule.rule
         for placeholder, value in fill.items():
             path = path.replace(placeholder, value)
+        assert "<" not in path, f"give {rule.rule} a sample parameter"
         out += [(m, path, rule.endpoint) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return out
 

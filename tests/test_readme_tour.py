@@ -65,7 +65,8 @@ def test_the_readme_tour_runs_as_written(empty_db: Db, tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr, line
         out[line] = done.stdout
     assert {line for line in lines if line.startswith(LONG_RUNNING)} == {
-        "nudgeflow worker", "nudgeflow serve --host 127.0.0.1 --port 8080"}
+        "nudgeflow worker", "nudgeflow serve --host 127.0.0.1 --port 8080",
+        "nudgeflow serve --workers 4 --port 8080"}
 
     assert out["nudgeflow import customers samples/customers.csv"] == (
         "customers: 9 rows, 9 inserted, 0 updated; warnings: 1 invalid email, 1 invalid phone, "

@@ -121,10 +121,14 @@ class Plan:
                 if field in CUSTOMER_BOOL:
                     return f"CASE {value} WHEN 1 THEN json('true') WHEN 0 THEN json('false') END"
                 return value
-            parts = ", ".join(
-                f"'{f}', CASE WHEN {changed[f]} THEN json_object('old', {js('old_' + f, f)}, "
-                f"'new', {js('new_' + f, f)}) END" for f in fields)
-            details = f"json_object('source', :source, 'fields', json_patch('{{}}', json_object({parts})))"
+            # Only the changed fields, each {"old", "new"} with its nulls kept (json_patch
+            # would drop them): the members' text joined, then read back as JSON.
+            parts = " || ".join(
+                f"CASE WHEN {changed[f]} THEN ',\"{f}\":' || json_object("
+                f"'old', {js('old_' + f, f)}, 'new', {js('new_' + f, f)}) ELSE '' END"
+                for f in fields)
+            details = (f"json_object('source', :source, 'fields', "
+                       f"json('{{' || substr({parts}, 2) || '}}'))")
         return self.run(
             f"INSERT INTO activities (customer_id, at, kind, summary, details) "
             f"SELECT id, :now, 'profile_changed', "
