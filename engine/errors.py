@@ -81,3 +81,22 @@ class NotFound(NudgeflowError):
     """A key, external id or name that does not exist."""
 
     exit_code = 2
+
+
+class Conflict(NudgeflowError):
+    """Valid input that the current state refuses (too few points; an idempotency key used for
+    another request): the API answers 409 with `code` and the problems."""
+
+    code = "conflict"
+
+    def __init__(self, message: str, problems: Iterable[Problem] = ()) -> None:
+        self.problems = list(problems)
+        super().__init__(message)
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"

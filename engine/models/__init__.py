@@ -4,13 +4,21 @@ from engine.models.auth import ApiToken, ChannelCredit, LoginFailure, Setting, U
 from engine.models.base import Base
 from engine.models.campaigns import Campaign, CampaignVersion, Run, Segment, Template
 from engine.models.customers import Customer, Invoice, birth_mmdd
-from engine.models.effects import Activity, BonusLedger, Message, MessageEvent, TestSend
+from engine.models.effects import (
+    Activity,
+    BonusAllocation,
+    BonusLedger,
+    Message,
+    MessageEvent,
+    TestSend,
+)
 from engine.models.journeys import Event, JourneyWait
 
 __all__ = [
     "Activity",
     "ApiToken",
     "Base",
+    "BonusAllocation",
     "BonusLedger",
     "Campaign",
     "CampaignVersion",
