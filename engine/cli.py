@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         cli_datasets,
         cli_journeys,
         cli_messages,
+        cli_points,
     )
 
     ws = Workspace()

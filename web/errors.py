@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.errors import (
     AlreadyExists,
+    Conflict,
     InUse,
     NotFound,
     NudgeflowError,
@@ -76,6 +77,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(AlreadyExists)
     def _exists(exc: AlreadyExists) -> Any:
         return error_response(409, "already_exists", str(exc))
+
+    @app.errorhandler(Conflict)
+    def _conflict(exc: Conflict) -> Any:
+        return error_response(409, exc.code, str(exc),
+                              [{"path": p.where, "message": p.message} for p in exc.problems])
 
     @app.errorhandler(InUse)
     def _in_use(exc: InUse) -> Any:
