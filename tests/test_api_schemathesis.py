@@ -62,6 +62,8 @@ VALID_BODIES: dict[str, Any] = {
          "due_date": "2026-03-31"}]},
     "PUT /api/v1/invoices/{external_id}": {"customer_external_id": "D000001",
                                            "amount": "10.00", "due_date": "2026-03-31"},
+    # expires_at and lifetime_days exclude each other, and only added points expire.
+    "POST /api/v1/customers/{external_id}/points": {"amount": 5, "reason": "Fuzz"},
     "POST /api/v1/events": {"id": "FE1", "customer": "D000001", "name": "registered",
                             "at": "2026-03-02T10:00:00Z", "properties": {"plan": "gold"}},
 }
