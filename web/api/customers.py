@@ -3,7 +3,6 @@ booked by hand, messages."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import current_app
@@ -93,7 +92,8 @@ class Balance(MethodView):
     @blp.response(200, BalanceOut)
     def get(self, args: dict[str, Any], external_id: str) -> Any:
         with engine().connect() as conn:
-            return balance(conn, customer_id(conn, external_id), args["date"] or date.today())
+            return balance(conn, customer_id(conn, external_id), args["date"] or campaign_today(
+                current_app.config["NUDGEFLOW_SETTINGS"].timezone))
 
 
 @blp.route("/<ext:external_id>/points")
