@@ -50,7 +50,9 @@ def pending_on(credit: Any, day: date) -> Bool:
 def taken(credit: Any, day: date | None = None) -> ColumnElement[int]:
     """Points redemptions took from `credit` (those booked by `day`, when given)."""
     alloc = aliased(BonusAllocation)
-    stmt = select(func.coalesce(func.sum(alloc.amount), 0)).where(alloc.credit_id == credit.id)
+    # The customer too: allocations are distributed by customer (DESIGN.md, Scale-out).
+    stmt = select(func.coalesce(func.sum(alloc.amount), 0)).where(
+        alloc.customer_id == credit.customer_id, alloc.credit_id == credit.id)
     if day is not None:
         redemption = aliased(BonusLedger)
         stmt = stmt.join(redemption, redemption.id == alloc.redemption_id).where(
