@@ -161,6 +161,7 @@ class BonusAllocation(Base):
         UniqueConstraint("redemption_id", "credit_id"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_bonus_allocations_credit_id", "credit_id"),
+        Index("ix_bonus_allocations_customer_id", "customer_id"),
     )
 
 

@@ -72,7 +72,8 @@ def available_points(customer_id: Any, day: date) -> ColumnElement[int]:
     took = (select(func.coalesce(func.sum(alloc.amount), 0))
             .join(credit, credit.id == alloc.credit_id)
             .join(redemption, redemption.id == alloc.redemption_id)
-            .where(alloc.customer_id == customer_id, available_on(credit, day),
+            .where(alloc.customer_id == customer_id, credit.customer_id == customer_id,
+                   available_on(credit, day),
                    redemption.booked_on <= day)
             .scalar_subquery())
     return credited - took

@@ -43,6 +43,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('redemption_id', 'credit_id', name=op.f('uq_bonus_allocations_redemption_id_credit_id'))
     )
     op.create_index('ix_bonus_allocations_credit_id', 'bonus_allocations', ['credit_id'])
+    op.create_index('ix_bonus_allocations_customer_id', 'bonus_allocations', ['customer_id'])
     with op.batch_alter_table('bonus_ledger', schema=None) as batch_op:
         batch_op.add_column(sa.Column('activates_on', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('reference', sa.String(length=100), nullable=True))
@@ -63,5 +64,6 @@ def downgrade() -> None:
         batch_op.drop_column('created_by')
         batch_op.drop_column('reference')
         batch_op.drop_column('activates_on')
+    op.drop_index('ix_bonus_allocations_customer_id', table_name='bonus_allocations')
     op.drop_index('ix_bonus_allocations_credit_id', table_name='bonus_allocations')
     op.drop_table('bonus_allocations')
