@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         cli_datasets,
         cli_journeys,
         cli_messages,
+        cli_points,
         cli_reports,
         cli_retention,
     )

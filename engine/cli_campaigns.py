@@ -134,20 +134,25 @@ def activity_cmd(ws: Workspace, external_id: str, kinds: tuple[str, ...], oldest
 @click.option("--json", "as_json", is_flag=True)
 @pass_ws
 def balance_cmd(ws: Workspace, external_id: str, day: date | None, as_json: bool) -> None:
-    """A customer's detailed bonus balance: accruals with expiry, expired, available."""
+    """A customer's detailed bonus balance: pending, available, expiring within 30 days,
+    expired and redeemed points, and every movement with what remains of it."""
     from engine.activity import customer_id
+    from engine.campaigns import campaign_today
+    from engine.cli_points import summary
     from engine.ledger import balance
 
     with ws.engine.connect() as conn:
-        data = balance(conn, customer_id(conn, external_id), day or date.today())
+        data = balance(conn, customer_id(conn, external_id),
+                       day or campaign_today(ws.settings.timezone))
     if as_json:
         echo_json(data)
         return
-    click.echo(f"available {data['available']} points, expired {data['expired']} "
-               f"(as of {data['as_of']})")
+    click.echo(summary(data))
     for e in data["entries"]:
+        left = f" ({e['remaining']} left)" if e["status"] == "partly redeemed" else ""
+        pending = (f" from {e['activates_on']}" if e["status"] == "pending" else "")
         click.echo(f"  {e['booked_on']} {e['kind']:<10} {e['amount']:>6}  "
-                   f"{e['status']:<9} expires {e['expires_at'] or 'never'}  "
+                   f"{e['status'] + pending + left:<18} expires {e['expires_at'] or 'never'}  "
                    f"{e['description'] or ''}")
 
 
@@ -161,7 +166,7 @@ def expire_cmd(ws: Workspace, day: date | None) -> None:
 
     with write_transaction(ws.engine) as conn:
         n = expire(conn, day or date.today())
-    click.echo(f"{n} accrual(s) expired")
+    click.echo(f"{n} credit(s) expired")
 
 
 @cli.group("segment")

@@ -22,12 +22,6 @@ class InUse(NudgeflowError):
     """A segment or template that campaigns, segments or waiting messages still need."""
 
 
-class IdempotencyConflict(NudgeflowError):
-    """An idempotency key already used for a different request (a blast)."""
-
-    exit_code = 2
-
-
 class AlreadyExists(NudgeflowError):
     """A name that must be new is taken (a user)."""
 
@@ -92,3 +86,25 @@ class NotFound(NudgeflowError):
 class PrunedDate(NudgeflowError):
     """A run of a date whose messages and activities `nudgeflow prune` removed: running it
     again would send them again."""
+
+
+class Conflict(NudgeflowError):
+    """Valid input that the current state refuses (too few points; an idempotency key used for
+    another request): the API answers 409 with `code` and the problems."""
+
+    code = "conflict"
+
+    def __init__(self, message: str, problems: Iterable[Problem] = ()) -> None:
+        self.problems = list(problems)
+        super().__init__(message)
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key already used for a different request (a blast, points)."""
+
+    code = "idempotency_conflict"
+    exit_code = 2

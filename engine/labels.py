@@ -68,6 +68,8 @@ ACTIVITY_KINDS = {
     "message_cancelled": "Message cancelled",
     "bonus_awarded": "Bonus awarded",
     "bonus_expired": "Bonus expired",
+    "bonus_adjusted": "Points added",
+    "bonus_redeemed": "Points redeemed",
     "unsubscribed": "Unsubscribed",
     "event_received": "Event received",
     "journey_exited": "Left the journey",

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, and_, case, cast, func, or_, select
 
 from engine.models import BonusLedger, Campaign, Customer, Invoice, Message, Template
+from engine.points.credits import available_points
 from engine.segments.dates import anniversary, days_until, latest_birth_for_age
 from engine.segments.fields import CONTACTED, FIELDS
 from engine.sql import among
@@ -146,11 +147,8 @@ def customer_figures(conn: Connection, customer_ids: set[int], today: date) -> d
                func.sum(case((unpaid, 1), else_=0)))
         .where(among(conn, Invoice.customer_id, customer_ids)).group_by(Invoice.customer_id)).all()
     bonus = dict(conn.execute(
-        select(BonusLedger.customer_id, func.sum(BonusLedger.amount))
-        .where(among(conn, BonusLedger.customer_id, customer_ids), BonusLedger.booked_on <= today,
-               BonusLedger.kind != "expiry",
-               or_(BonusLedger.expires_at.is_(None), BonusLedger.expires_at > today))
-        .group_by(BonusLedger.customer_id)).all())
+        select(Customer.id, available_points(Customer.id, today))
+        .where(among(conn, Customer.id, customer_ids))).all())
     last = dict(conn.execute(
         select(Message.customer_id, func.max(Message.created_at))
         .where(among(conn, Message.customer_id, customer_ids), Message.status.in_(CONTACTED))

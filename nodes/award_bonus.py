@@ -1,4 +1,9 @@
-"""`award-bonus`: an accrual of points with an expiry, and a `bonus_awarded` activity."""
+"""`award-bonus`: an accrual of points with an expiry, and a `bonus_awarded` activity.
+
+With `activates_after_days` N the points are pending for N days (booked on the run date D,
+available from D+N: Loymax's non-activated balance); their lifetime counts from activation,
+so they expire on D+N+lifetime_days.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ class AwardBonusSchema(Schema):
                             validate=validate.Range(min=1, max=INT32_MAX))
     lifetime_days = fields.Integer(strict=True, allow_none=True, load_default=None,
                                    validate=validate.Range(min=1, max=36600))
+    # No default: configs saved before it existed stay as they were.
+    activates_after_days = fields.Integer(strict=True, allow_none=True,
+                                          validate=validate.Range(min=0, max=36600))
     legal_entity = fields.String(load_default=None, validate=fits(BonusLedger.legal_entity))
     description = fields.String(load_default=None, validate=fits(BonusLedger.description))
 
@@ -33,13 +41,16 @@ class AwardBonus(Node):
             return passed
         cfg = self.config
         lifetime = cfg["lifetime_days"]
-        expires = ctx.run_date + timedelta(days=lifetime) if lifetime else None
+        delay = cfg.get("activates_after_days") or 0
+        activates = ctx.run_date + timedelta(days=delay) if delay else None
+        expires = (activates or ctx.run_date) + timedelta(days=lifetime) if lifetime else None
         campaign = ctx.campaign
         awarded = insert_new(ctx.conn, BonusLedger.__table__, select(  # type: ignore[arg-type]
             pairs.c.customer_id,
             literal("accrual").label("kind"),
             literal(cfg["amount"], Integer).label("amount"),
             literal(ctx.run_date, Date).label("booked_on"),
+            literal(activates, Date).label("activates_on"),
             literal(expires, Date).label("expires_at"),
             literal(cfg["legal_entity"], String).label("legal_entity"),
             literal(cfg["description"], String).label("description"),
@@ -49,7 +60,8 @@ class AwardBonus(Node):
             literal(ctx.run_id, Integer).label("run_id"),
         ))
         ctx.count(self.id, "awarded", awarded)
-        until = f", valid until {expires.isoformat()}" if expires else ""
+        until = f", available from {activates.isoformat()}" if activates else ""
+        until += f", valid until {expires.isoformat()}" if expires else ""
         summary = f"Awarded {cfg['amount']} points: {cfg['description'] or campaign.name}{until}"
         mine = and_(BonusLedger.campaign_id == campaign.id, BonusLedger.node_id == self.id,
                     BonusLedger.kind == "accrual", BonusLedger.customer_id == pairs.c.customer_id,
@@ -64,6 +76,7 @@ class AwardBonus(Node):
             literal(summary).label("summary"),
             json_object(ctx.conn, amount=BonusLedger.amount,
                         expires_at=cast(BonusLedger.expires_at, String),
+                        activates_on=cast(BonusLedger.activates_on, String),
                         legal_entity=BonusLedger.legal_entity,
                         campaign=cast(literal(campaign.key), String)).label("details"),
         ).join(pairs, mine))

@@ -37,9 +37,10 @@ def derived(c: dict[str, Any], d: date) -> dict[str, Any]:
     out["overdue_amount"] = sum(i["amount"] for i in overdue)
     out["outstanding_amount"] = sum(i["amount"] for i in unpaid)
     out["unpaid_invoices"] = len(unpaid)
-    out["bonus_balance"] = sum(
+    out["bonus_balance"] = sum(  # the generated ledgers hold credits only: nothing redeemed
         e["amount"] for e in c["ledger"]
-        if e["booked_on"] <= d and e["kind"] != "expiry"
+        if e["kind"] in ("accrual", "adjustment") and e["booked_on"] <= d
+        and (e.get("activates_on") or e["booked_on"]) <= d
         and (e["expires_at"] is None or e["expires_at"] > d))
     sent = [m["created_at"].date() for m in c["messages"]
             if m["status"] in ("queued", "sending", "sent", "held") and m["created_at"].date() <= d]

@@ -67,6 +67,8 @@ VALID_BODIES: dict[str, Any] = {
                             "template": "spring-offer"},
     "POST /api/v1/blasts/preview": {"segment": "member-1y", "date": "2026-03-02",
                                     "all": True, "template": "spring-offer"},
+    # expires_at and lifetime_days exclude each other, and only added points expire.
+    "POST /api/v1/customers/{external_id}/points": {"amount": 5, "reason": "Fuzz"},
     "POST /api/v1/events": {"id": "FE1", "customer": "D000001", "name": "registered",
                             "at": "2026-03-02T10:00:00Z", "properties": {"plan": "gold"}},
 }

@@ -119,7 +119,7 @@ def test_built_in_roles_keep_their_abilities() -> None:
     assert BUILT_IN["viewer"] == {"view", "data.export", "contacts.view"}
     assert BUILT_IN["marketer"] == BUILT_IN["viewer"] | {
         "campaigns.edit", "campaigns.run", "datasets.send", "messages.cancel", "templates.edit",
-        "senders.edit", "customers.edit"}
+        "senders.edit", "customers.edit", "points.adjust"}
     assert BUILT_IN["admin"] == set(PERMISSIONS)
 
 

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.errors import (
     AlreadyExists,
-    IdempotencyConflict,
+    Conflict,
     InUse,
     NotFound,
     NudgeflowError,
@@ -79,9 +79,10 @@ def register(app: Flask) -> None:
     def _exists(exc: AlreadyExists) -> Any:
         return error_response(409, "already_exists", str(exc))
 
-    @app.errorhandler(IdempotencyConflict)
-    def _conflict(exc: IdempotencyConflict) -> Any:
-        return error_response(409, "idempotency_conflict", str(exc))
+    @app.errorhandler(Conflict)
+    def _conflict(exc: Conflict) -> Any:
+        return error_response(409, exc.code, str(exc),
+                              [{"path": p.where, "message": p.message} for p in exc.problems])
 
     @app.errorhandler(InUse)
     def _in_use(exc: InUse) -> Any:

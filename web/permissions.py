@@ -58,6 +58,7 @@ ENDPOINTS: dict[str, str | READ_WRITE] = {
     "customers.CustomerItem": "view",
     "customers.Activity": "view",
     "customers.Balance": "view",
+    "customers.Points": "points.adjust",
     "customers.Explain": "view",
     "customers.Messages": "view",
     "records.customer_upsert": "customers.edit",

@@ -27,7 +27,7 @@ PERMISSIONS: dict[str, str] = {
 
 VIEWER = ("view", "data.export", "contacts.view")
 MARKETER = (*VIEWER, "campaigns.edit", "campaigns.run", "datasets.send", "messages.cancel",
-            "templates.edit", "senders.edit", "customers.edit")
+            "templates.edit", "senders.edit", "customers.edit", "points.adjust")
 BUILT_IN: dict[str, frozenset[str]] = {
     "viewer": frozenset(VIEWER),
     "marketer": frozenset(MARKETER),

@@ -13,7 +13,14 @@ from engine.models.campaigns import (
     Template,
 )
 from engine.models.customers import Customer, Invoice, birth_mmdd
-from engine.models.effects import Activity, BonusLedger, Message, MessageEvent, TestSend
+from engine.models.effects import (
+    Activity,
+    BonusAllocation,
+    BonusLedger,
+    Message,
+    MessageEvent,
+    TestSend,
+)
 from engine.models.journeys import Event, JourneyWait
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "Base",
     "Blast",
     "BlastRecipient",
+    "BonusAllocation",
     "BonusLedger",
     "Campaign",
     "CampaignVersion",

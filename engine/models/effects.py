@@ -31,7 +31,10 @@ ACTIVITY_KINDS = (
     "bonus_awarded", "bonus_expired", "unsubscribed", "event_received", "journey_exited",
     "message_delivered", "message_bounced", "message_opened", "message_clicked",
     "message_complained", "message_undelivered", "opted_out", "opted_in", "profile_changed",
+    "bonus_adjusted", "bonus_redeemed",
 )
+# Movements that add points (credits): they may be pending, expire, and be redeemed from.
+CREDIT_KINDS = ("accrual", "adjustment")
 OCCURRENCE = String(64)
 NODE_ID = String(64)
 
@@ -93,6 +96,10 @@ class Message(Base):
 
 
 class BonusLedger(Base):
+    """Signed point movements. Credits (accrual, adjustment) are positive; a redemption is
+    negative and records what it took from which credits in bonus_allocations; an expiry is
+    negative and takes what remains of one credit on its expiry date."""
+
     __tablename__ = "bonus_ledger"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -101,6 +108,8 @@ class BonusLedger(Base):
     amount: Mapped[int]
     # The business date the movement counts from (the run date for campaign awards).
     booked_on: Mapped[date] = mapped_column(Date)
+    # A credit is pending until this date (null: available from booked_on).
+    activates_on: Mapped[date | None] = mapped_column(Date)
     expires_at: Mapped[date | None] = mapped_column(Date)
     legal_entity: Mapped[str | None] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(String(200))
@@ -108,10 +117,14 @@ class BonusLedger(Base):
     node_id: Mapped[str | None] = mapped_column(NODE_ID)
     occurrence: Mapped[str | None] = mapped_column(OCCURRENCE)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
-    # An expiry row points at the accrual it expires; one expiry per accrual.
+    # An expiry row points at the credit it expires; one expiry per credit.
     reverses_id: Mapped[int | None] = mapped_column(
         ForeignKey("bonus_ledger.id", ondelete="CASCADE"), unique=True
     )
+    # A manual movement's idempotency key (the API's Idempotency-Key or `reference`), once
+    # per customer, and who booked it.
+    reference: Mapped[str | None] = mapped_column(String(100))
+    created_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (
@@ -119,8 +132,36 @@ class BonusLedger(Base):
         CheckConstraint(enum_check("kind", LEDGER_KINDS), name="kind"),
         CheckConstraint("kind != 'accrual' OR amount > 0", name="accrual_positive"),
         CheckConstraint("kind != 'expiry' OR amount < 0", name="expiry_negative"),
+        CheckConstraint("kind != 'adjustment' OR amount > 0", name="adjustment_positive"),
+        CheckConstraint("kind != 'redemption' OR amount < 0", name="redemption_negative"),
         Index("ix_bonus_ledger_customer_id_booked_on", "customer_id", "booked_on"),
         Index("ix_bonus_ledger_expires_at", "expires_at"),
+        # An index, not a constraint: SQLite creates it without rebuilding the table.
+        Index("uq_bonus_ledger_customer_id_reference", "customer_id", "reference", unique=True),
+    )
+
+
+class BonusAllocation(Base):
+    """What one redemption took from one credit: the redemption's points, spread over the
+    customer's credits that expire first. A credit's remainder is its amount less these."""
+
+    __tablename__ = "bonus_allocations"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    redemption_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("bonus_ledger.id", ondelete="CASCADE"))
+    credit_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("bonus_ledger.id", ondelete="CASCADE"))
+    amount: Mapped[int]
+
+    __table_args__ = (
+        UniqueConstraint("redemption_id", "credit_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_bonus_allocations_credit_id", "credit_id"),
+        Index("ix_bonus_allocations_customer_id", "customer_id"),
     )
 
 

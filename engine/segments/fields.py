@@ -30,7 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.sql.expression import ColumnElement
 
-from engine.models import BonusLedger, Customer, Invoice, Message
+from engine.models import Customer, Invoice, Message
+from engine.points.credits import available_points
 from engine.segments import dates, payments
 from engine.segments.ops import apply_op
 from engine.segments.sqlfuncs import days_from
@@ -297,10 +298,8 @@ FIELDS: dict[str, Field] = {
         _aggregate("outstanding_amount", "number", lambda d: _sum(Invoice.amount, _unpaid(d))),
         _aggregate("unpaid_invoices", "int",
                    lambda d: select(func.count()).where(_unpaid(d)).scalar_subquery()),
-        _aggregate("bonus_balance", "int", lambda d: _sum(
-            BonusLedger.amount, BonusLedger.customer_id == C.id, BonusLedger.booked_on <= d,
-            BonusLedger.kind != "expiry",
-            or_(BonusLedger.expires_at.is_(None), BonusLedger.expires_at > d))),
+        # Available points: not pending, not expired, less what was redeemed.
+        _aggregate("bonus_balance", "int", lambda d: available_points(C.id, d)),
         Field("days_since_last_message", "int", _days_since_last_message),
         # As of D over the invoices (engine/segments/payments.py).
         _aggregate("next_due_date", "date", payments.next_due_date),

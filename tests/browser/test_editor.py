@@ -75,6 +75,11 @@ def test_build_the_birthday_campaign_by_drag_and_drop(page: Any, site: Site) -> 
     panel.get_by_label("Legal entity").fill("Main")
     panel.get_by_label("Description (shown in the balance)").fill("Birthday bonus")
     expect_text(node(page, "award1"), "100 points, expires after 30 days")
+    pending = panel.get_by_label("Pending for days (empty = available at once)")
+    pending.fill("7")
+    expect_text(node(page, "award1"), "100 points, pending 7 days, expires after 30 days")
+    pending.fill("")  # available at once again: the config loses the key
+    expect_text(node(page, "award1"), "100 points, expires after 30 days")
 
     drop(page, "send-message", 655, 280)
     panel.get_by_label("Template").select_option("bday-sms")

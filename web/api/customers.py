@@ -1,23 +1,26 @@
-"""/api/v1/customers: search, profile, activity timeline, detailed bonus balance, messages.
-Email addresses and phone numbers are masked for users without contacts.view."""
+"""/api/v1/customers: search, profile, activity timeline, detailed bonus balance, points
+booked by hand, messages. Email addresses and phone numbers are masked for users without
+contacts.view."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
+from flask_login import current_user
 from sqlalchemy import select
 
 from engine.access.masking import masked, masked_activity, masked_explain
 from engine.activity import customer_id, timeline
 from engine.campaigns import campaign_today
+from engine.db import write_transaction
+from engine.errors import Problem, ValidationError
 from engine.executor import load_campaign_row
 from engine.journeys.explain import explain
-from engine.ledger import balance
 from engine.lookup import customer_messages, search_customers
 from engine.models import Customer
+from engine.points import PointsSchema, adjust, balance
 from web.api import Blueprint
 from web.api.schemas import (
     ActivityArgs,
@@ -28,8 +31,10 @@ from web.api.schemas import (
     DateArgs,
     ExplainArgs,
     ExplainOut,
+    IdempotencyHeader,
     MessageOut,
     Paging,
+    PointsOut,
     SearchArgs,
 )
 from web.db import engine
@@ -96,7 +101,38 @@ class Balance(MethodView):
     @blp.response(200, BalanceOut)
     def get(self, args: dict[str, Any], external_id: str) -> Any:
         with engine().connect() as conn:
-            return balance(conn, customer_id(conn, external_id), args["date"] or date.today())
+            return balance(conn, customer_id(conn, external_id), args["date"] or campaign_today(
+                current_app.config["NUDGEFLOW_SETTINGS"].timezone))
+
+
+@blp.route("/<ext:external_id>/points")
+class Points(MethodView):
+    @blp.arguments(IdempotencyHeader, location="headers")
+    @blp.arguments(PointsSchema)
+    @blp.response(201, PointsOut, description="booked")
+    @blp.alt_response(200, schema=PointsOut, description="the reference (or Idempotency-Key) "
+                      "was booked before: the first movement, nothing new")
+    @blp.alt_response(409, description="insufficient_points: a redemption asks for more than "
+                      "is available (nothing written); idempotency_conflict: the reference "
+                      "was used for another movement")
+    def post(self, headers: dict[str, Any], body: dict[str, Any], external_id: str) -> Any:
+        """Add points (amount > 0, an `adjustment`, optionally expiring) or redeem them
+        (amount < 0, a `redemption` taking from the points that expire first, never more than
+        are available; pending points cannot be redeemed). Books on today's date in the
+        workspace's time zone, writes the activity, returns the movement and the new
+        balance."""
+        key = headers.get("idempotency_key")
+        if key is not None and body.get("reference") not in (None, key):
+            raise ValidationError([Problem("$.reference", "differs from the Idempotency-Key "
+                                                          "header; send one or the same")])
+        body["reference"] = body.get("reference") or key
+        today = campaign_today(current_app.config["NUDGEFLOW_SETTINGS"].timezone)
+        with write_transaction(engine()) as conn:
+            cid = customer_id(conn, external_id)
+            booked = adjust(conn, cid, body, today, current_user.name)
+            after = balance(conn, cid, today)
+        return ({"movement": booked.movement, "replayed": booked.replayed, "balance": after},
+                200 if booked.replayed else 201)
 
 
 @blp.route("/<ext:external_id>/messages")

@@ -271,11 +271,73 @@ class ActivityOut(ma.Schema):
     details = ma.fields.Dict()
 
 
+class LedgerEntryOut(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String(metadata={"description": "accrual, adjustment, redemption, expiry"})
+    amount = ma.fields.Integer(metadata={"description": "signed"})
+    booked_on = ma.fields.String()
+    activates_on = ma.fields.String(allow_none=True, metadata={
+        "description": "a credit is pending until this date (null: from booked_on)"})
+    expires_at = ma.fields.String(allow_none=True)
+    legal_entity = ma.fields.String(allow_none=True)
+    description = ma.fields.String(allow_none=True)
+    reference = ma.fields.String(allow_none=True)
+    created_by = ma.fields.String(allow_none=True)
+    redeemed = ma.fields.Integer(allow_none=True, metadata={
+        "description": "credits: points redemptions took from it"})
+    remaining = ma.fields.Integer(allow_none=True, metadata={
+        "description": "credits: points left to redeem (0 once expired)"})
+    status = ma.fields.String(metadata={
+        "description": "credits: pending, available, partly redeemed, redeemed or expired; "
+                       "other movements: their kind"})
+
+
 class BalanceOut(ma.Schema):
     as_of = ma.fields.String()
-    available = ma.fields.Integer()
+    available = ma.fields.Integer(metadata={"description": "points that may be redeemed"})
+    pending = ma.fields.Integer(metadata={"description": "awarded, not yet active"})
+    expiring_30 = ma.fields.Integer(metadata={
+        "description": "of the available and pending points, those that expire within 30 "
+                       "days"})
     expired = ma.fields.Integer()
-    entries = ma.fields.List(ma.fields.Dict())
+    redeemed = ma.fields.Integer()
+    entries = ma.fields.List(ma.fields.Nested(LedgerEntryOut))
+
+
+class TakeOut(ma.Schema):
+    credit = ma.fields.Integer(metadata={"description": "the credit's ledger id"})
+    amount = ma.fields.Integer()
+    expires_at = ma.fields.String(allow_none=True)
+    description = ma.fields.String(allow_none=True)
+
+
+class MovementOut(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String(metadata={"description": "adjustment (added) or redemption"})
+    amount = ma.fields.Integer()
+    booked_on = ma.fields.String()
+    expires_at = ma.fields.String(allow_none=True)
+    legal_entity = ma.fields.String(allow_none=True)
+    description = ma.fields.String(allow_none=True)
+    reference = ma.fields.String(allow_none=True)
+    created_by = ma.fields.String(allow_none=True)
+    took = ma.fields.List(ma.fields.Nested(TakeOut), metadata={
+        "description": "a redemption: the points it took from each credit, those expiring "
+                       "first first"})
+
+
+class PointsOut(ma.Schema):
+    movement = ma.fields.Nested(MovementOut)
+    replayed = ma.fields.Boolean(metadata={
+        "description": "true: the reference was booked before; nothing new was written"})
+    balance = ma.fields.Nested(BalanceOut)
+
+
+class IdempotencyHeader(ma.Schema):
+    idempotency_key = ma.fields.String(data_key="Idempotency-Key", load_default=None,
+                                       validate=ma.validate.Length(1, 100), metadata={
+        "description": "books the request once: a retry with the same key returns the first "
+                       "movement (the body's `reference` does the same)"})
 
 
 class MessageOut(ma.Schema):

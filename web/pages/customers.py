@@ -77,7 +77,8 @@ def profile(external_id: str) -> Any:
             "pages/customer.html", customer=person, events=events[:TIMELINE_PAGE],
             older=len(events) > TIMELINE_PAGE, offset=offset, page_size=TIMELINE_PAGE,
             filters=filters,
-            balance=balance(conn, cid, date.today()), messages=messages,
+            balance=balance(conn, cid, campaign_today(
+                current_app.config["NUDGEFLOW_SETTINGS"].timezone)), messages=messages,
             invoices=customer_invoices(conn, cid, date.today()),
             kinds=ACTIVITY_KINDS, campaigns=campaigns, explained=explained,
             explain_key=request.args.get("explain") or "",

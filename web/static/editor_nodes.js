@@ -58,7 +58,8 @@ nf.editorNodes = ({boot, editor, editable, touched}) => {
     if (type === "split") return (c.branches || []).map((b) => `${b.name || "?"} ${b.percent ?? "?"}%`).join(", ");
     if (type === "award-bonus") {
       const life = c.lifetime_days ? `expires after ${c.lifetime_days} days` : "no expiry";
-      return `${c.amount || "?"} points, ${life}`;
+      const wait = c.activates_after_days ? `, pending ${c.activates_after_days} day${c.activates_after_days === 1 ? "" : "s"}` : "";
+      return `${c.amount || "?"} points${wait}, ${life}`;
     }
     const template = c.template && boot.templates.find((t) => t.key === c.template);
     const what = c.template ? `${template ? template.channel : "?"} from the template` : `${c.channel || "?"} written here`;
@@ -174,7 +175,9 @@ nf.editorNodes = ({boot, editor, editable, touched}) => {
     "split": (c, put, update, id) => splitForm(c, update, id),
     "award-bonus": (c, put) => [
       field("Points", number(c.amount, put("amount"), {min: 1, required: true}), "amount"),
+      field("Pending for days (empty = available at once)", number(c.activates_after_days, put("activates_after_days"), {min: 0}), "activates_after_days"),
       field("Lifetime in days (empty = never expires)", number(c.lifetime_days, put("lifetime_days"), {min: 1}), "lifetime_days"),
+      el("p", {class: "hint"}, "Pending points cannot be redeemed; the lifetime counts from the day they become available."),
       field("Legal entity", text(c.legal_entity, put("legal_entity")), "legal_entity"),
       field("Description (shown in the balance)", text(c.description, put("description")), "description"),
     ],
