@@ -191,6 +191,10 @@ def execute_graph(conn: Connection, campaign: Any, run_date: date, run_id: int |
         if node.is_trigger and children[node_id] == 1 and only_customer is None:
             inline[node_id] = out.subquery("fired")
             passed = conn.execute(select(func.count()).select_from(inline[node_id])).scalar_one()
+        elif children[node_id] == 0 and run_id is not None and not node.outputs():
+            # A last node's pairs are read by no other node (a dry run samples them): counted,
+            # not copied.
+            passed = conn.execute(select(func.count()).select_from(out.subquery())).scalar_one()
         else:
             columns = ["node_id", "customer_id", "occurrence", "invoice_id"]
             if node.outputs():

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Date, FromClause, Integer, String, and_, cast, literal, select
+from sqlalchemy import Date, FromClause, Integer, String, cast, literal, select
 
 from engine.limits import INT32_MAX, fits
 from engine.models import Activity, BonusLedger
-from engine.sql import AnySelect, insert_new, json_object
+from engine.sql import AnySelect, added_since, insert_new, json_object, last_id
 from nodes.base import Node, RunContext
 
 
@@ -35,6 +35,7 @@ class AwardBonus(Node):
         lifetime = cfg["lifetime_days"]
         expires = ctx.run_date + timedelta(days=lifetime) if lifetime else None
         campaign = ctx.campaign
+        before = last_id(ctx.conn, BonusLedger.__table__)
         awarded = insert_new(ctx.conn, BonusLedger.__table__, select(  # type: ignore[arg-type]
             pairs.c.customer_id,
             literal("accrual").label("kind"),
@@ -51,9 +52,6 @@ class AwardBonus(Node):
         ctx.count(self.id, "awarded", awarded)
         until = f", valid until {expires.isoformat()}" if expires else ""
         summary = f"Awarded {cfg['amount']} points: {cfg['description'] or campaign.name}{until}"
-        mine = and_(BonusLedger.campaign_id == campaign.id, BonusLedger.node_id == self.id,
-                    BonusLedger.kind == "accrual", BonusLedger.customer_id == pairs.c.customer_id,
-                    BonusLedger.occurrence == pairs.c.occurrence)
         insert_new(ctx.conn, Activity.__table__, select(  # type: ignore[arg-type]
             BonusLedger.customer_id,
             literal(ctx.now).label("at"),
@@ -66,5 +64,5 @@ class AwardBonus(Node):
                         expires_at=cast(BonusLedger.expires_at, String),
                         legal_entity=BonusLedger.legal_entity,
                         campaign=cast(literal(campaign.key), String)).label("details"),
-        ).join(pairs, mine))
+        ).where(added_since(BonusLedger.__table__, before, ctx.run_id)))
         return passed
