@@ -157,7 +157,7 @@ def bench_segment(engine: Engine) -> dict[str, float]:
 def clear_effects(engine: Engine) -> None:
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("TRUNCATE activities, messages, bonus_ledger, runs")
+            conn.exec_driver_sql("TRUNCATE activities, messages, bonus_ledger, runs CASCADE")
             return
         for model in (Activity, Message, BonusLedger, Run):
             conn.execute(delete(model))
@@ -293,6 +293,9 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=3,
                         help="daily runs per backend (the figures are medians)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop the PostgreSQL schema nudgeflow_bench first (it is kept "
+                             "between runs, as the SQLite file is, so the data is made once)")
     parser.add_argument("--only", default="import,segment,run,journey,export,dispatch",
                         help="comma-separated benchmarks to run")
     args = parser.parse_args()
@@ -309,8 +312,9 @@ def main() -> None:
                                         "options=-csearch_path%3Dnudgeflow_bench"))
             admin = make_engine(pg)
             with admin.begin() as conn:
-                conn.exec_driver_sql("DROP SCHEMA IF EXISTS nudgeflow_bench CASCADE")
-                conn.exec_driver_sql("CREATE SCHEMA nudgeflow_bench")
+                if args.fresh:
+                    conn.exec_driver_sql("DROP SCHEMA IF EXISTS nudgeflow_bench CASCADE")
+                conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS nudgeflow_bench")
             admin.dispose()
         else:
             print("postgres: skipped (NUDGEFLOW_TEST_POSTGRES_URL is unset)")
