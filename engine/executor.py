@@ -201,6 +201,10 @@ def execute_graph(conn: Connection, campaign: Any, run_date: date, run_id: int |
                 columns.append("branch")
             passed = rowcount(conn, insert(PAIRS).from_select(
                 columns, select(literal(node_id, String), *out.subquery().c)))
+            if passed and conn.dialect.name == "postgresql":
+                # Nothing analyses a temporary table: without its size PostgreSQL plans the
+                # next node's join for a hundred pairs however many there are.
+                conn.exec_driver_sql(f"ANALYZE {PAIRS.name}")
         ctx.count(node_id, "passed", int(passed))
         if node.outputs():
             per_branch: dict[str, int] = dict(conn.execute(
