@@ -202,12 +202,20 @@ def execute_graph(conn: Connection, campaign: Any, run_date: date, run_id: int |
         if node.is_trigger and children[node_id] == 1 and only_customer is None:
             inline[node_id] = out.subquery("fired")
             passed = conn.execute(select(func.count()).select_from(inline[node_id])).scalar_one()
+        elif children[node_id] == 0 and run_id is not None and not node.outputs():
+            # A last node's pairs are read by no other node (a dry run samples them): counted,
+            # not copied.
+            passed = conn.execute(select(func.count()).select_from(out.subquery())).scalar_one()
         else:
             columns = ["node_id", "customer_id", "occurrence", "invoice_id"]
             if node.outputs():
                 columns.append("branch")
             passed = rowcount(conn, insert(PAIRS).from_select(
                 columns, select(literal(node_id, String), *out.subquery().c)))
+            if passed and conn.dialect.name == "postgresql":
+                # Nothing analyses a temporary table: without its size PostgreSQL plans the
+                # next node's join for a hundred pairs however many there are.
+                conn.exec_driver_sql(f"ANALYZE {PAIRS.name}")
         ctx.count(node_id, "passed", int(passed))
         if node.outputs():
             per_branch: dict[str, int] = dict(conn.execute(

@@ -10,10 +10,12 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Connection,
+    FromClause,
     Integer,
     Select,
     String,
     Table,
+    and_,
     any_,
     cast,
     func,
@@ -43,6 +45,20 @@ def insert_new(conn: Connection, table: Table, select: Select[Any]) -> int:
     stmt = skipping_duplicates(conn, table).from_select(
         [c.name for c in select.selected_columns], select.where(true()))
     return rowcount(conn, stmt)
+
+
+def last_id(conn: Connection, table: FromClause) -> int:
+    """The table's highest id so far (0 when empty): what `added_since` reads after."""
+    return int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
+
+
+def added_since(table: FromClause, before: int, run_id: int | None) -> ColumnElement[bool]:
+    """The rows this run's last insert into `table` added, read by primary key: those with an
+    id above `last_id` taken just before it and this run's id. Ids only grow (SQLite's are
+    max + 1 under the write lock; PostgreSQL's come from a sequence), and a row another
+    transaction added meanwhile carries another run's id. Cheaper than joining the added rows
+    back to what was inserted on their unique key."""
+    return and_(table.c.id > before, table.c.run_id == run_id)  # type: ignore[no-any-return]
 
 
 def skipping_duplicates(conn: Connection, table: Any) -> Any:

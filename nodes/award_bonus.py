@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Date, FromClause, Integer, String, and_, cast, literal, select
+from sqlalchemy import Date, FromClause, Integer, String, cast, literal, select
 
 from engine.limits import INT32_MAX, fits
 from engine.models import Activity, BonusLedger
-from engine.sql import AnySelect, insert_new, json_object
+from engine.sql import AnySelect, added_since, insert_new, json_object, last_id
 from nodes.base import Node, RunContext
 
 
@@ -45,6 +45,7 @@ class AwardBonus(Node):
         activates = ctx.run_date + timedelta(days=delay) if delay else None
         expires = (activates or ctx.run_date) + timedelta(days=lifetime) if lifetime else None
         campaign = ctx.campaign
+        before = last_id(ctx.conn, BonusLedger.__table__)
         awarded = insert_new(ctx.conn, BonusLedger.__table__, select(  # type: ignore[arg-type]
             pairs.c.customer_id,
             literal("accrual").label("kind"),
@@ -63,9 +64,6 @@ class AwardBonus(Node):
         until = f", available from {activates.isoformat()}" if activates else ""
         until += f", valid until {expires.isoformat()}" if expires else ""
         summary = f"Awarded {cfg['amount']} points: {cfg['description'] or campaign.name}{until}"
-        mine = and_(BonusLedger.campaign_id == campaign.id, BonusLedger.node_id == self.id,
-                    BonusLedger.kind == "accrual", BonusLedger.customer_id == pairs.c.customer_id,
-                    BonusLedger.occurrence == pairs.c.occurrence)
         insert_new(ctx.conn, Activity.__table__, select(  # type: ignore[arg-type]
             BonusLedger.customer_id,
             literal(ctx.now).label("at"),
@@ -79,5 +77,5 @@ class AwardBonus(Node):
                         activates_on=cast(BonusLedger.activates_on, String),
                         legal_entity=BonusLedger.legal_entity,
                         campaign=cast(literal(campaign.key), String)).label("details"),
-        ).join(pairs, mine))
+        ).where(added_since(BonusLedger.__table__, before, ctx.run_id)))
         return passed

@@ -30,7 +30,7 @@ from engine.limits import fits
 from engine.messaging.quiet_hours import QuietHoursSchema, quiet_until, window_for
 from engine.models import Activity, Customer, Message
 from engine.models.base import JSONType
-from engine.sql import AnySelect, insert_new, json_object
+from engine.sql import AnySelect, added_since, insert_new, json_object, last_id
 from nodes.base import Node, References, RunContext
 
 MAX_AHEAD = timedelta(days=14)
@@ -216,15 +216,26 @@ class SendMessage(Node):
         candidates = (select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id,
                              address.label("address"), reason, zone.label("zone"))
                       .join(Customer, Customer.id == pairs.c.customer_id).subquery())
-        tally = ctx.conn.execute(select(candidates.c.skip_reason, func.count())
-                                 .group_by(candidates.c.skip_reason)).all()
-        ctx.count(self.id, "queued", sum(n for r, n in tally if r is None))
-        ctx.count(self.id, "skipped", {r: n for r, n in tally if r is not None})
         passed = select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id)
         if ctx.dry_run:
+            self._tally(ctx, candidates.c.skip_reason)
             return passed
-        self._enqueue(ctx, channel, candidates)
+        before = last_id(ctx.conn, Message.__table__)
+        created = self._enqueue(ctx, channel, candidates, before)
+        given = ctx.conn.execute(select(func.count()).select_from(pairs)).scalar_one()
+        if created == given:  # every pair got its message now: count what was written
+            self._tally(ctx, Message.skip_reason, added_since(Message.__table__, before,
+                                                              ctx.run_id))
+        else:  # a re-run: what each pair would get, written now or before
+            self._tally(ctx, candidates.c.skip_reason)
         return passed
+
+    def _tally(self, ctx: RunContext, reason: Any, *where: Any) -> None:
+        """Count the pairs queued and skipped (by reason)."""
+        tally = ctx.conn.execute(select(reason, func.count()).where(*where)
+                                 .group_by(reason)).all()
+        ctx.count(self.id, "queued", sum(n for r, n in tally if r is None))
+        ctx.count(self.id, "skipped", {r: n for r, n in tally if r is not None})
 
     def _quiet(self, ctx: RunContext, channel: str, candidates: Any,
                due: datetime) -> dict[str, datetime]:
@@ -236,7 +247,8 @@ class SendMessage(Node):
         zones = ctx.conn.execute(select(candidates.c.zone).distinct()).scalars()
         return {z: t for z in zones if z and (t := quiet_until(due, z, window)) is not None}
 
-    def _enqueue(self, ctx: RunContext, channel: str, candidates: Any) -> None:
+    def _enqueue(self, ctx: RunContext, channel: str, candidates: Any, before: int) -> int:
+        """Insert the messages and their activities; returns how many messages were added."""
         cfg, campaign = self.config, ctx.campaign
         template = ctx.templates.get(cfg.get("template", ""))
         due = send_after(cfg["send_at"], ctx.run_date, campaign.timezone, ctx.now)
@@ -268,24 +280,30 @@ class SendMessage(Node):
         ctx.count(self.id, "created", created)
         what = f"{'Email' if channel == 'email' else 'SMS'}"
         label = cfg.get("template") or "inline message"
+        # The activities of the messages just added, read back by id (engine.sql.added_since).
+        added = select(Message).where(added_since(Message.__table__, before, ctx.run_id))
+        if moved:  # the quiet hours' summaries name the customer's zone
+            zone = func.coalesce(Customer.timezone, literal(campaign.timezone, String))
+            added = added.add_columns(zone.label("zone")).join(
+                Customer, Customer.id == Message.customer_id)
+        m = added.subquery("added")
         summary = case(
-            *((Message.skip_reason == r, f"{what} not sent ({label}): {text}")
+            *((m.c.skip_reason == r, f"{what} not sent ({label}): {text}")
               for r, text in SKIP_SUMMARIES.items()),
-            *((c.zone == z, f"{what} queued ({label}) for {_local(t, z)} (quiet hours)")
+            *((m.c.zone == z, f"{what} queued ({label}) for {_local(t, z)} (quiet hours)")
               for z, t in moved.items()),
             else_=f"{what} queued ({label}) for {due:%Y-%m-%d %H:%M} UTC",
         )
-        mine = and_(Message.campaign_id == campaign.id, Message.node_id == self.id,
-                    Message.customer_id == c.customer_id, Message.occurrence == c.occurrence)
         insert_new(ctx.conn, Activity.__table__, select(  # type: ignore[arg-type]
-            Message.customer_id,
+            m.c.customer_id,
             literal(ctx.now, DateTime).label("at"),
-            case((Message.status == "skipped", "message_skipped"),
+            case((m.c.status == "skipped", "message_skipped"),
                  else_="message_queued").label("kind"),
-            Message.campaign_id, Message.node_id, Message.occurrence, Message.run_id,
-            Message.id.label("message_id"),
+            m.c.campaign_id, m.c.node_id, m.c.occurrence, m.c.run_id,
+            m.c.id.label("message_id"),
             summary.label("summary"),
-            json_object(ctx.conn, channel=Message.channel, address=Message.address,
-                        reason=Message.skip_reason,
-                        send_after=cast(Message.send_after, String)).label("details"),
-        ).join(candidates, mine))
+            json_object(ctx.conn, channel=m.c.channel, address=m.c.address,
+                        reason=m.c.skip_reason,
+                        send_after=cast(m.c.send_after, String)).label("details"),
+        ))
+        return created

@@ -80,5 +80,12 @@ class Invoice(Timestamps, Base):
     __table_args__ = (
         Index("ix_invoices_customer_id_due_date", "customer_id", "due_date"),
         Index("ix_invoices_due_date", "due_date"),
+        # "Unpaid as of D" as two index ranges (engine/segments/fields.py overdue_customers):
+        # the invoices never paid, and those paid after D (none when D is on or after every
+        # recorded payment). Partial, so neither holds the other's rows (migration 0013).
+        Index("ix_invoices_unpaid", "due_date", "customer_id",
+              postgresql_where=text("paid_at IS NULL"), sqlite_where=text("paid_at IS NULL")),
+        Index("ix_invoices_paid_at", "paid_at", postgresql_where=text("paid_at IS NOT NULL"),
+              sqlite_where=text("paid_at IS NOT NULL")),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
