@@ -323,9 +323,10 @@ def test_an_admin_adds_a_role_gives_it_to_a_user_and_deletes_it(page: Any, site:
                             ).scalar_one() == ["view", "data.export"]
     page.goto(f"{site.url}/users")
     page.get_by_label("Role of vic").select_option("analyst")
-    page.get_by_label("Role of vic").locator("xpath=..").get_by_role("button",
-                                                                      name="Change").click()
-    expect(page.get_by_label("Role of vic")).to_have_value("analyst")
+    with page.expect_navigation():  # the form reloads the page once the change is saved
+        page.get_by_label("Role of vic").locator("xpath=..").get_by_role(
+            "button", name="Change").click()
+    expect(page.get_by_label("Role of vic")).to_have_value("analyst")  # as the server has it
     with site.db.engine.connect() as conn:
         assert conn.execute(select(User.role).where(User.name == "vic")).scalar_one() == \
             "analyst"
