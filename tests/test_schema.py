@@ -116,18 +116,16 @@ def test_runs_from_before_attempts_become_their_first_attempt(empty_db: Db) -> N
         conn.execute(text("UPDATE runs SET status = 'lost'"))
 
 
-def test_the_blasts_migration_keeps_every_campaign_run_and_message(empty_db: Db) -> None:
-    """Migration 0011 adds campaigns.kind in place: copying the table would cascade-delete
-    runs and messages on SQLite."""
+def _old_database(db: Db, revision: str) -> None:
+    """The schema as of `revision`, holding a campaign, a customer, a run, and a message and an
+    activity of that run: what an upgrade must keep."""
     from alembic import command
     from sqlalchemy import text
 
-    from engine.models import Campaign, Message, Run
-
-    cfg = schema.alembic_config(empty_db.engine)
-    with empty_db.engine.begin() as conn:
+    cfg = schema.alembic_config(db.engine)
+    with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0009")
+        command.upgrade(cfg, revision)
         conn.execute(text("INSERT INTO campaigns (key, name, status, purpose, timezone, graph, "
                           "version, created_at, updated_at) VALUES ('c', 'c', 'active', "
                           "'service', 'UTC', '{}', 1, '2026-01-01', '2026-01-01')"))
@@ -135,13 +133,27 @@ def test_the_blasts_migration_keeps_every_campaign_run_and_message(empty_db: Db)
                           "email_opt_out, sms_opt_out, marketing_consent, attributes, "
                           "created_at, updated_at) VALUES ('C1', false, false, false, false, "
                           "false, '{}', '2026-01-01', '2026-01-01')"))
-        conn.execute(text("INSERT INTO runs (campaign_id, run_date, version, status, counts, "
-                          "attempts, started_at) SELECT id, '2026-03-10', 1, 'completed', "
-                          "'{}', '[]', '2026-03-10' FROM campaigns"))
+        attempts = ("attempts, ", "'[]', ") if revision >= "0007" else ("", "")
+        conn.execute(text(f"INSERT INTO runs (campaign_id, run_date, version, status, counts, "
+                          f"{attempts[0]}started_at) SELECT id, '2026-03-10', 1, 'completed', "
+                          f"'{{}}', {attempts[1]}'2026-03-10' FROM campaigns"))
         conn.execute(text("INSERT INTO messages (campaign_id, node_id, customer_id, occurrence, "
-                          "channel, status, send_after, attempts, created_at) SELECT c.id, 'm', "
-                          "u.id, 'x', 'sms', 'sent', '2026-03-10', 1, '2026-03-10' "
-                          "FROM campaigns c, customers u"))
+                          "channel, status, send_after, attempts, created_at, run_id) SELECT "
+                          "c.id, 'm', u.id, 'x', 'sms', 'sent', '2026-03-10', 1, '2026-03-10', "
+                          "r.id FROM campaigns c, customers u, runs r"))
+        conn.execute(text("INSERT INTO activities (customer_id, at, kind, summary, details, "
+                          "run_id) SELECT u.id, '2026-03-10', 'message_sent', 'Sent', '{}', "
+                          "r.id FROM customers u, runs r"))
+
+
+def test_the_blasts_migration_keeps_every_campaign_run_and_message(empty_db: Db) -> None:
+    """Migration 0011 adds campaigns.kind in place: copying the table would cascade-delete
+    runs and messages on SQLite."""
+    from sqlalchemy import text
+
+    from engine.models import Campaign, Message, Run
+
+    _old_database(empty_db, "0009")
     schema.upgrade(empty_db.engine)
     with empty_db.engine.connect() as conn:
         assert conn.execute(select(Campaign.key, Campaign.kind)).all() == [("c", "campaign")]
@@ -154,32 +166,9 @@ def test_the_blasts_migration_keeps_every_campaign_run_and_message(empty_db: Db)
 def test_an_upgrade_keeps_what_points_at_rebuilt_tables(empty_db: Db) -> None:
     """Migration 0007 rebuilds `runs` on SQLite (copy, drop, rename): with foreign keys on
     while migrating, the drop set every message's and activity's run_id to null."""
-    from alembic import command
-    from sqlalchemy import text
-
     from engine.models import Activity, Message
 
-    cfg = schema.alembic_config(empty_db.engine)
-    with empty_db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0006")
-        conn.execute(text("INSERT INTO campaigns (key, name, status, purpose, timezone, graph, "
-                          "version, created_at, updated_at) VALUES ('c', 'c', 'active', "
-                          "'service', 'UTC', '{}', 1, '2026-01-01', '2026-01-01')"))
-        conn.execute(text("INSERT INTO customers (external_id, email_valid, phone_valid, "
-                          "email_opt_out, sms_opt_out, marketing_consent, attributes, "
-                          "created_at, updated_at) VALUES ('C1', false, false, false, false, "
-                          "false, '{}', '2026-01-01', '2026-01-01')"))
-        conn.execute(text("INSERT INTO runs (campaign_id, run_date, version, status, counts, "
-                          "started_at) SELECT id, '2026-03-10', 1, 'completed', '{}', "
-                          "'2026-03-10' FROM campaigns"))
-        conn.execute(text("INSERT INTO messages (campaign_id, node_id, customer_id, occurrence, "
-                          "channel, status, send_after, attempts, created_at, run_id) SELECT "
-                          "c.id, 'm', u.id, 'x', 'sms', 'sent', '2026-03-10', 1, '2026-03-10', "
-                          "r.id FROM campaigns c, customers u, runs r"))
-        conn.execute(text("INSERT INTO activities (customer_id, at, kind, summary, details, "
-                          "run_id) SELECT u.id, '2026-03-10', 'message_sent', 'Sent', '{}', "
-                          "r.id FROM customers u, runs r"))
+    _old_database(empty_db, "0006")
     schema.upgrade(empty_db.engine)
     with empty_db.engine.connect() as conn:
         assert conn.execute(select(Message.run_id)).scalars().all() == [1]
