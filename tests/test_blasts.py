@@ -3,7 +3,6 @@ machinery (skip reasons, the outbox, credits, STOP), once per blast and customer
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import blasts, credits
-from engine.campaigns import import_file
 from engine.cancel import cancel_messages
 from engine.config import Settings
 from engine.db import write_transaction
@@ -24,7 +22,7 @@ from engine.models import Activity, Campaign, Customer, Message
 from engine.outbox import dispatch
 from tests.conftest import Db
 from tests.fakes import RecordingChannel
-from tests.world import customer, insert_world
+from tests.world import customer, seed
 
 DAY = date(2025, 6, 2)
 NOW = datetime(2025, 6, 2, 10, 0)
@@ -59,11 +57,7 @@ PEOPLE = [
 
 @pytest.fixture
 def ws(db: Db, tmp_path: Path) -> Db:
-    with write_transaction(db.engine) as conn:
-        insert_world(conn, PEOPLE)
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps(DOC))
-    import_file(db.engine, path)
+    seed(db.engine, PEOPLE, DOC, tmp_path)
     return db
 
 

@@ -23,7 +23,7 @@ from engine.models import Activity, Customer, Message
 from engine.outbox import dispatch
 from tests.conftest import Db
 from tests.fakes import RecordingChannel, Reply, fake_server, twilio_created
-from tests.world import customer, insert_world
+from tests.world import customer, insert_world, seed
 
 MONDAY = date(2025, 6, 2)
 SETTINGS = Settings(public_url="https://nf.example", secret_key="test-secret", max_attempts=3)
@@ -84,11 +84,7 @@ PEOPLE = [
 
 @pytest.fixture
 def ws(db: Db, tmp_path: Path) -> Db:
-    with write_transaction(db.engine) as conn:
-        insert_world(conn, PEOPLE)
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps(DOC))
-    import_file(db.engine, path)
+    seed(db.engine, PEOPLE, DOC, tmp_path)
     return db
 
 

@@ -4,7 +4,6 @@ stale and replayed calls change nothing."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,7 +14,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from engine.campaigns import import_file
 from engine.db import write_transaction
 from engine.models import Activity, Customer, Message, MessageEvent
 from engine.outbox import dispatch
@@ -23,7 +21,7 @@ from tests.conftest import Db
 from tests.fakes import RecordingChannel
 from tests.feedback_helpers import SendGridSigner, body_of, snapshot, webhook_app
 from tests.test_messaging import DOC, NOW, PEOPLE, SETTINGS, run_on
-from tests.world import insert_world
+from tests.world import seed
 
 SIGNER = SendGridSigner()
 T0 = 1_750_000_000  # 2025-06-15 15:06:40 UTC
@@ -32,11 +30,7 @@ T0 = 1_750_000_000  # 2025-06-15 15:06:40 UTC
 @pytest.fixture
 def sent(db: Db, tmp_path: Path) -> dict[str, int]:
     """The past-due emails to Ona and Jonas, sent; their message ids by customer."""
-    with write_transaction(db.engine) as conn:
-        insert_world(conn, PEOPLE)
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps(DOC))
-    import_file(db.engine, path)
+    seed(db.engine, PEOPLE, DOC, tmp_path)
     run_on(db, "past-due")
     dispatch(db.engine, SETTINGS, {"email": RecordingChannel(), "sms": RecordingChannel()},
              now=NOW)

@@ -4,7 +4,6 @@ StatusCallback our sends carry names the message."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from engine.campaigns import import_file
 from engine.channels import channels_for
 from engine.channels.twilio import TwilioChannel
 from engine.config import Settings
-from engine.db import write_transaction
 from engine.models import Activity, Customer, Message
 from engine.outbox import dispatch
 from tests.conftest import Db
@@ -30,7 +27,7 @@ from tests.feedback_helpers import (
     webhook_app,
 )
 from tests.test_messaging import DOC, NOW, PEOPLE, SETTINGS, run_on
-from tests.world import insert_world
+from tests.world import seed
 
 SID = "SM" + "0" * 31 + "1"
 ONA = "+37061234567"
@@ -39,11 +36,7 @@ ONA = "+37061234567"
 @pytest.fixture
 def sms(db: Db, tmp_path: Path) -> int:
     """The installment SMS to Ona, sent through the real twilio client; its message id."""
-    with write_transaction(db.engine) as conn:
-        insert_world(conn, PEOPLE)
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps(DOC))
-    import_file(db.engine, path)
+    seed(db.engine, PEOPLE, DOC, tmp_path)
     run_on(db, "installment")
     with fake_server(twilio_created(1)) as fake:
         channel = TwilioChannel("AC123", TWILIO_TOKEN, "+15550001111", base_url=fake.url,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select
@@ -58,6 +60,18 @@ def insert_world(conn: Connection, customers: list[dict[str, Any]]) -> dict[str,
                 channel="sms", status=m["status"], created_at=m["created_at"],
                 send_after=datetime(2000, 1, 1)))
     return ids
+
+
+def seed(engine: Engine, people: list[dict[str, Any]], doc: dict[str, Any], folder: Path) -> None:
+    """The customers, and the campaign document imported from a file as a user would."""
+    from engine.campaigns import import_file
+    from engine.db import write_transaction
+
+    with write_transaction(engine) as conn:
+        insert_world(conn, people)
+    path = folder / "campaigns.json"
+    path.write_text(json.dumps(doc))
+    import_file(engine, path)
 
 
 def day(text: str) -> date:

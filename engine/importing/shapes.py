@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table
 
@@ -29,6 +29,8 @@ from engine.importing.cells import (
 )
 from engine.limits import column_length
 from engine.models import Customer, Invoice
+
+T = TypeVar("T")
 
 CUSTOMER_TEXT = ("first_name", "last_name", "gender", "branch", "region", "status")
 CUSTOMER_BOOL = ("email_opt_out", "sms_opt_out", "marketing_consent")
@@ -142,9 +144,7 @@ def customer_builder(keys: tuple[str, ...], region: str, warnings: Counter[str])
 
     def build(record: dict[str, Any]) -> list[Any]:
         out: list[Any] = [None] * width
-        external_id = parse_text(record.get("external_id"), "external_id")
-        if external_id is None:
-            raise RowError("external_id", "required")
+        external_id = _required(record, "external_id", parse_text)
         out[0] = external_id
         for i, c in texts:
             out[i] = parse_text(record[c], c)
@@ -195,24 +195,24 @@ I_SETS = {c: c for c in I_COLUMNS}
 I_LIMITS = _limits(Invoice.__table__, I_COLUMNS)  # type: ignore[arg-type]
 
 
+def _required(record: dict[str, Any], field: str, parse: Callable[[Any, str], T | None]) -> T:
+    """The field's parsed value; a row error when it is missing or empty."""
+    value = parse(record.get(field), field)
+    if value is None:
+        raise RowError(field, "required")
+    return value
+
+
 def invoice_builder(keys: tuple[str, ...], _region: str, _warnings: Counter[str]) -> Build:
     """The builder for invoice records with these fields (other fields go to attributes)."""
     currency = "currency" in keys
     extras, bad_name = _extras(keys, INVOICE_COLUMNS)
 
     def build(record: dict[str, Any]) -> list[Any]:
-        external_id = parse_text(record.get("external_id"), "external_id")
-        if external_id is None:
-            raise RowError("external_id", "required")
-        customer = parse_text(record.get("customer_external_id"), "customer_external_id")
-        if customer is None:
-            raise RowError("customer_external_id", "required")
-        amount = parse_amount(record.get("amount"), "amount")
-        if amount is None:
-            raise RowError("amount", "required")
-        due = parse_date(record.get("due_date"), "due_date")
-        if due is None:
-            raise RowError("due_date", "required")
+        external_id = _required(record, "external_id", parse_text)
+        customer = _required(record, "customer_external_id", parse_text)
+        amount = _required(record, "amount", parse_amount)
+        due = _required(record, "due_date", parse_date)
         paid = parse_date(record.get("paid_at"), "paid_at")
         out = [external_id, customer, str(amount),
                parse_currency(record["currency"], "currency") if currency else None,
