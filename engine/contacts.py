@@ -9,7 +9,7 @@ from typing import NamedTuple
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from engine.phones import plain_phone
+from engine.phones import plain_phone, plan_for
 
 # Who an SMS may be from: an E.164 number or an alphanumeric sender id (at least one letter).
 SMS_SENDER = re.compile(r"^(?:\+[1-9][0-9]{6,14}|(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{1,11})\Z")
@@ -60,6 +60,54 @@ def normalise_email(raw: str | None) -> Contact:
     except EmailNotValidError:
         return Contact(raw, False)
     return Contact(info.normalized, True)
+
+
+# The address nearly every import row holds: a plain local part at a lower-case domain.
+PLAIN_EMAIL = re.compile(DOT_ATOM.pattern + r"@(?P<domain>[a-z0-9.-]+)")
+
+
+def normalise_emails(cells: list[str | None]) -> tuple[list[str | None], list[bool], int]:
+    """normalise_email for a column of stripped cells: (values, valid flags, how many are
+    invalid). A plain address whose domain is already normal is kept as it is."""
+    values: list[str | None] = []
+    valids: list[bool] = []
+    invalid = 0
+    for raw in cells:
+        if raw is not None and (found := PLAIN_EMAIL.fullmatch(raw)) is not None \
+                and len(raw) <= 254 and found.start("domain") <= 65 \
+                and _domain(domain := found["domain"]) == domain:
+            values.append(raw)
+            valids.append(True)
+            continue
+        value, valid, _ = normalise_email(raw)
+        values.append(value)
+        valids.append(valid)
+        invalid += value is not None and not valid
+    return values, valids, invalid
+
+
+def normalise_phones(cells: list[str | None], region: str
+                     ) -> tuple[list[str | None], list[bool], int, int]:
+    """normalise_phone for a column of stripped cells: (values, valid flags, how many are
+    invalid, how many had no country code and were read as `region`'s)."""
+    values: list[str | None] = []
+    valids: list[bool] = []
+    invalid = read_as = 0
+    plan = plan_for(region)
+    national = plan.national.fullmatch if plan is not None else None
+    code = f"+{plan.code}" if plan is not None else ""
+    for raw in cells:
+        if raw is not None and national is not None and (found := national(raw)) is not None:
+            values.append(code + found["n"])
+            valids.append(True)
+            read_as += 1
+            continue
+        value, valid, assumed = normalise_phone(raw, region)
+        values.append(value)
+        valids.append(valid)
+        invalid += value is not None and not valid
+        read_as += assumed is not None
+    return values, valids, invalid, read_as
 
 
 def normalise_phone(raw: str | None, region: str) -> Contact:

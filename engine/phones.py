@@ -25,16 +25,55 @@ SEPARATORS = str.maketrans("", "", "+ ().-")
 
 
 
-def _alternative(name: str, desc: Any) -> str | None:
-    """A named alternative matching what phonenumbers' _is_number_matching_desc matches: the
-    pattern, at one of the description's possible lengths (any, if it lists none)."""
+def _alternative(name: str | None, desc: Any) -> str | None:
+    """An alternative matching what phonenumbers' _is_number_matching_desc matches: the
+    pattern, at one of the description's possible lengths (any, if it lists none); a named
+    group when `name` is given."""
     if desc is None or not desc.national_number_pattern:
         return None
     lengths = [n for n in desc.possible_length if n > 0]
     if desc.possible_length and not lengths:  # [-1]: no number is of this type
         return None
     ahead = f"(?=(?:{'|'.join(f'[0-9]{{{n}}}' for n in lengths)})\\Z)" if lengths else ""
-    return f"(?P<{name}>{ahead}(?:{desc.national_number_pattern}))"
+    return f"(?{f'P<{name}>' if name else ':'}{ahead}(?:{desc.national_number_pattern}))"
+
+
+def _any(alternatives: list[str | None]) -> str:
+    """Matches the whole rest of the text as one of the alternatives; never, if none."""
+    kept = [f"{a}\\Z" for a in alternatives if a is not None]
+    return f"(?:{'|'.join(kept)})" if kept else "(?!)"
+
+
+def _shortcuts(metadata: Any) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    """Two expressions that each decide a number of digits in one match, with the same answer
+    as the steps of plain_phone: written nationally (digits only), the national number in
+    group `n` when it is a personal number of the region; written +CC (the region's own
+    code, no separators), when it is a number of any type. Atomic groups keep the national
+    prefix's first match, as re.match would."""
+    alts = {name: _alternative(None, getattr(metadata, name)) for name in KINDS}
+    general = _alternative(None, metadata.general_desc)
+    if general is None:
+        return re.compile("(?!)"), None
+    code = str(metadata.country_code)
+    prefix = metadata.national_prefix_for_parsing
+    idd = metadata.international_prefix
+    # The first type that matches names the number: a personal one unless a non-personal
+    # type comes before it (premium rate, toll free and shared cost before VoIP and personal
+    # numbers; pager, UAN and voicemail before fixed line and mobile).
+    personal = (f"(?!{_any([alts['premium_rate'], alts['toll_free'], alts['shared_cost']])})"
+                f"(?:{_any([alts['voip'], alts['personal_number']])}"
+                f"|(?!{_any([alts['pager'], alts['uan'], alts['voicemail']])})"
+                f"{_any([alts['fixed_line'], alts['mobile']])})")
+    number = f"(?=[1-9])(?={general}\\Z)"
+    national = re.compile(
+        f"(?=[0-9]{{4,40}}\\Z)(?!{code})" + (f"(?!(?:{idd}))" if idd else "")
+        + (f"(?>(?:{prefix})|)" if prefix else "") + f"(?P<n>{number}{personal})")
+    international = None
+    if COUNTRY_CODE_TO_REGION_CODE.get(int(code), ()) == (metadata.id,):
+        international = re.compile(
+            f"(?=.{{4,40}}\\Z)\\+{code}(?P<n>" + (f"(?!(?:{prefix}))" if prefix else "")
+            + f"{number}{_any(list(alts.values()))})")
+    return national, international
 
 
 @dataclass(frozen=True)
@@ -48,6 +87,8 @@ class Plan:
     idd: re.Pattern[str] | None
     general: re.Pattern[str] | None
     types: re.Pattern[str] | None
+    national: re.Pattern[str]  # _shortcuts: the common cases in one match
+    international: re.Pattern[str] | None
 
     def kind(self, national: str) -> str | None:
         """The name of the number's type (a key of KINDS), or None when it has none."""
@@ -78,7 +119,8 @@ def plan_for(region: str) -> Plan | None:
     return Plan(str(metadata.country_code), re.compile(prefix) if prefix else None,
                 re.compile(idd) if idd else None,
                 _compile([_alternative("general", metadata.general_desc)]),
-                _compile([_alternative(name, getattr(metadata, name)) for name in KINDS]))
+                _compile([_alternative(name, getattr(metadata, name)) for name in KINDS]),
+                *_shortcuts(metadata))
 
 
 @lru_cache(maxsize=512)
@@ -93,6 +135,11 @@ def _plan_for_code(code: int) -> Plan | None:
 def plain_phone(raw: str, region: str) -> tuple[str, str | None] | None:
     """(E.164, the region it was read as when it had no country code) for a valid, plainly
     written number, or None: ask phonenumbers."""
+    if (plan := plan_for(region)) is not None:  # digits only, or +CC and digits: one match
+        if (found := plan.national.fullmatch(raw)) is not None:
+            return f"+{plan.code}{found['n']}", region
+        if plan.international is not None and (found := plan.international.fullmatch(raw)):
+            return f"+{plan.code}{found['n']}", None
     if not PLAIN.fullmatch(raw) or "+" in raw[1:]:
         return None
     digits = raw.translate(SEPARATORS)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from engine import contacts
 from engine.contacts import Contact, normalise_phone
-from engine.phones import plain_phone
+from engine.phones import plain_phone, plan_for
 
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 
@@ -26,6 +26,8 @@ def written(number: phonenumbers.PhoneNumber, rnd: random.Random) -> str:
     text = phonenumbers.format_number(number, rnd.choice([0, 1, 2, 3])).removeprefix("tel:")
     if rnd.random() < 0.3:  # often no longer valid
         text = text[:-1] + str(rnd.randrange(10))
+    if rnd.random() < 0.5:  # digits only (or +CC and digits): the one-match shortcuts
+        text = text.translate(str.maketrans("", "", " ()-."))
     return text
 
 
@@ -43,6 +45,25 @@ def test_example_numbers_of_every_region_and_type(monkeypatch: pytest.MonkeyPatc
                 assert normalise_phone(raw, read_as) == by_phonenumbers(raw, read_as, monkeypatch), (
                     raw, read_as)
     assert fast > 1000  # the fast path is taken, not just agreed with
+
+
+@given(st.sampled_from(REGIONS), st.from_regex(r"\+?[0-9]{3,16}", fullmatch=True))
+def test_digits_only(region: str, raw: str) -> None:
+    """What the one-match shortcuts (engine.phones._shortcuts) decide, phonenumbers decides
+    the same way, in every region."""
+    with pytest.MonkeyPatch.context() as m:
+        assert normalise_phone(raw, region) == by_phonenumbers(raw, region, m)
+
+
+def test_national_prefix_and_own_code_shortcuts() -> None:
+    za = plan_for("ZA")
+    assert za is not None and za.international is not None
+    assert za.national.fullmatch("0821234567")["n"] == "821234567"  # type: ignore[index]
+    assert za.international.fullmatch("+27821234567")["n"] == "821234567"  # type: ignore[index]
+    for raw in ("0800123456", "27821234567", "0027821234567", "0000000"):
+        assert za.national.fullmatch(raw) is None, raw
+    us = plan_for("US")  # +1 is shared: the code's own region is not known from the number
+    assert us is not None and us.international is None
 
 
 @given(st.sampled_from(["ZA", "LT", "GB", "US", "IT", "DE", "AR", "BR", "IN", "FR", "AU"]),

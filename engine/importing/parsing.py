@@ -7,17 +7,18 @@ from __future__ import annotations
 import multiprocessing
 import traceback
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from engine.errors import ValidationError
-from engine.importing.cells import RowError
-from engine.importing.reading import Source
-from engine.importing.shapes import Build, Kind, TooLong
+from engine.importing.reading import Batch, Source
+from engine.importing.shapes import Build, Cells, Kind
 from engine.limits import value_problems
 
-CHUNK = 5000  # rows held in memory before they go to the staging table
+CHUNK = 5000  # records read, checked and sent to the staging table at a time
 MAX_SHAPES = 256  # builders kept for records of different fields (JSON Lines)
 
 Chunk = tuple[list[tuple[Any, ...]], list[tuple[int, str]]]  # (staging rows, row errors)
@@ -38,44 +39,51 @@ class Parsed:
 
 def parse(source: Source, kind: Kind, region: str, parsed: Parsed) -> Chunks:
     """Check every record; yield the good ones as staging rows (rowno, given, values...) and
-    the row errors, CHUNK rows at a time."""
+    the row errors, a batch of at most CHUNK records at a time."""
     builders: dict[tuple[str, ...], tuple[Build, int]] = {}
-    chunk: list[tuple[Any, ...]] = []
-    problems: list[tuple[int, str]] = []
     warnings = parsed.warnings
-    rows = 0
-    for number, record in source.records():
-        rows += 1
-        if not source.plain or source.suspect:
-            if bad := value_problems(record):
-                problems.extend((number, f"{p.where.removeprefix('$.')}: {p.message}")
-                                for p in bad)
-                continue
-        keys = tuple(record)
-        entry = builders.get(keys)
+    for batch in source.batches(CHUNK):
+        problems: list[tuple[int, str]] = []
+        numbers, rows = batch.numbers, batch.rows
+        parsed.rows += len(rows)
+        if batch.check:  # values no database takes: NUL, NaN, numbers out of range
+            numbers, rows = _storable(batch, problems)
+        entry = builders.get(batch.keys)
         if entry is None:
             if len(builders) >= MAX_SHAPES:
                 builders.clear()
-            entry = builders[keys] = (kind.make(keys, region, warnings), kind.mask(keys))
+            entry = builders[batch.keys] = (kind.make(batch.keys, region, warnings),
+                                            kind.mask(batch.keys))
             parsed.any_mask |= entry[1]
             parsed.all_mask &= entry[1]
-        try:
-            values = entry[0](record)
-        except TooLong as exc:
-            problems.extend((number, f"{column}: {message}") for column, message in exc.found)
-            continue
-        except RowError as exc:
-            problems.append((number, str(exc)))
-            continue
-        chunk.append((number, entry[1], *values))
-        if len(chunk) >= CHUNK:
-            parsed.rows, parsed.done = rows, source.done / source.size
-            yield chunk, problems
-            chunk, problems = [], []
-    parsed.rows, parsed.done = rows, 1.0
+        build, mask = entry
+        cells = Cells(batch.keys, rows)
+        columns = [repeat(None) if c is None else c for c in build(cells)]
+        staged = list(zip(numbers, repeat(mask), *columns))
+        if cells.errors:
+            cells.errors.sort(key=itemgetter(0))  # stable: a row's errors in column order
+            problems.extend((numbers[i], message) for i, message in cells.errors)
+            failed = {i for i, _ in cells.errors}
+            staged = [row for i, row in enumerate(staged) if i not in failed]
+        parsed.done = source.done / source.size
+        yield staged, problems
+    parsed.done = 1.0
     if parsed.all_mask == -1:
         parsed.all_mask = 0
-    yield chunk, problems
+
+
+def _storable(batch: Batch, problems: list[tuple[int, str]]
+              ) -> tuple[list[int], list[Sequence[Any]]]:
+    """The batch's rows whose values every database can store; the others' problems."""
+    numbers, rows = [], []
+    for number, row in zip(batch.numbers, batch.rows, strict=True):
+        if bad := value_problems(dict(zip(batch.keys, row, strict=True))):
+            problems.extend((number, f"{p.where.removeprefix('$.')}: {p.message}")
+                            for p in bad)
+        else:
+            numbers.append(number)
+            rows.append(row)
+    return numbers, rows
 
 
 def parse_apart(source: Source, kind: Kind, region: str, parsed: Parsed) -> Chunks:

@@ -5,8 +5,10 @@ sent to the API)."""
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,34 +18,64 @@ from engine.limits import strict_loads
 
 NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes decoded with surrogateescape
 NEEDS_CHECK = re.compile("[\x00\udc80-\udcff]")  # NUL or a byte that is not UTF-8
+BLOCK = 1 << 20  # characters read at a time
 
 Record = tuple[int, dict[str, Any]]
+
+
+@dataclass
+class Batch:
+    """Up to `size` records that share their fields: `keys` names them, each row holds its
+    values in that order, `numbers` the rows' numbers. `check`: some row may hold a value no
+    database takes (JSON records, or a CSV line with a NUL), so each is looked at closely."""
+
+    keys: tuple[str, ...]
+    numbers: list[int]
+    rows: list[Sequence[Any]]
+    check: bool
 
 
 @dataclass
 class Source:
     """Records to import and how to name a row: `where` (FILE:LINE, $[i]) heads its problems,
     `label` (line N, $[i]) names the row a duplicate first appeared on. `size` and `done` give
-    the progress (characters of the file, or records); `plain` says the values are text (a
-    CSV file) and need no JSON value checks unless `suspect` (the row just read holds a NUL)."""
+    the progress (characters of the file, or records). A CSV file is read in batches
+    (`read_batches`); other records are grouped into batches as they come."""
 
     records: Callable[[], Iterator[Record]]
     where: Callable[[int], str]
     label: Callable[[int], str]
     size: int
-    plain: bool = False
-    suspect: bool = False
     done: int = 0
+    read_batches: Callable[[int], Iterator[Batch]] | None = None
 
     def __iter__(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(where, label, record): the row-at-a-time form event ingest reads."""
         for number, record in self.records():
             yield self.where(number), self.label(number), record
 
+    def batches(self, size: int) -> Iterator[Batch]:
+        if self.read_batches is not None:
+            yield from self.read_batches(size)
+            return
+        batch: Batch | None = None
+        for number, record in self.records():
+            keys = tuple(record)
+            if batch is None or batch.keys != keys or len(batch.rows) >= size:
+                if batch is not None:
+                    yield batch
+                batch = Batch(keys, [], [], True)
+            batch.numbers.append(number)
+            batch.rows.append(tuple(record.values()))
+        if batch is not None:
+            yield batch
+
 
 def from_file(path: Path) -> Source:
     source = Source(lambda: read_records(path, source), lambda n: f"{path}:{n}",
                     lambda n: f"line {n}", max(path.stat().st_size, 1))
+    if not _is_json(path):
+        source.read_batches = lambda size: _csv_file(path, source, size)
     return source
 
 
@@ -63,16 +95,25 @@ def from_list(records: list[Any]) -> Source:
 
 def read_records(path: Path, source: Source | None = None) -> Iterator[Record]:
     """Yield (line number, record) from a CSV file with a header or a JSON Lines file."""
-    # Bytes that are not UTF-8 come through as lone surrogates, so the line can be named.
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        first = fh.read(1)
-        fh.seek(0)
-        if path.suffix.lower() in (".jsonl", ".ndjson", ".json") or first in ("{", "["):
+    if _is_json(path):
+        with _open(path) as fh:
             yield from _json_lines(path, fh, source)
-            return
-        if source is not None:
-            source.plain = True
-        yield from _csv_records(path, fh, source)
+        return
+    for batch in _csv_file(path, source, 1000):
+        for number, row in zip(batch.numbers, batch.rows, strict=True):
+            yield number, dict(zip(batch.keys, row, strict=True))
+
+
+def _open(path: Path) -> TextIO:
+    # Bytes that are not UTF-8 come through as lone surrogates, so the line can be named.
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _is_json(path: Path) -> bool:
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return True
+    with _open(path) as fh:
+        return fh.read(1) in ("{", "[")
 
 
 def _json_lines(path: Path, fh: TextIO, source: Source | None) -> Iterator[Record]:
@@ -101,58 +142,84 @@ def _require_utf8(path: Path, line: int, text: str) -> None:
                               title=f"{path}: not UTF-8")
 
 
-class _Lines:
-    """The file's lines for csv.reader, counting the characters read and noting a line with a
-    NUL or a byte that is not UTF-8 (so only such rows are looked at closely)."""
+class _Blocks:
+    """The file's lines for csv.reader, a block of whole lines at a time (each an in-memory
+    file, so lines are split as the file object would split them), counting the characters
+    read and noting a block with a NUL or a byte that is not UTF-8 (only the rows read while
+    such a block is in play are looked at closely)."""
 
     def __init__(self, fh: TextIO, source: Source | None) -> None:
         self.fh, self.source = fh, source
         self.done, self.suspect = 0, False
 
     def __iter__(self) -> Iterator[str]:
-        needs_check = NEEDS_CHECK.search
-        done = 0
-        for line in self.fh:
-            done += len(line)
-            self.done = done
-            if needs_check(line):
-                self.suspect = True
-            yield line
+        return itertools.chain.from_iterable(self._blocks())
+
+    def _blocks(self) -> Iterator[io.StringIO]:
+        carry, before = "", False
+        while block := self.fh.read(BLOCK):
+            cut = block.rfind("\n") + 1
+            whole, carry = (carry + block[:cut], block[cut:]) if cut else ("", carry + block)
+            if not whole:
+                continue
+            self.done += len(whole)
+            now = NEEDS_CHECK.search(whole) is not None
+            self.suspect, before = now or before, now  # a row may start in the last block
+            yield io.StringIO(whole, newline="")
+        if carry:
+            self.done += len(carry)
+            self.suspect = self.suspect or NEEDS_CHECK.search(carry) is not None
+            yield io.StringIO(carry, newline="")
 
 
-def _csv_records(path: Path, fh: TextIO, source: Source | None) -> Iterator[Record]:
-    lines = _Lines(fh, source)
+def _csv_file(path: Path, source: Source | None, size: int) -> Iterator[Batch]:
+    with _open(path) as fh:
+        yield from _csv_batches(path, fh, source, size)
+
+
+def _csv_batches(path: Path, fh: TextIO, source: Source | None, size: int
+                 ) -> Iterator[Batch]:
+    lines = _Blocks(fh, source)
     reader = csv.reader(lines)
     try:
         header = next(reader, None)
         if header is None:
             raise ValidationError([Problem(str(path), "empty file: expected a header row")])
         _require_utf8(path, 1, ",".join(header))
-        names = [name.strip() for name in header]
+        names = tuple(name.strip() for name in header)
         _check_header(path, names)
         width = len(names)
-        lines.suspect = False
-        for row in reader:
-            if not row:  # a blank line, as csv.DictReader skips it
-                continue
-            if len(row) != width:
-                if len(row) > width:
-                    raise ValidationError(
-                        [Problem(f"{path}:{reader.line_num}", "more cells than header columns")])
-                row += [None] * (width - len(row))  # type: ignore[list-item]
-            suspect = lines.suspect
-            if suspect:  # a NUL (the value checks name its column) or not UTF-8
-                _require_utf8(path, reader.line_num, ",".join(v or "" for v in row))
-                lines.suspect = False
+        while True:
+            numbers: list[int] = []
+            rows: list[Sequence[Any]] = []
+            check = False
+            for row in reader:
+                if not row:  # a blank line, as csv.DictReader skips it
+                    continue
+                if len(row) != width:
+                    if len(row) > width:
+                        raise ValidationError([Problem(f"{path}:{reader.line_num}",
+                                                       "more cells than header columns")])
+                    row += [None] * (width - len(row))  # type: ignore[list-item]
+                if lines.suspect and any(v and NEEDS_CHECK.search(v) for v in row):
+                    # a NUL (the value checks name its column) or not UTF-8
+                    _require_utf8(path, reader.line_num, ",".join(v or "" for v in row))
+                    check = True
+                numbers.append(reader.line_num)
+                rows.append(row)
+                if len(rows) >= size:
+                    break
             if source is not None:
-                source.done, source.suspect = lines.done, suspect
-            yield reader.line_num, dict(zip(names, row, strict=True))
+                source.done = lines.done
+            if not rows:
+                return
+            yield Batch(names, numbers, rows, check)
     except csv.Error as exc:  # the line it failed on is counted already
         raise ValidationError([Problem(f"{path}:{reader.line_num}", f"{exc} (a cell holds at "
                                        f"most {csv.field_size_limit() // 1024} KB)")]) from None
 
 
-def _check_header(path: Path, names: list[str]) -> None:
+def _check_header(path: Path, names: tuple[str, ...]) -> None:
     """A header that cannot be what the user meant: one column that holds another separator,
     or a column named twice (the last would silently win)."""
     if len(names) == 1 and (sep := next((c for c in ";\t|" if c in names[0]), None)):

@@ -1,21 +1,26 @@
-"""What a record becomes in the staging table: one list of values in a fixed column order,
-with a bit mask of the columns the record gave (a column it did not give keeps the stored
-value; one it gave empty is set to null). A file's rows share one shape, so the work of
-deciding which columns a record has is done once per shape, not once per row."""
+"""What a batch of records becomes in the staging table: one list of values per staging
+column, in a fixed order, with a bit mask of the columns the records gave (a column they did
+not give keeps the stored value; one given empty is set to null). A batch's records share
+their fields, so the work of deciding what to do with each field is done once per batch, and
+each column is read in one pass (a quick form for the cells a file nearly always holds, the
+cell parsers of engine.importing.cells for the rest)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Table
 
-from engine.contacts import normalise_email, normalise_phone
+from engine.contacts import normalise_emails, normalise_phones
 from engine.importing.cells import (
+    FLAGS,
     RowError,
     _blank,
     attribute_value,
@@ -28,9 +33,8 @@ from engine.importing.cells import (
     parse_timezone,
 )
 from engine.limits import column_length
+from engine.messaging.quiet_hours import is_zone
 from engine.models import Customer, Invoice
-
-T = TypeVar("T")
 
 CUSTOMER_TEXT = ("first_name", "last_name", "gender", "branch", "region", "status")
 CUSTOMER_BOOL = ("email_opt_out", "sms_opt_out", "marketing_consent")
@@ -40,14 +44,132 @@ CUSTOMER_COLUMNS = frozenset({"external_id", "email", "phone", "timezone", *CUST
 INVOICE_COLUMNS = frozenset({"external_id", "customer_external_id", "amount", "currency",
                              "due_date", "paid_at"})
 MAX_AMOUNT = Decimal(10) ** 12  # Numeric(14, 2): 12 digits before the point
+CENT = Decimal("0.01")
 
-Build = Callable[[dict[str, Any]], list[Any]]
+Column = list[Any] | None  # a staging column's values for the batch (None: all null)
+Build = Callable[["Cells"], list[Column]]
+
+
+class Cells:
+    """One batch's cells by field, and the row errors found in them: (row index, message)."""
+
+    def __init__(self, keys: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.count = len(rows)
+        self.by_field = (dict(zip(keys, zip(*rows, strict=True), strict=True)) if rows
+                         else dict.fromkeys(keys, ()))
+        self.errors: list[tuple[int, str]] = []
+
+    def each(self, field: str, quick: Callable[[Any], Any],
+             parse: Callable[[Any, str], Any]) -> list[Any]:
+        """The field's cells read by `quick`; a cell it cannot read (it raises) is read by
+        `parse`, and a RowError from that is the row's error (its value: None)."""
+        cells = self.by_field[field]
+        try:
+            return list(map(quick, cells))
+        except Exception:
+            pass
+        out: list[Any] = []
+        for i, cell in enumerate(cells):
+            try:
+                out.append(quick(cell))
+            except Exception:
+                try:
+                    out.append(parse(cell, field))
+                except RowError as exc:
+                    self.errors.append((i, str(exc)))
+                    out.append(None)
+        return out
+
+    def text(self, field: str) -> list[str | None]:
+        return self.each(field, _text, parse_text)
+
+    def required(self, field: str, parse: Callable[[Any, str], Any] = parse_text,
+                 quick: Callable[[Any], Any] | None = None) -> list[Any]:
+        before = len(self.errors)
+        values = self.each(field, quick or _text, parse) if field in self.by_field \
+            else [None] * self.count
+        if None in values:
+            failed = {i for i, _ in self.errors[before:]}
+            self.errors.extend((i, f"{field}: required") for i, v in enumerate(values)
+                               if v is None and i not in failed)
+        return values
+
+    def dates(self, field: str) -> list[date | None]:
+        return self.each(field, _date, parse_date)
+
+    def too_long(self, out: list[Column], limits: list[tuple[int, str, int]]) -> None:
+        """A row error for each value longer than its column (every one of the row)."""
+        for i, column, most in limits:
+            values = out[i]
+            if values is None or max(map(len, filter(None, values)), default=0) <= most:
+                continue
+            self.errors.extend((j, f"{column}: at most {most} characters, got {len(v)}")
+                               for j, v in enumerate(values) if v is not None and len(v) > most)
+
+    def attributes(self, extras: list[str]) -> list[str | None]:
+        """Each row's non-empty extra columns as a JSON object (what json.dumps writes,
+        written directly for text and numbers: json.dumps sets up an encoder on every call)."""
+        columns = [self.by_field[k] for k in extras]
+        keys = [_quote(k) for k in extras]
+        out: list[str | None] = []
+        for values in zip(*columns, strict=True):
+            parts = []
+            for key, value in zip(keys, values, strict=True):
+                if _blank(value):
+                    continue
+                value = attribute_value(value)
+                kind = type(value)
+                if kind is str:
+                    parts.append(f"{key}: {_quote(value)}")
+                elif kind is int or kind is float:
+                    parts.append(f"{key}: {value!r}")
+                else:  # JSON Lines: lists, objects, booleans
+                    given = zip(extras, values, strict=True)
+                    parts = [json.dumps({k: attribute_value(v) for k, v in given
+                                         if not _blank(v)})[1:-1]]
+                    break
+            out.append("{" + ", ".join(parts) + "}")
+        return out
+
+
+def _text(cell: str) -> str | None:
+    return cell.strip() or None  # not text (None, a JSON value): parse_text decides
+
+
+def _date(cell: str) -> date | None:
+    if cell:
+        return date.fromisoformat(cell) if len(cell) == 10 else _raise()
+    return None if cell == "" else _raise()
+
+
+def _flag(cell: str) -> bool | None:
+    return FLAGS[cell.strip().lower()]
+
+
+def _currency(cell: str) -> str | None:
+    code = cell.strip()
+    if len(code) == 3 and code.isascii() and code.isalpha():
+        return code.upper()
+    return None if code == "" else _raise()
+
+
+@lru_cache(maxsize=1024)
+def _zone(cell: str) -> str | None:
+    return cell.strip() if is_zone(cell.strip()) else _raise()
+
+
+def _raise() -> Any:
+    raise ValueError
+
+
+def _iso(days: list[date | None]) -> list[str | None]:
+    return [None if d is None else d.isoformat() for d in days]
 
 
 @dataclass(frozen=True)
 class Kind:
     """One kind of import: its table, the staging columns in order, which record field sets
-    which bit of the `given` mask, and a builder for each shape of record."""
+    which bit of the `given` mask, and a builder for each set of record fields."""
 
     name: str
     table: Table
@@ -71,11 +193,6 @@ def _limits(table: Table, columns: tuple[str, ...], given: set[str] | None = Non
             and (given is None or c in given or c == "external_id")]
 
 
-def _too_long(out: list[Any], limits: list[tuple[int, str, int]]) -> list[tuple[str, str]]:
-    return [(c, f"at most {n} characters, got {len(out[i])}") for i, c, n in limits
-            if out[i] is not None and len(out[i]) > n]
-
-
 def _extras(keys: tuple[str, ...], known: frozenset[str]
             ) -> tuple[list[str], RowError | None]:
     extras = [k for k in keys if k not in known]
@@ -86,35 +203,7 @@ def _extras(keys: tuple[str, ...], known: frozenset[str]
     return extras, None
 
 
-def _attributes(record: dict[str, Any], extras: list[str]) -> str:
-    """The record's non-empty extra columns as a JSON object (what json.dumps writes, written
-    directly for text and numbers: json.dumps sets up an encoder on every call)."""
-    parts = []
-    for key in extras:
-        value = record[key]
-        if _blank(value):
-            continue
-        value = attribute_value(value)
-        kind = type(value)
-        if kind is str:
-            parts.append(f"{_quote(key)}: {_quote(value)}")
-        elif kind is int or kind is float:
-            parts.append(f"{_quote(key)}: {value!r}")
-        else:  # JSON Lines: lists, objects, booleans
-            return json.dumps({k: attribute_value(v) for k in extras
-                               if not _blank(v := record[k])})
-    return "{" + ", ".join(parts) + "}"
-
-
 _quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-
-
-class TooLong(RowError):
-    """Values longer than their columns: every one of the row, not just the first."""
-
-    def __init__(self, found: list[tuple[str, str]]) -> None:
-        super().__init__(found[0][0], found[0][1])
-        self.found = found
 
 
 # ---- customers -----------------------------------------------------------------------------
@@ -131,49 +220,43 @@ C_INDEX = {name: i for i, name in enumerate(C_COLUMNS)}
 
 
 def customer_builder(keys: tuple[str, ...], region: str, warnings: Counter[str]) -> Build:
-    """The builder for customer records with these fields."""
+    """The builder for batches of customer records with these fields."""
     present = set(keys)
     texts = [(C_INDEX[c], c) for c in CUSTOMER_TEXT if c in present]
     flags = [(C_INDEX[c], c) for c in CUSTOMER_BOOL if c in present]
-    birth, registered = "birth_date" in present, "registered_at" in present
-    zone, email, phone = "timezone" in present, "email" in present, "phone" in present
     extras, bad_name = _extras(keys, CUSTOMER_COLUMNS)
-    width = len(C_COLUMNS)
     limits = _limits(Customer.__table__, C_COLUMNS, present)  # type: ignore[arg-type]
     assumed = f"phones had no country code and were read as {region} numbers"
 
-    def build(record: dict[str, Any]) -> list[Any]:
-        out: list[Any] = [None] * width
-        external_id = _required(record, "external_id", parse_text)
-        out[0] = external_id
+    def build(cells: Cells) -> list[Column]:
+        out: list[Column] = [None] * len(C_COLUMNS)
+        out[0] = cells.required("external_id")
         for i, c in texts:
-            out[i] = parse_text(record[c], c)
-        if birth and (day := parse_date(record["birth_date"], "birth_date")) is not None:
-            out[7], out[8] = day.isoformat(), day.month * 100 + day.day
-        if registered and (day := parse_date(record["registered_at"], "registered_at")):
-            out[9] = day.isoformat()
-        if zone:
-            out[10] = parse_timezone(record["timezone"], "timezone")
+            out[i] = cells.text(c)
+        if "birth_date" in present:
+            days = cells.dates("birth_date")
+            out[7], out[8] = _iso(days), [d and d.month * 100 + d.day for d in days]
+        if "registered_at" in present:
+            out[9] = _iso(cells.dates("registered_at"))
+        if "timezone" in present:
+            out[10] = cells.each("timezone", _zone, parse_timezone)
         for i, c in flags:
-            out[i] = parse_bool(record[c], c)
-        if email:
-            value, valid, _ = normalise_email(parse_text(record["email"], "email"))
-            out[14], out[15] = value, valid
-            if value is not None and not valid:
-                warnings["invalid email"] += 1
-        if phone:
-            value, valid, read_as = normalise_phone(parse_text(record["phone"], "phone"), region)
-            out[16], out[17] = value, valid
-            if value is not None and not valid:
-                warnings["invalid phone"] += 1
-            if read_as is not None:
-                warnings[assumed] += 1
+            out[i] = cells.each(c, _flag, parse_bool)
+        if "email" in present:
+            out[14], out[15], invalid = normalise_emails(cells.text("email"))
+            if invalid:
+                warnings["invalid email"] += invalid
+        if "phone" in present:
+            out[16], out[17], invalid, read_as = normalise_phones(cells.text("phone"), region)
+            if invalid:
+                warnings["invalid phone"] += invalid
+            if read_as:
+                warnings[assumed] += read_as
         if bad_name is not None:
-            raise bad_name
+            cells.errors.extend((i, str(bad_name)) for i in range(cells.count))
         if extras:
-            out[18] = _attributes(record, extras)
-        if too_long := _too_long(out, limits):
-            raise TooLong(too_long)
+            out[18] = cells.attributes(extras)
+        cells.too_long(out, limits)
         return out
 
     return build
@@ -195,38 +278,38 @@ I_SETS = {c: c for c in I_COLUMNS}
 I_LIMITS = _limits(Invoice.__table__, I_COLUMNS)  # type: ignore[arg-type]
 
 
-def _required(record: dict[str, Any], field: str, parse: Callable[[Any, str], T | None]) -> T:
-    """The field's parsed value; a row error when it is missing or empty."""
-    value = parse(record.get(field), field)
-    if value is None:
-        raise RowError(field, "required")
-    return value
+def _amount(cell: str) -> Decimal | None:
+    # the quick form: a plain number of at most 12 + 2 digits
+    amount = Decimal(cell) if type(cell) is str else _raise()
+    if not (0 <= amount < MAX_AMOUNT) or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError
+    return amount.quantize(CENT)
 
 
 def invoice_builder(keys: tuple[str, ...], _region: str, _warnings: Counter[str]) -> Build:
-    """The builder for invoice records with these fields (other fields go to attributes)."""
-    currency = "currency" in keys
+    """The builder for batches of invoice records with these fields (other fields go to
+    attributes)."""
     extras, bad_name = _extras(keys, INVOICE_COLUMNS)
 
-    def build(record: dict[str, Any]) -> list[Any]:
-        external_id = _required(record, "external_id", parse_text)
-        customer = _required(record, "customer_external_id", parse_text)
-        amount = _required(record, "amount", parse_amount)
-        due = _required(record, "due_date", parse_date)
-        paid = parse_date(record.get("paid_at"), "paid_at")
-        out = [external_id, customer, str(amount),
-               parse_currency(record["currency"], "currency") if currency else None,
-               due.isoformat(), paid and paid.isoformat(), None]
+    def build(cells: Cells) -> list[Column]:
+        out: list[Column] = [None] * len(I_COLUMNS)
+        out[0] = cells.required("external_id")
+        out[1] = cells.required("customer_external_id")
+        amounts = cells.required("amount", parse_amount, _amount)
+        out[2] = [a if a is None else str(a) for a in amounts]
+        if "currency" in keys:
+            out[3] = cells.each("currency", _currency, parse_currency)
+        out[4] = _iso(cells.required("due_date", parse_date, _date))
+        if "paid_at" in keys:
+            out[5] = _iso(cells.dates("paid_at"))
         if bad_name is not None:
-            raise bad_name
+            cells.errors.extend((i, str(bad_name)) for i in range(cells.count))
         if extras:
-            out[6] = _attributes(record, extras)
-        too_long = _too_long(out, I_LIMITS)
-        if abs(amount) >= MAX_AMOUNT:
-            too_long.append(("amount", f"at most 12 digits before the decimal point, got "
-                                       f"{amount}"))
-        if too_long:
-            raise TooLong(too_long)
+            out[6] = cells.attributes(extras)
+        cells.too_long(out, I_LIMITS)
+        cells.errors.extend(
+            (i, f"amount: at most 12 digits before the decimal point, got {a}")
+            for i, a in enumerate(amounts) if a is not None and abs(a) >= MAX_AMOUNT)
         return out
 
     return build
