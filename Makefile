@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak soak-prod fuzz fuzz-api clean
+.PHONY: demo test lint bench bench-scale soak soak-prod fuzz fuzz-api clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ fuzz-api: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+
+# The benchmarks at 1M and 10M customers (tests/bench_scale.py): the daily run, a segment count,
+# dispatch of 100k and the past-due export, each against the least code that does the same, with
+# peak memory and growth; the data is generated once per size and kept (--drop deletes it).
+bench-scale: $(STAMP)
+	$(BIN)/python -m tests.bench_scale $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -116,13 +116,25 @@ def best_of(n: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     return best, value
 
 
-def populate(engine: Engine, n: int) -> None:
+def sqlite_file(n: int) -> Path:
+    """Where the SQLite data for n customers is kept."""
+    return ROOT / "bench-data" / f"bench-v2-{n}.db"
+
+
+def pg_url(base: str, schema: str) -> str:
+    """`base` with `schema` first on the search path."""
+    return f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+
+
+def populate(engine: Engine, n: int) -> float | None:
+    """Make the database hold n generated customers and 2n invoices; the seconds it took to
+    generate them, or None when it already held them (the data is kept between runs)."""
     upgrade(engine)
     import_file(engine, ROOT / "campaigns.example.json")
     with engine.connect() as conn:
         have = conn.execute(select(func.count()).select_from(Customer)).scalar_one()
     if have == n:
-        return
+        return None
     with write_transaction(engine) as conn:
         for model in (Activity, Message, BonusLedger, Run, Invoice, Customer):
             conn.execute(delete(model))
@@ -137,8 +149,9 @@ def populate(engine: Engine, n: int) -> None:
             conn.exec_driver_sql("ANALYZE")
         else:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
-    print(f"  generated {n:,} customers and {2 * n:,} invoices in "
-          f"{time.perf_counter() - started:.1f} s")
+    seconds = time.perf_counter() - started
+    print(f"  generated {n:,} customers and {2 * n:,} invoices in {seconds:.1f} s")
+    return seconds
 
 
 def bench_segment(engine: Engine) -> dict[str, float]:
@@ -318,7 +331,8 @@ def bench_run(engine: Engine, url: str, repeat: int = 1) -> dict[str, Any]:
         print(f"    {label} {median(name, 0):.2f} s: ratio {ratio(name, 0):.2f}"
               + (f" (CPU {median(name, 1):.2f} s: ratio {ratio(name, 1):.2f})" if cpu else ""))
     return {"engine_s": median("ours", 0), "hand_s": median("hand", 0),
-            "minimal_s": median("minimal", 0), "peak_mb": max(peaks), "effects": ours_counts}
+            "minimal_s": median("minimal", 0), "ratio_hand": ratio("hand", 0),
+            "ratio_minimal": ratio("minimal", 0), "peak_mb": max(peaks), "effects": ours_counts}
 
 
 def main() -> None:
@@ -336,14 +350,13 @@ def main() -> None:
     only = set(args.only.split(","))
     targets = []
     if "sqlite" in args.backends:
-        data = ROOT / "bench-data"
-        data.mkdir(exist_ok=True)
-        targets.append(("sqlite", f"sqlite:///{data / f'bench-v2-{args.customers}.db'}"))
+        path = sqlite_file(args.customers)
+        path.parent.mkdir(exist_ok=True)
+        targets.append(("sqlite", f"sqlite:///{path}"))
     pg = os.environ.get("NUDGEFLOW_TEST_POSTGRES_URL")
     if "postgres" in args.backends:
         if pg:
-            targets.append(("postgres", f"{pg}{'&' if '?' in pg else '?'}"
-                                        "options=-csearch_path%3Dnudgeflow_bench"))
+            targets.append(("postgres", pg_url(pg, "nudgeflow_bench")))
             admin = make_engine(pg)
             with admin.begin() as conn:
                 if args.fresh:
