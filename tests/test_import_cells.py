@@ -20,9 +20,11 @@ ANY = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=Fal
                 st.text(max_size=12), DATES, NUMBERS,
                 st.sampled_from(["yes", " No ", "TRUE", "zar", "ZA", "Europe/Vilnius",
                                  " Africa/Johannesburg ", "Mars/Olympus"]))
-PAIRS = [(shapes._text, cells.parse_text), (shapes._date, cells.parse_date),
+PAIRS = [(shapes._text, cells.parse_text), (shapes._date, shapes._parse_date),
          (shapes._flag, cells.parse_bool), (shapes._currency, cells.parse_currency),
          (shapes._amount, cells.parse_amount), (shapes._zone, cells.parse_timezone)]
+COLUMNS = [(shapes._texts, cells.parse_text), (shapes._dates, shapes._parse_date),
+           (shapes._flags, cells.parse_bool)]
 
 
 def outcome(parse: Any, value: Any) -> Any:
@@ -40,6 +42,12 @@ def test_the_quick_forms_read_as_the_parsers_do(value: Any) -> None:
         except Exception:  # the parser decides this cell
             continue
         assert outcome(parse, value) == ("ok", read), (quick.__name__, value)
+    for whole, parse in COLUMNS:
+        try:
+            column = whole([value, value])
+        except Exception:  # the cells are read one by one
+            continue
+        assert [outcome(parse, value)] * 2 == [("ok", v) for v in column], (whole.__name__, value)
 
 
 @given(st.lists(st.one_of(st.none(), st.emails(), st.from_regex(

@@ -191,3 +191,59 @@ def test_a_file_read_in_a_child_process(nf: Any, db: Db, tmp_path: Path,
     assert (result.code, result.err.splitlines()) == (2, [
         f"error: {path}: not UTF-8",
         f"{path}:2: not UTF-8 at line 2 (byte 0xE9): save the file as UTF-8"])
+
+
+def test_a_file_read_in_parts(nf: Any, db: Db, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite reads a big file in parts at once (engine.importing.split): a quoted cell with
+    line breaks where the file is cut, row errors in every part named by their line in the
+    whole file (the first 1000 of them, in file order), warnings counted over all parts."""
+    from engine.importing import split
+
+    monkeypatch.setattr(run, "APART_BYTES", 0)
+    monkeypatch.setattr(run, "PARTS", 3)
+    path = tmp_path / "people.csv"
+    rows = [f'C{i},"Name\n{i}",c{i}@example.com,082{i:07d},no,1980-01-0{1 + i % 9},\n'
+            for i in range(9_000)]
+    text = HEADER + "".join(rows)
+    path.write_text(text)
+    names, parts = split.cut(path, 3)  # type: ignore[misc]
+    assert names == tuple(HEADER.strip().split(",")) and len(parts) == 3
+    data = path.read_bytes()
+    for part in parts[1:]:  # each part starts a record, after an even number of quotes
+        assert data[part.start:part.start + 1] == b"C" and data[:part.start].count(b'"') % 2 == 0
+        assert part.lines_before == data[:part.start].count(b"\n")
+    result = nf("import", "customers", str(path), "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["inserted"] == 9_000
+    assert json.loads(result.out)["warnings"] == {
+        "phones had no country code and were read as ZA numbers": 9_000}
+    if db.engine.dialect.name == "sqlite":
+        assert stored(db)["C8999"].first_name == "Name\n8999"
+    bad = text.replace(',"Name\n10",', ',"Name\n10",x,').replace("C8990,", "C5,")
+    bad = bad.replace("c4500@example.com,0820004500,no,1980-01-01", "c4500@example.com,0820004500,"
+                      "maybe,1980-01-01")
+    path.write_text(bad)
+    result = nf("import", "customers", str(path))
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "error: invalid input", f"{path}:23: more cells than header columns"]
+    path.write_text(bad.replace(',"Name\n10",x,', ',"Name\n10",'))
+    result = nf("import", "customers", str(path))
+    assert result.err.splitlines() == [
+        f"error: {path}: 2 row error(s)",
+        f"{path}:9003: sms_opt_out: expected yes/no/true/false/1/0, got 'maybe'",
+        f"{path}:17983: external_id: 'C5' already appears on line 13"]
+    assert count(db, Customer) == 9_000
+
+
+def test_a_file_with_bare_cr_line_breaks_is_read_whole(tmp_path: Path) -> None:
+    from engine.importing import split
+
+    path = tmp_path / "old-mac.csv"
+    path.write_bytes(people(3000).replace("\n", "\r").encode())
+    assert split.cut(path, 2) is None
+    path.write_bytes(people(3000).replace("\n", "\r\n").encode())
+    names, parts = split.cut(path, 2)  # type: ignore[misc]
+    assert names[0] == "external_id" and parts[1].lines_before == path.read_bytes()[
+        :parts[1].start].count(b"\n")

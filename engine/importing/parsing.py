@@ -21,7 +21,9 @@ from engine.limits import value_problems
 CHUNK = 5000  # records read, checked and sent to the staging table at a time
 MAX_SHAPES = 256  # builders kept for records of different fields (JSON Lines)
 
-Chunk = tuple[list[tuple[Any, ...]], list[tuple[int, str]]]  # (staging rows, row errors)
+# (staging rows, row errors, the staging columns the rows hold: rowno, given, then those of
+# the kind's columns a batch's records gave values for)
+Chunk = tuple[list[tuple[Any, ...]], list[tuple[int, str]], tuple[str, ...]]
 Chunks = Generator[Chunk, None, None]
 
 
@@ -58,15 +60,17 @@ def parse(source: Source, kind: Kind, region: str, parsed: Parsed) -> Chunks:
             parsed.all_mask &= entry[1]
         build, mask = entry
         cells = Cells(batch.keys, rows)
-        columns = [repeat(None) if c is None else c for c in build(cells)]
-        staged = list(zip(numbers, repeat(mask), *columns))
+        built = build(cells)
+        held = ("rowno", "given", *(c for c, v in zip(kind.columns, built, strict=True)
+                                    if v is not None))
+        staged = list(zip(numbers, repeat(mask), *(v for v in built if v is not None)))
         if cells.errors:
             cells.errors.sort(key=itemgetter(0))  # stable: a row's errors in column order
             problems.extend((numbers[i], message) for i, message in cells.errors)
             failed = {i for i, _ in cells.errors}
             staged = [row for i, row in enumerate(staged) if i not in failed]
         parsed.done = source.done / source.size
-        yield staged, problems
+        yield staged, problems, held
     parsed.done = 1.0
     if parsed.all_mask == -1:
         parsed.all_mask = 0
@@ -102,8 +106,8 @@ def parse_apart(source: Source, kind: Kind, region: str, parsed: Parsed) -> Chun
             except EOFError:
                 raise RuntimeError("the import's reader process stopped unexpectedly") from None
             if message[0] == "chunk":
-                _, rows, problems, parsed.rows, parsed.done = message
-                yield rows, problems
+                _, rows, problems, held, parsed.rows, parsed.done = message
+                yield rows, problems, held
             elif message[0] == "end":
                 state: Parsed = message[1]
                 parsed.rows, parsed.any_mask, parsed.all_mask = (
@@ -126,8 +130,8 @@ def parse_apart(source: Source, kind: Kind, region: str, parsed: Parsed) -> Chun
 def _child(source: Source, kind: Kind, region: str, send: Any) -> None:
     parsed = Parsed()
     try:
-        for rows, problems in parse(source, kind, region, parsed):
-            send.send(("chunk", rows, problems, parsed.rows, parsed.done))
+        for rows, problems, held in parse(source, kind, region, parsed):
+            send.send(("chunk", rows, problems, held, parsed.rows, parsed.done))
         send.send(("end", parsed))
     except ValidationError as exc:
         send.send(("invalid", exc.problems, exc.title))

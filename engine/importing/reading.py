@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from engine.errors import Problem, ValidationError
 from engine.limits import strict_loads
@@ -48,6 +48,7 @@ class Source:
     size: int
     done: int = 0
     read_batches: Callable[[int], Iterator[Batch]] | None = None
+    path: Path | None = None  # a CSV file, which can be read in parts (importing.split)
 
     def __iter__(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(where, label, record): the row-at-a-time form event ingest reads."""
@@ -76,6 +77,7 @@ def from_file(path: Path) -> Source:
                     lambda n: f"line {n}", max(path.stat().st_size, 1))
     if not _is_json(path):
         source.read_batches = lambda size: _csv_file(path, source, size)
+        source.path = path
     return source
 
 
@@ -177,17 +179,56 @@ def _csv_file(path: Path, source: Source | None, size: int) -> Iterator[Batch]:
         yield from _csv_batches(path, fh, source, size)
 
 
-def _csv_batches(path: Path, fh: TextIO, source: Source | None, size: int
+def from_part(path: Path, start: int, end: int, names: tuple[str, ...] | None = None,
+              lines_before: int = 0) -> Source:
+    """The rows of a CSV file from byte `start` to `end`: from the header (start 0), or from
+    the start of a line outside any quoted cell with the header's `names` given, named by
+    their line numbers in the whole file."""
+
+    def batches(size: int) -> Iterator[Batch]:
+        with path.open("rb") as raw:
+            raw.seek(start)
+            part = io.BufferedReader(_Range(raw, end - start), BLOCK)  # type: ignore[arg-type]
+            fh = io.TextIOWrapper(part, encoding="utf-8" if start else "utf-8-sig",
+                                  errors="surrogateescape", newline="")
+            yield from _csv_batches(path, fh, source, size, names, lines_before)
+
+    source = Source(lambda: iter(()), lambda n: f"{path}:{n}", lambda n: f"line {n}",
+                    max(end - start, 1), read_batches=batches)
+    return source
+
+
+class _Range(io.RawIOBase):
+    """The next `left` bytes of a binary file."""
+
+    def __init__(self, raw: BinaryIO, left: int) -> None:
+        self.raw, self.left = raw, left
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[:self.left]
+        got = self.raw.readinto(view)  # type: ignore[attr-defined]
+        self.left -= got
+        return got
+
+
+def _csv_batches(path: Path, fh: TextIO, source: Source | None, size: int,
+                 names: tuple[str, ...] | None = None, lines_before: int = 0
                  ) -> Iterator[Batch]:
+    """Batches of a CSV file's rows; its header is read first unless `names` are given (a
+    part of the file, which starts after `lines_before` lines)."""
     lines = _Blocks(fh, source)
     reader = csv.reader(lines)
     try:
-        header = next(reader, None)
-        if header is None:
-            raise ValidationError([Problem(str(path), "empty file: expected a header row")])
-        _require_utf8(path, 1, ",".join(header))
-        names = tuple(name.strip() for name in header)
-        _check_header(path, names)
+        if names is None:
+            header = next(reader, None)
+            if header is None:
+                raise ValidationError([Problem(str(path), "empty file: expected a header row")])
+            _require_utf8(path, 1, ",".join(header))
+            names = tuple(name.strip() for name in header)
+            _check_header(path, names)
         width = len(names)
         while True:
             numbers: list[int] = []
@@ -198,14 +239,15 @@ def _csv_batches(path: Path, fh: TextIO, source: Source | None, size: int
                     continue
                 if len(row) != width:
                     if len(row) > width:
-                        raise ValidationError([Problem(f"{path}:{reader.line_num}",
+                        raise ValidationError([Problem(f"{path}:{lines_before + reader.line_num}",
                                                        "more cells than header columns")])
                     row += [None] * (width - len(row))  # type: ignore[list-item]
                 if lines.suspect and any(v and NEEDS_CHECK.search(v) for v in row):
                     # a NUL (the value checks name its column) or not UTF-8
-                    _require_utf8(path, reader.line_num, ",".join(v or "" for v in row))
+                    _require_utf8(path, lines_before + reader.line_num,
+                                  ",".join(v or "" for v in row))
                     check = True
-                numbers.append(reader.line_num)
+                numbers.append(lines_before + reader.line_num)
                 rows.append(row)
                 if len(rows) >= size:
                     break
@@ -215,7 +257,8 @@ def _csv_batches(path: Path, fh: TextIO, source: Source | None, size: int
                 return
             yield Batch(names, numbers, rows, check)
     except csv.Error as exc:  # the line it failed on is counted already
-        raise ValidationError([Problem(f"{path}:{reader.line_num}", f"{exc} (a cell holds at "
+        raise ValidationError([Problem(f"{path}:{lines_before + reader.line_num}",
+                                       f"{exc} (a cell holds at "
                                        f"most {csv.field_size_limit() // 1024} KB)")]) from None
 
 

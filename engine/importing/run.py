@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import multiprocessing
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -20,17 +21,19 @@ from sqlalchemy import Connection, Engine
 
 from engine.db import writing
 from engine.errors import Problem, ValidationError
-from engine.importing.parsing import Parsed, parse, parse_apart
+from engine.importing.parsing import Chunks, Parsed, parse, parse_apart
 from engine.importing.progress import Progress
 from engine.importing.reading import Source, from_file
 from engine.importing.setbased import Plan
 from engine.importing.shapes import CUSTOMERS, INVOICES, Kind
+from engine.importing.split import Staged, cut, read_parts
 from engine.importing.staging import NAME, Stage
 from engine.models.base import utcnow
 
 MAX_LISTED = 1000  # row errors listed; the rest are counted
 CACHE_MB = 32  # SQLite's page cache while importing, for the stage and for the tables
-APART_BYTES = 4 << 20  # a file this big is read in a child process (if there are 2+ cores)
+APART_BYTES = 4 << 20  # a file this big is read in child processes (if there are 2+ cores)
+PARTS = 2  # SQLite: a big CSV file is read in this many parts at once
 
 
 @dataclass
@@ -83,19 +86,25 @@ def run_import(engine: Engine, source: Source, kind: Kind, title: str, *, region
     result = ImportResult(kind.name)
     problems = Problems(source)
     progress = progress or Progress(title)
-    with engine.connect() as conn, stage_cache(conn):
+    with engine.connect() as conn, stage_cache(conn), tempfile.TemporaryDirectory(
+            prefix="nudgeflow-import-") as folder:
         stage = Stage(conn, kind)
+        parsed = Parsed(warnings=result.warnings)
         try:
-            with conn.begin():  # writes only the TEMP table: no lock on the database yet
-                stage.create()
-                parsed = Parsed(warnings=result.warnings)
-                chunks = (parse_apart if apart else parse)(source, kind, region, parsed)
-                with closing(chunks):
-                    for rows, found in chunks:
-                        for row, message in found:
-                            problems.add(row, message)
-                        stage.load(rows)
-                        progress.update(parsed.done, parsed.rows)
+            if apart and not stage.postgres and source.path is not None \
+                    and (cuts := cut(source.path, PARTS)) is not None:
+                # SQLite: the parts read into files of their own, then taken as the stage
+                staged = Staged([])
+                _read(read_parts(source.path, *cuts, kind, region, Path(folder),
+                                 stage.file_ddl(), parsed, staged),
+                      stage, problems, progress, parsed)
+                stage.adopt(staged.files, CACHE_MB)
+            else:
+                with conn.begin():  # writes only the TEMP table: no lock on the database yet
+                    stage.create()
+                    _read((parse_apart if apart else parse)(source, kind, region, parsed),
+                          stage, problems, progress, parsed)
+            with conn.begin():
                 result.rows = parsed.rows
                 progress.phase("checking", result.rows)
                 stage.index()
@@ -131,6 +140,16 @@ def run_import(engine: Engine, source: Source, kind: Kind, title: str, *, region
             stage.drop()
             conn.commit()
     return result
+
+
+def _read(chunks: Chunks, stage: Stage, problems: Problems, progress: Progress,
+          parsed: Parsed) -> None:
+    with closing(chunks):
+        for rows, found, columns in chunks:
+            for row, message in found:
+                problems.add(row, message)
+            stage.load(rows, columns)
+            progress.update(parsed.done, parsed.rows)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from sqlalchemy import Table
 from engine.contacts import normalise_emails, normalise_phones
 from engine.importing.cells import (
     FLAGS,
+    NUMBER,
     RowError,
     _blank,
     attribute_value,
@@ -60,12 +61,14 @@ class Cells:
         self.errors: list[tuple[int, str]] = []
 
     def each(self, field: str, quick: Callable[[Any], Any],
-             parse: Callable[[Any, str], Any]) -> list[Any]:
-        """The field's cells read by `quick`; a cell it cannot read (it raises) is read by
-        `parse`, and a RowError from that is the row's error (its value: None)."""
+             parse: Callable[[Any, str], Any],
+             whole: Callable[[Sequence[Any]], list[Any]] | None = None) -> list[Any]:
+        """The field's cells read by `whole` (the column in one go) or `quick` (a cell at a
+        time); if that raises, each cell `quick` cannot read is read by `parse`, and a
+        RowError from that is the row's error (its value: None)."""
         cells = self.by_field[field]
         try:
-            return list(map(quick, cells))
+            return whole(cells) if whole is not None else list(map(quick, cells))
         except Exception:
             pass
         out: list[Any] = []
@@ -81,21 +84,26 @@ class Cells:
         return out
 
     def text(self, field: str) -> list[str | None]:
-        return self.each(field, _text, parse_text)
+        return self.each(field, _text, parse_text, _texts)
 
     def required(self, field: str, parse: Callable[[Any, str], Any] = parse_text,
                  quick: Callable[[Any], Any] | None = None) -> list[Any]:
         before = len(self.errors)
-        values = self.each(field, quick or _text, parse) if field in self.by_field \
-            else [None] * self.count
+        if field not in self.by_field:
+            values: list[Any] = [None] * self.count
+        elif quick is None:
+            values = self.each(field, _text, parse, _texts)
+        else:
+            values = self.each(field, quick, parse)
         if None in values:
             failed = {i for i, _ in self.errors[before:]}
             self.errors.extend((i, f"{field}: required") for i, v in enumerate(values)
                                if v is None and i not in failed)
         return values
 
-    def dates(self, field: str) -> list[date | None]:
-        return self.each(field, _date, parse_date)
+    def dates(self, field: str) -> list[str | None]:
+        """ISO dates (YYYY-MM-DD)."""
+        return self.each(field, _date, _parse_date, _dates)
 
     def too_long(self, out: list[Column], limits: list[tuple[int, str, int]]) -> None:
         """A row error for each value longer than its column (every one of the row)."""
@@ -109,37 +117,60 @@ class Cells:
     def attributes(self, extras: list[str]) -> list[str | None]:
         """Each row's non-empty extra columns as a JSON object (what json.dumps writes,
         written directly for text and numbers: json.dumps sets up an encoder on every call)."""
-        columns = [self.by_field[k] for k in extras]
-        keys = [_quote(k) for k in extras]
-        out: list[str | None] = []
-        for values in zip(*columns, strict=True):
-            parts = []
-            for key, value in zip(keys, values, strict=True):
-                if _blank(value):
-                    continue
-                value = attribute_value(value)
-                kind = type(value)
-                if kind is str:
-                    parts.append(f"{key}: {_quote(value)}")
-                elif kind is int or kind is float:
-                    parts.append(f"{key}: {value!r}")
-                else:  # JSON Lines: lists, objects, booleans
-                    given = zip(extras, values, strict=True)
-                    parts = [json.dumps({k: attribute_value(v) for k, v in given
-                                         if not _blank(v)})[1:-1]]
-                    break
-            out.append("{" + ", ".join(parts) + "}")
-        return out
+        try:  # text cells (a CSV file): each column's members, then each row's
+            members = [[_member(key, cell) for cell in self.by_field[name]]
+                       for name, key in zip(extras, map(_quote, extras), strict=True)]
+        except AttributeError:  # JSON values: each row as a whole
+            return [_object(extras, row)
+                    for row in zip(*(self.by_field[k] for k in extras), strict=True)]
+        if len(members) == 1:
+            return ["{}" if m is None else "{" + m + "}" for m in members[0]]
+        return ["{" + ", ".join(filter(None, row)) + "}" for row in zip(*members, strict=True)]
+
+
+def _member(key: str, cell: str) -> str | None:
+    """`"key": value` for a text cell (None when empty)."""
+    text = cell.strip()
+    if not text:
+        return None
+    if NUMBER.fullmatch(text) and type(value := attribute_value(text)) is not str:
+        return f"{key}: {value!r}"
+    return f"{key}: {_quote(text)}"
+
+
+def _object(extras: list[str], values: Sequence[Any]) -> str:
+    return json.dumps({k: attribute_value(v) for k, v in zip(extras, values, strict=True)
+                       if not _blank(v)})
 
 
 def _text(cell: str) -> str | None:
     return cell.strip() or None  # not text (None, a JSON value): parse_text decides
 
 
-def _date(cell: str) -> date | None:
+def _texts(cells: Sequence[str]) -> list[str | None]:
+    return [cell.strip() or None for cell in cells]
+
+
+def _date(cell: str) -> str | None:
     if cell:
-        return date.fromisoformat(cell) if len(cell) == 10 else _raise()
+        return date.fromisoformat(cell).isoformat() if len(cell) == 10 else _raise()
     return None if cell == "" else _raise()
+
+
+def _dates(cells: Sequence[str]) -> list[str | None]:
+    """A column of dates written YYYY-MM-DD (or empty) as they are; anything else raises."""
+    return [cell if len(cell) == 10 and cell[4] == "-" == cell[7] and cell.isascii()
+            and date.fromisoformat(cell) else None if cell == "" else _raise()
+            for cell in cells]
+
+
+def _parse_date(cell: Any, column: str) -> str | None:
+    day = parse_date(cell, column)
+    return None if day is None else day.isoformat()
+
+
+def _flags(cells: Sequence[str]) -> list[bool | None]:
+    return [FLAGS[cell.strip().lower()] for cell in cells]
 
 
 def _flag(cell: str) -> bool | None:
@@ -160,10 +191,6 @@ def _zone(cell: str) -> str | None:
 
 def _raise() -> Any:
     raise ValueError
-
-
-def _iso(days: list[date | None]) -> list[str | None]:
-    return [None if d is None else d.isoformat() for d in days]
 
 
 @dataclass(frozen=True)
@@ -234,14 +261,14 @@ def customer_builder(keys: tuple[str, ...], region: str, warnings: Counter[str])
         for i, c in texts:
             out[i] = cells.text(c)
         if "birth_date" in present:
-            days = cells.dates("birth_date")
-            out[7], out[8] = _iso(days), [d and d.month * 100 + d.day for d in days]
+            days = out[7] = cells.dates("birth_date")
+            out[8] = [None if d is None else int(d[5:7] + d[8:]) for d in days]
         if "registered_at" in present:
-            out[9] = _iso(cells.dates("registered_at"))
+            out[9] = cells.dates("registered_at")
         if "timezone" in present:
             out[10] = cells.each("timezone", _zone, parse_timezone)
         for i, c in flags:
-            out[i] = cells.each(c, _flag, parse_bool)
+            out[i] = cells.each(c, _flag, parse_bool, _flags)
         if "email" in present:
             out[14], out[15], invalid = normalise_emails(cells.text("email"))
             if invalid:
@@ -299,9 +326,9 @@ def invoice_builder(keys: tuple[str, ...], _region: str, _warnings: Counter[str]
         out[2] = [a if a is None else str(a) for a in amounts]
         if "currency" in keys:
             out[3] = cells.each("currency", _currency, parse_currency)
-        out[4] = _iso(cells.required("due_date", parse_date, _date))
+        out[4] = cells.required("due_date", _parse_date, _date)
         if "paid_at" in keys:
-            out[5] = _iso(cells.dates("paid_at"))
+            out[5] = cells.dates("paid_at")
         if bad_name is not None:
             cells.errors.extend((i, str(bad_name)) for i in range(cells.count))
         if extras:
