@@ -31,7 +31,7 @@ class Batch:
 
     keys: tuple[str, ...]
     numbers: list[int]
-    rows: list[Sequence[Any]]
+    rows: Sequence[Sequence[Any]]
     check: bool
 
 
@@ -59,17 +59,18 @@ class Source:
         if self.read_batches is not None:
             yield from self.read_batches(size)
             return
-        batch: Batch | None = None
+        keys: tuple[str, ...] | None = None
+        numbers: list[int] = []
+        rows: list[tuple[Any, ...]] = []
         for number, record in self.records():
-            keys = tuple(record)
-            if batch is None or batch.keys != keys or len(batch.rows) >= size:
-                if batch is not None:
-                    yield batch
-                batch = Batch(keys, [], [], True)
-            batch.numbers.append(number)
-            batch.rows.append(tuple(record.values()))
-        if batch is not None:
-            yield batch
+            if keys != tuple(record) or len(rows) >= size:
+                if keys is not None:
+                    yield Batch(keys, numbers, rows, True)
+                keys, numbers, rows = tuple(record), [], []
+            numbers.append(number)
+            rows.append(tuple(record.values()))
+        if keys is not None:
+            yield Batch(keys, numbers, rows, True)
 
 
 def from_file(path: Path) -> Source:
@@ -153,6 +154,7 @@ class _Blocks:
     def __init__(self, fh: TextIO, source: Source | None) -> None:
         self.fh, self.source = fh, source
         self.done, self.suspect = 0, False
+        self.seen = 0  # blocks with a NUL or a byte that is not UTF-8
 
     def __iter__(self) -> Iterator[str]:
         return itertools.chain.from_iterable(self._blocks())
@@ -167,10 +169,13 @@ class _Blocks:
             self.done += len(whole)
             now = NEEDS_CHECK.search(whole) is not None
             self.suspect, before = now or before, now  # a row may start in the last block
+            self.seen += now
             yield io.StringIO(whole, newline="")
         if carry:
             self.done += len(carry)
-            self.suspect = self.suspect or NEEDS_CHECK.search(carry) is not None
+            now = NEEDS_CHECK.search(carry) is not None
+            self.suspect = self.suspect or now
+            self.seen += now
             yield io.StringIO(carry, newline="")
 
 
@@ -231,35 +236,55 @@ def _csv_batches(path: Path, fh: TextIO, source: Source | None, size: int,
             _check_header(path, names)
         width = len(names)
         while True:
+            seen, suspect = lines.seen, lines.suspect
             numbers: list[int] = []
-            rows: list[Sequence[Any]] = []
-            check = False
-            for row in reader:
-                if not row:  # a blank line, as csv.DictReader skips it
-                    continue
-                if len(row) != width:
-                    if len(row) > width:
-                        raise ValidationError([Problem(f"{path}:{lines_before + reader.line_num}",
-                                                       "more cells than header columns")])
-                    row += [None] * (width - len(row))  # type: ignore[list-item]
-                if lines.suspect and any(v and NEEDS_CHECK.search(v) for v in row):
-                    # a NUL (the value checks name its column) or not UTF-8
-                    _require_utf8(path, lines_before + reader.line_num,
-                                  ",".join(v or "" for v in row))
-                    check = True
-                numbers.append(lines_before + reader.line_num)
-                rows.append(row)
-                if len(rows) >= size:
-                    break
+            rows: list[list[Any]] = []
+            number, row_ = numbers.append, rows.append
+            for row in itertools.islice(reader, size):
+                number(reader.line_num)
+                row_(row)
             if source is not None:
                 source.done = lines.done
             if not rows:
                 return
+            if lines_before:
+                numbers = [lines_before + n for n in numbers]
+            if set(map(len, rows)) != {width}:
+                numbers, rows = _regular(path, numbers, rows, width)
+            # a NUL (the value checks name its column) or a byte that is not UTF-8
+            check = (suspect or lines.suspect or lines.seen != seen) and _suspects(
+                path, numbers, rows)
             yield Batch(names, numbers, rows, check)
     except csv.Error as exc:  # the line it failed on is counted already
         raise ValidationError([Problem(f"{path}:{lines_before + reader.line_num}",
                                        f"{exc} (a cell holds at "
                                        f"most {csv.field_size_limit() // 1024} KB)")]) from None
+
+
+def _regular(path: Path, numbers: list[int], rows: list[list[Any]], width: int
+             ) -> tuple[list[int], list[list[Any]]]:
+    """Rows of `width` cells: blank lines left out (as csv.DictReader does), short rows
+    padded with missing cells; a row with more cells than the header is refused."""
+    kept_numbers, kept = [], []
+    for number, row in zip(numbers, rows, strict=True):
+        if not row:
+            continue
+        if len(row) > width:
+            raise ValidationError([Problem(f"{path}:{number}", "more cells than header columns")])
+        kept_numbers.append(number)
+        kept.append(row + [None] * (width - len(row)))
+    return kept_numbers, kept
+
+
+def _suspects(path: Path, numbers: list[int], rows: list[list[Any]]) -> bool:
+    """Whether a row holds a NUL (its checks will name the column); a byte that is not
+    UTF-8 refuses the file."""
+    found = False
+    for number, row in zip(numbers, rows, strict=True):
+        if any(v and NEEDS_CHECK.search(v) for v in row):
+            _require_utf8(path, number, ",".join(v or "" for v in row))
+            found = True
+    return found
 
 
 def _check_header(path: Path, names: tuple[str, ...]) -> None:

@@ -100,7 +100,7 @@ class Plan:
             f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(values)} "
             f"FROM {NAME} s {link} WHERE NOT EXISTS "
             f"(SELECT 1 FROM {table} t WHERE t.external_id = s.external_id) "
-            f"ORDER BY s.rowno", now)
+            f"ORDER BY s.external_id", now)
 
     def audit(self, now: datetime, source: str) -> int:
         """One profile_changed activity per existing customer whose audited fields change,
