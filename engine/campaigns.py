@@ -320,6 +320,10 @@ def delete_by_key(conn: Connection, model: Any, key: str) -> None:
     kind = model.__tablename__[:-1]
     if needed := users_of(conn, kind, key):
         raise InUse(f"{kind} {key!r} is still used by {', '.join(needed)}")
+    if kind == "template":  # the messages it rendered keep their text, not the reference
+        conn.execute(update(Message).where(Message.template_id.in_(
+            select(Template.id).where(Template.key == key).scalar_subquery()))
+            .values(template_id=None))
     if conn.execute(delete(model).where(model.key == key)
                     .execution_options(preserve_rowcount=True)).rowcount == 0:
         raise NotFound(f"no {kind} {key!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validates_schema
-from sqlalchemy import FromClause, select
+from sqlalchemy import FromClause, Select, select
 
 from engine.errors import Problem
 from engine.errors import ValidationError as RulesError
@@ -55,6 +55,21 @@ def scoped(ctx: RunContext, pairs: FromClause, rules: Any) -> tuple[FromClause, 
     return source, compile_rules(rules, ctx.run_date, ctx.catalog, scope)
 
 
+def over_customers(pairs: FromClause) -> Select[Any] | None:
+    """The trigger's own SELECT when the pairs are read inline from a trigger over the
+    customers table (one pair per customer: a schedule, a date field): the segment narrows it
+    with its WHERE, rather than joining the customers to themselves (PostgreSQL plans that
+    self-join as a hash join of the whole table: 3.5 s of a 1M-customer run)."""
+    inner = getattr(pairs, "element", None)
+    if not isinstance(inner, Select) or inner.get_final_froms() != [Customer.__table__]:
+        return None
+    column = inner.selected_columns.get("customer_id")
+    element = getattr(column, "element", column)
+    if element is None or not element.compare(Customer.__table__.c.id):
+        return None
+    return inner
+
+
 class SegmentSelect(Node):
     type_name = "segment-select"
     schema = SegmentSelectSchema
@@ -84,6 +99,9 @@ class SegmentSelect(Node):
 
     def execute(self, ctx: RunContext, pairs: FromClause | None) -> AnySelect:
         assert pairs is not None
+        if (fired := over_customers(pairs)) is not None and \
+                "invoice" not in scopes_read(self.rules()):
+            return fired.where(compile_rules(self.rules(), ctx.run_date, ctx.catalog, None))
         source, keep = scoped(ctx, pairs, self.rules())
         return (select(pairs.c.customer_id, pairs.c.occurrence, pairs.c.invoice_id)
                 .select_from(source).where(keep))

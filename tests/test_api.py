@@ -9,11 +9,11 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from engine.access.permissions import BUILT_IN
 from engine.db import write_transaction
-from engine.models import LoginFailure
+from engine.models import LoginFailure, Message, Template
 from tests.campaign_docs import BIRTHDAY, SEGMENTS, TEMPLATES
 from tests.conftest import Db
 from tests.webapp import PASSWORD, ROLES, birthday_run, ok, session_client, token_for
@@ -309,5 +309,15 @@ def test_a_segment_or_template_still_needed_is_not_deleted(app: Flask, db: Db) -
     cancelled = ok(client.post("/api/v1/messages/cancel", json={"campaign": "birthday-bonus"},
                                headers=auth))
     assert cancelled == {"count": 1, "on_their_way": 0}
+    with db.engine.connect() as conn:
+        template_id = conn.execute(select(Template.id).where(Template.key == "bday-sms")
+                                   ).scalar_one()
+        kept = conn.execute(select(Message.id, Message.status).where(
+            Message.template_id == template_id)).all()
+    assert kept and {status for _, status in kept} == {"cancelled"}
     assert client.delete("/api/v1/templates/bday-sms", headers=auth).status_code == 204
     ok(client.get("/api/v1/templates/bday-sms", headers=auth), 404)
+    with db.engine.connect() as conn:  # the messages stay, no longer pointing at it
+        after = conn.execute(select(Message.id, Message.template_id).where(
+            Message.id.in_([m for m, _ in kept]))).all()
+    assert sorted(after) == sorted((m, None) for m, _ in kept)

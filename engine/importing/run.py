@@ -33,7 +33,7 @@ from engine.models.base import utcnow
 MAX_LISTED = 1000  # row errors listed; the rest are counted
 CACHE_MB = 32  # SQLite's page cache while importing, for the stage and for the tables
 APART_BYTES = 4 << 20  # a file this big is read in child processes (if there are 2+ cores)
-PARTS = 2  # SQLite: a big CSV file is read in this many parts at once
+PARTS = 2  # a big CSV file is read in this many parts at once
 
 
 @dataclass
@@ -91,14 +91,19 @@ def run_import(engine: Engine, source: Source, kind: Kind, title: str, *, region
         stage = Stage(conn, kind)
         parsed = Parsed(warnings=result.warnings)
         try:
-            if apart and not stage.postgres and source.path is not None \
-                    and (cuts := cut(source.path, PARTS)) is not None:
+            path = source.path if apart else None
+            cuts = cut(path, PARTS) if path is not None else None
+            if path is not None and cuts is not None and not stage.postgres:
                 # SQLite: the parts read into files of their own, then taken as the stage
                 staged = Staged([])
-                _read(read_parts(source.path, *cuts, kind, region, Path(folder),
-                                 stage.file_ddl(), parsed, staged),
-                      stage, problems, progress, parsed)
+                _read(read_parts(path, *cuts, kind, region, Path(folder), stage.file_ddl(),
+                                 parsed, staged), stage, problems, progress, parsed)
                 stage.adopt(staged.files, CACHE_MB)
+            elif path is not None and cuts is not None:  # PostgreSQL: rows copied as they come
+                with conn.begin():
+                    stage.create()
+                    _read(read_parts(path, *cuts, kind, region, None, "", parsed, Staged([])),
+                          stage, problems, progress, parsed)
             else:
                 with conn.begin():  # writes only the TEMP table: no lock on the database yet
                     stage.create()
