@@ -96,7 +96,7 @@ def test_four_hundred_days(workspace: Db) -> None:
     with workspace.engine.connect() as conn:
         sms = conn.execute(select(Customer.external_id, Message.occurrence, Message.status,
                                   Message.skip_reason, Message.send_after)
-                           .join(Customer).where(Message.channel == "sms")
+                           .join(Customer, Customer.id == Message.customer_id).where(Message.channel == "sms")
                            .order_by(Message.occurrence, Customer.external_id)).all()
     assert [tuple(r)[:4] for r in sms] == [
         ("leap", "2025-02-28", "queued", None),
@@ -122,7 +122,7 @@ def test_four_hundred_days(workspace: Db) -> None:
     # Month-end statement: the last day of each month, 31 meaning 30 April and 28 February.
     with workspace.engine.connect() as conn:
         month_end = conn.execute(
-            select(Message.occurrence).join(Customer)
+            select(Message.occurrence).join(Customer, Customer.id == Message.customer_id)
             .where(Customer.external_id == "debtor", Message.channel == "email",
                    Message.occurrence.not_like("invoice:%"))
             .order_by(Message.occurrence)).scalars().all()

@@ -143,7 +143,7 @@ def test_the_dunning_sequence_over_thirty_days(dunning: Db) -> None:
         assert list(body) == [None, None, None, None]  # rendered by the dispatcher, not the run
         exited = conn.execute(
             select(Customer.external_id, Activity.node_id, Activity.summary, Activity.details)
-            .join(Customer).where(Activity.kind == "journey_exited")).all()
+            .join(Customer, Customer.id == Activity.customer_id).where(Activity.kind == "journey_exited")).all()
         waits = Counter(tuple(r) for r in conn.execute(
             select(JourneyWait.node_id, JourneyWait.status)))
     assert [(e[0], e[1]) for e in exited] == [("closer", "w1")]
@@ -260,7 +260,7 @@ def test_split_shares_are_stable_and_match_the_percents(db: Db, tmp_path: Path) 
         assert abs(share["c"] - 0.5) <= 0.02
     with db.engine.connect() as conn:
         rows = conn.execute(select(Customer.external_id, Message.node_id, Message.occurrence)
-                            .join(Customer)).all()
+                            .join(Customer, Customer.id == Message.customer_id)).all()
     by_day: dict[str, dict[str, str]] = {}
     for ext, node, occurrence in rows:
         by_day.setdefault(occurrence, {})[ext] = node
@@ -496,7 +496,7 @@ def test_a_version_without_the_wait_lets_its_waiting_customers_go(dunning: Db,
         waits = {tuple(r) for r in conn.execute(select(JourneyWait.node_id,
                                                        JourneyWait.status).distinct())}
         left = conn.execute(select(Customer.external_id, Activity.summary, Activity.details)
-                            .join(Customer).where(Activity.kind == "journey_exited")
+                            .join(Customer, Customer.id == Activity.customer_id).where(Activity.kind == "journey_exited")
                             .order_by(Customer.external_id)).all()
     assert waits == {("w1", "exited")}
     assert [r[0] for r in left] == ["closer", "late", "midway", "payer", "two"]

@@ -36,7 +36,7 @@ def sent(db: Db, tmp_path: Path) -> dict[str, int]:
              now=NOW)
     with db.engine.connect() as conn:
         return {r.external_id: r.id for r in conn.execute(
-            select(Customer.external_id, Message.id).join(Customer)
+            select(Customer.external_id, Message.id).join(Customer, Customer.id == Message.customer_id)
             .where(Message.status == "sent"))}
 
 
@@ -68,7 +68,7 @@ def message(db: Db, mid: int) -> Any:
 def timeline(db: Db, ext: str) -> list[tuple[str, str]]:
     with db.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(
-            select(Activity.kind, Activity.summary).join(Customer)
+            select(Activity.kind, Activity.summary).join(Customer, Customer.id == Activity.customer_id)
             .where(Customer.external_id == ext,
                    Activity.kind.not_in(("message_queued", "message_sent")))
             .order_by(Activity.at, Activity.id))]

@@ -79,7 +79,7 @@ def row(db: Db, mid: int) -> Any:
 def timeline(db: Db) -> list[tuple[str, str]]:
     with db.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(
-            select(Activity.kind, Activity.summary).join(Customer)
+            select(Activity.kind, Activity.summary).join(Customer, Customer.id == Activity.customer_id)
             .where(Customer.external_id == "ona",
                    Activity.kind.not_in(("message_queued", "message_sent", "message_skipped")))
             .order_by(Activity.id))]
