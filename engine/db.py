@@ -19,6 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The page cache of each connection: SQLite's own 2 MB sends a daily run's index pages through
+# the OS (at 1M customers the run took 2.26x the minimal SQL with it, 2.05x with 64 MB).
+SQLITE_CACHE_MB = 64
 
 
 def normalise_url(url: str) -> str:
@@ -59,6 +62,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA cache_size={-SQLITE_CACHE_MB * 1024}")
         cur.close()
         # PostgreSQL computes the same from its md5() (engine/sql.py bucket).
         dbapi_conn.create_function("nf_bucket", 1, bucket_of, deterministic=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from engine.db import writing
+from engine.db import SQLITE_CACHE_MB, writing
 from engine.errors import Problem, ValidationError
 from engine.importing.parsing import Chunks, Parsed, parse, parse_apart
 from engine.importing.progress import Progress
@@ -31,7 +31,7 @@ from engine.importing.staging import NAME, Stage
 from engine.models.base import utcnow
 
 MAX_LISTED = 1000  # row errors listed; the rest are counted
-CACHE_MB = 32  # SQLite's page cache while importing, for the stage and for the tables
+CACHE_MB = SQLITE_CACHE_MB  # SQLite's page cache while importing, for the stage and the tables
 APART_BYTES = 4 << 20  # a file this big is read in child processes (if there are 2+ cores)
 PARTS = 2  # a big CSV file is read in this many parts at once
 
