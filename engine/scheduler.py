@@ -197,6 +197,7 @@ class Schedule:
         self.engine, self.settings = engine, settings
         self.leadership = leadership or leadership_for(engine)
         self.leading = False
+        self.closed = False  # stopping: this process must not take the lead any more
         # One tick at a time in this process: the daily job and the tick share the lock's
         # connection, and two catch-ups would run the same dates.
         self._busy = threading.Lock()
@@ -206,6 +207,8 @@ class Schedule:
         mid-day); with `full`, or when it has just become the leader, failed dates too, and
         the event campaigns' dates of the window with new events. None on a standby process."""
         with self._busy:
+            if self.closed:
+                return None
             leading = self.leadership.acquire()
             became = leading and not self.leading
             if leading != self.leading:
@@ -236,7 +239,7 @@ class Schedule:
         from engine.journeys.event_runs import run_event_campaigns
 
         with self._busy:
-            if not self.leadership.acquire():
+            if self.closed or not self.leadership.acquire():
                 return None
             return run_event_campaigns(self.engine, now)
 
@@ -249,6 +252,7 @@ class Schedule:
                         describe_failure(exc))
 
     def stop(self) -> None:
+        self.closed = True  # a tick still running (shutdown does not wait) takes no lead
         self.leadership.release()
         self.leading = False
 

@@ -143,7 +143,8 @@ def test_the_dunning_sequence_over_thirty_days(dunning: Db) -> None:
         assert list(body) == [None, None, None, None]  # rendered by the dispatcher, not the run
         exited = conn.execute(
             select(Customer.external_id, Activity.node_id, Activity.summary, Activity.details)
-            .join(Customer, Customer.id == Activity.customer_id).where(Activity.kind == "journey_exited")).all()
+            .join(Customer, Customer.id == Activity.customer_id)
+            .where(Activity.kind == "journey_exited")).all()
         waits = Counter(tuple(r) for r in conn.execute(
             select(JourneyWait.node_id, JourneyWait.status)))
     assert [(e[0], e[1]) for e in exited] == [("closer", "w1")]
@@ -496,7 +497,8 @@ def test_a_version_without_the_wait_lets_its_waiting_customers_go(dunning: Db,
         waits = {tuple(r) for r in conn.execute(select(JourneyWait.node_id,
                                                        JourneyWait.status).distinct())}
         left = conn.execute(select(Customer.external_id, Activity.summary, Activity.details)
-                            .join(Customer, Customer.id == Activity.customer_id).where(Activity.kind == "journey_exited")
+                            .join(Customer, Customer.id == Activity.customer_id)
+                            .where(Activity.kind == "journey_exited")
                             .order_by(Customer.external_id)).all()
     assert waits == {("w1", "exited")}
     assert [r[0] for r in left] == ["closer", "late", "midway", "payer", "two"]

@@ -183,7 +183,10 @@ def test_three_workers_one_leader_takeover_and_each_message_once(
             _wait(lambda: runs(db).get(("late", today), ("",))[0] == "completed", 60,
                   "a standby took over and ran the new campaign")
             _wait(lambda: _unsettled(db) == 0, 120, "every message sent")
-        finally:
+        finally:  # all told to stop at once: a standby stopped last would take the lead
+            for w in workers:
+                if w.running():
+                    w.proc.terminate()
             for w in workers:
                 w.stop()
         accepted = fake.times()

@@ -54,7 +54,8 @@ def test_the_node_decides_what_sendgrid_tracks(db: Db, tmp_path: Path,
                                                "sms": RecordingChannel()}, now=NOW)
     assert stats.sent == 2
     with db.engine.connect() as conn:
-        ids = dict(conn.execute(select(Message.address, Message.id).join(Customer, Customer.id == Message.customer_id)).all())
+        ids = dict(conn.execute(select(Message.address, Message.id).join(
+            Customer, Customer.id == Message.customer_id)).all())
     for request in fake.requests:
         body = request["body"]
         assert body["tracking_settings"] == expected
