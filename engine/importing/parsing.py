@@ -7,7 +7,8 @@ from __future__ import annotations
 import multiprocessing
 import traceback
 from collections import Counter
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
@@ -129,10 +130,18 @@ def parse_apart(source: Source, kind: Kind, region: str, parsed: Parsed) -> Chun
 
 def _child(source: Source, kind: Kind, region: str, send: Any) -> None:
     parsed = Parsed()
-    try:
+    with reporting(send):
         for rows, problems, held in parse(source, kind, region, parsed):
             send.send(("chunk", rows, problems, held, parsed.rows, parsed.done))
         send.send(("end", parsed))
+
+
+@contextmanager
+def reporting(send: Any) -> Iterator[None]:
+    """In a reader process: a file refused or a crash sent to the import as its last message,
+    and the pipe closed."""
+    try:
+        yield
     except ValidationError as exc:
         send.send(("invalid", exc.problems, exc.title))
     except BaseException:

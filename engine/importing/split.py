@@ -13,7 +13,6 @@ import csv
 import multiprocessing
 import re
 import sqlite3
-import traceback
 from collections.abc import Generator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ValidationError
-from engine.importing.parsing import CHUNK, Chunks, Parsed, parse
+from engine.importing.parsing import CHUNK, Chunks, Parsed, parse, reporting
 from engine.importing.reading import BLOCK, from_part
 from engine.importing.shapes import Kind
 from engine.importing.staging import insert_sql
@@ -170,7 +169,7 @@ def _merge(parsed: Parsed, parts: list[Parsed]) -> None:
 def _child(path: Path, part: Part, names: tuple[str, ...] | None, kind: Kind, region: str,
            file: Path | None, create: str, send: Connection) -> None:
     parsed = Parsed()
-    try:
+    with reporting(send):
         source = from_part(path, part.start, part.end, names, part.lines_before)
         chunks: Generator[Any, None, None] = parse(source, kind, region, parsed)
         if file is None:  # the rows go to the import
@@ -190,12 +189,6 @@ def _child(path: Path, part: Part, names: tuple[str, ...] | None, kind: Kind, re
         db.execute("COMMIT")
         db.close()
         send.send(("end", parsed))
-    except ValidationError as exc:
-        send.send(("invalid", exc.problems, exc.title))
-    except BaseException:
-        send.send(("crash", traceback.format_exc()))
-    finally:
-        send.close()
 
 
 __all__ = ["CHUNK", "Part", "Staged", "cut", "read_parts"]
