@@ -112,6 +112,13 @@ def _database(backend: str) -> Iterator[Engine | None]:
     if not base:
         yield None
         return
+    with pg_schema(base) as engine:
+        yield engine
+
+
+@contextmanager
+def pg_schema(base: str) -> Iterator[Engine]:
+    """An engine on a private schema of the PostgreSQL server at `base`, dropped afterwards."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = make_engine(base)
     with admin.begin() as conn:
@@ -124,7 +131,6 @@ def _database(backend: str) -> Iterator[Engine | None]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
-
 
 if __name__ == "__main__":
     main()

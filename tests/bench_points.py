@@ -11,15 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import uuid
 from datetime import date
 
 from sqlalchemy import text
 
 from engine import segments
-from engine.db import make_engine, write_transaction
+from engine.db import write_transaction
 from engine.points import expire
 from engine.schema import upgrade
+from tests.bench_dataset import pg_schema
 
 D = date(2026, 3, 1)
 DATA = [
@@ -49,13 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
     n = parser.parse_args().customers
-    base = os.environ["NUDGEFLOW_TEST_POSTGRES_URL"]
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = make_engine(f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}")
-    try:
+    with pg_schema(os.environ["NUDGEFLOW_TEST_POSTGRES_URL"]) as engine:
         upgrade(engine)
         with write_transaction(engine) as conn:
             for sql in DATA:
@@ -73,11 +67,6 @@ def main() -> None:
             took = time.perf_counter() - started
         print(f"expired points: {-expired} (expected {n * 100 - (n // 2) * 60})")
         print(f"bonus_balance >= 50: {rich} customers in {took:.2f} s")
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 if __name__ == "__main__":

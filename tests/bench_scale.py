@@ -55,6 +55,7 @@ from tests.bench import (
     settle,
     sqlite_file,
 )
+from tests.bench_dataset import _Sink
 from tests.bench_dispatch import bench_dispatch
 from tests.bench_export import bench_export
 from tests.bench_import import peak_mb
@@ -134,17 +135,6 @@ def drop(backend: str, n: int) -> None:
         conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema(n)} CASCADE")
     admin.dispose()
     print(f"postgres: dropped schema {schema(n)} (if it was there)")
-
-
-class _Sink:
-    """A text file that only counts what it is given."""
-
-    def __init__(self) -> None:
-        self.chars = 0
-
-    def write(self, s: str) -> int:
-        self.chars += len(s)
-        return len(s)
 
 
 def minimal_export(engine: Engine, method: str) -> dict[str, float]:
